@@ -1,0 +1,238 @@
+//! Domain types parsed at the edge: past `parse`, the value is valid.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+
+/// The longest free-form message Twilio accepts.
+pub const MAX_BODY_CHARS: usize = 1600;
+/// Participants per conversation (Twilio adds at most 10 per request; the
+/// message transaction writes one item per participant).
+pub const MAX_PARTICIPANTS: usize = 10;
+
+fn id_like(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'@'))
+}
+
+/// An external identifier (booking id, user id): 1..=128 of `[A-Za-z0-9-_.:@]`.
+fn parse_id(field: &'static str, s: &str) -> Result<String, ApiError> {
+    if id_like(s, 128) {
+        Ok(s.to_string())
+    } else {
+        Err(ApiError::unprocessable(
+            "invalid_field",
+            format!("{field} must be 1-128 characters of letters, digits, - _ . : @"),
+        ))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct BookingId(String);
+
+impl BookingId {
+    pub fn parse(s: &str) -> Result<Self, ApiError> {
+        parse_id("booking_id", s).map(Self)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct UserId(String);
+
+impl UserId {
+    pub fn parse(s: &str) -> Result<Self, ApiError> {
+        parse_id("user_id", s).map(Self)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Our conversation id (`conv_` + 26 lowercase hex/base32 chars).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct ConversationId(String);
+
+impl ConversationId {
+    /// A path id that cannot be ours is simply not found.
+    pub fn parse(s: &str) -> Result<Self, ApiError> {
+        if s.starts_with("conv_") && id_like(s, 64) {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(ApiError::NotFound)
+        }
+    }
+
+    /// Deterministic per booking, so racing creates converge on one id.
+    pub fn for_booking(booking: &BookingId) -> Self {
+        Self(format!("conv_{}", short_hash(&["booking", booking.as_str()])))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The first 26 hex chars (104 bits) of SHA-256 over the parts, NUL-separated.
+pub fn short_hash(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    let digest = h.finalize();
+    let mut out = String::with_capacity(26);
+    for b in digest.iter().take(13) {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// A participant's side in a booking chat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParticipantType {
+    Customer,
+    Provider,
+}
+
+impl ParticipantType {
+    pub fn parse(s: &str) -> Result<Self, ApiError> {
+        match s {
+            "customer" => Ok(Self::Customer),
+            "provider" => Ok(Self::Provider),
+            other => Err(ApiError::unprocessable(
+                "invalid_user_type",
+                format!(
+                    "user_type must be customer or provider, got {:?}",
+                    truncate(other, 32)
+                ),
+            )),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Customer => "customer",
+            Self::Provider => "provider",
+        }
+    }
+}
+
+/// A message text Twilio will take: not blank, at most 1600 characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageBody(String);
+
+impl MessageBody {
+    pub fn parse(s: &str) -> Result<Self, ApiError> {
+        if s.trim().is_empty() {
+            return Err(ApiError::unprocessable(
+                "empty_body",
+                "body must contain text",
+            ));
+        }
+        let chars = s.chars().count();
+        if chars > MAX_BODY_CHARS {
+            return Err(ApiError::unprocessable(
+                "body_too_long",
+                format!("body has {chars} characters; the limit is {MAX_BODY_CHARS}"),
+            ));
+        }
+        Ok(Self(s.to_string()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A display name: trimmed, 1..=100 characters, no control characters.
+pub fn parse_display_name(s: &str) -> Result<String, ApiError> {
+    let t = s.trim();
+    if t.is_empty() || t.chars().count() > 100 || t.chars().any(char::is_control) {
+        return Err(ApiError::unprocessable(
+            "invalid_field",
+            "display_name must be 1-100 printable characters",
+        ));
+    }
+    Ok(t.to_string())
+}
+
+/// A client-chosen `Idempotency-Key`: 1..=255 visible ASCII characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(s: &str) -> Result<Self, ApiError> {
+        if !s.is_empty() && s.len() <= 255 && s.bytes().all(|b| b.is_ascii_graphic()) {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(ApiError::bad_request(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1-255 visible ASCII characters",
+            ))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The first `max` characters of `s` (for previews and error messages).
+pub fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_body_is_blank_it_should_be_refused() {
+        assert_eq!(MessageBody::parse("  \n").unwrap_err().code(), "empty_body");
+    }
+
+    #[test]
+    fn when_body_has_1600_multibyte_chars_it_should_be_accepted() {
+        assert!(MessageBody::parse(&"é".repeat(1600)).is_ok());
+        assert_eq!(
+            MessageBody::parse(&"é".repeat(1601)).unwrap_err().code(),
+            "body_too_long"
+        );
+    }
+
+    #[test]
+    fn when_booking_ids_differ_their_conversation_ids_should_differ() {
+        let a = ConversationId::for_booking(&BookingId::parse("b-1").unwrap());
+        let b = ConversationId::for_booking(&BookingId::parse("b-2").unwrap());
+        assert_ne!(a, b);
+        assert_eq!(
+            a,
+            ConversationId::for_booking(&BookingId::parse("b-1").unwrap())
+        );
+        assert!(ConversationId::parse(a.as_str()).is_ok());
+    }
+
+    #[test]
+    fn when_ids_contain_separators_they_should_be_refused() {
+        assert!(BookingId::parse("a#b").is_err());
+        assert!(UserId::parse("").is_err());
+        assert!(UserId::parse(&"x".repeat(129)).is_err());
+        assert!(ConversationId::parse("CONV#x").is_err());
+    }
+
+    #[test]
+    fn when_user_type_is_unknown_it_should_be_refused() {
+        assert_eq!(
+            ParticipantType::parse("admin").unwrap_err().code(),
+            "invalid_user_type"
+        );
+    }
+}

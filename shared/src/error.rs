@@ -1,0 +1,193 @@
+//! One error type for the API and the single place that maps it to a status.
+//!
+//! Expected failures (bad input, not found, outside the rules) become a 4xx
+//! with a stable `code` and a message written for the API client. Unexpected
+//! ones become a 500 whose cause is logged, never returned.
+
+use http::StatusCode;
+use lambda_http::{Body, Response};
+use serde_json::json;
+use std::time::Duration;
+
+use crate::store::StoreError;
+use crate::twilio::TwilioError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    /// Also used for "exists but you may not see it": never reveal existence.
+    #[error("not found")]
+    NotFound,
+    #[error("bad request ({code}): {message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("unprocessable ({code}): {message}")]
+    Unprocessable { code: &'static str, message: String },
+    /// Visible but not allowed (e.g. a service token trying to post).
+    #[error("forbidden ({code}): {message}")]
+    Forbidden { code: &'static str, message: String },
+    #[error("conflict ({code}): {message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("twilio: {0}")]
+    Twilio(#[from] TwilioError),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Unprocessable {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Forbidden {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Twilio(e) => match e {
+                TwilioError::RateLimited { .. } | TwilioError::Unavailable(_) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+                _ => StatusCode::BAD_GATEWAY,
+            },
+            Self::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Store(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthorized(_) => "unauthorized",
+            Self::NotFound => "not_found",
+            Self::BadRequest { code, .. }
+            | Self::Unprocessable { code, .. }
+            | Self::Forbidden { code, .. }
+            | Self::Conflict { code, .. } => code,
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Twilio(e) => match e {
+                TwilioError::RateLimited { .. } => "twilio_rate_limited",
+                TwilioError::Unavailable(_) => "twilio_unavailable",
+                TwilioError::Timeout => "twilio_timeout",
+                TwilioError::Api { .. } | TwilioError::Decode(_) => "twilio_error",
+            },
+            Self::Store(StoreError::Unavailable(_)) => "storage_unavailable",
+            Self::Store(_) | Self::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The message an API client sees. Never contains internal error text.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::Unauthorized(why) => format!("authentication required: {why}"),
+            Self::NotFound => "not found".into(),
+            Self::BadRequest { message, .. }
+            | Self::Unprocessable { message, .. }
+            | Self::Forbidden { message, .. }
+            | Self::Conflict { message, .. } => message.clone(),
+            Self::PayloadTooLarge => "request body too large".into(),
+            Self::UnsupportedMediaType => "expected Content-Type: application/json".into(),
+            Self::MethodNotAllowed => "method not allowed on this route".into(),
+            Self::Twilio(e) => match e {
+                TwilioError::RateLimited { .. } => {
+                    "Twilio is rate limiting requests; retry later".into()
+                }
+                TwilioError::Unavailable(_) => {
+                    "Twilio could not be reached; nothing was sent, retry later".into()
+                }
+                TwilioError::Timeout => "Twilio did not answer in time; the outcome is unknown. \
+                     Retry with the same Idempotency-Key to learn it, never without one"
+                    .into(),
+                TwilioError::Api { code, .. } => match code {
+                    Some(c) => format!("Twilio refused the request (Twilio error {c})"),
+                    None => "Twilio refused the request".into(),
+                },
+                TwilioError::Decode(_) => "Twilio answered with an unexpected response".into(),
+            },
+            Self::Store(StoreError::Unavailable(_)) => {
+                "storage is temporarily unavailable; retry later".into()
+            }
+            Self::Store(_) | Self::Internal(_) => "internal error".into(),
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Twilio(TwilioError::RateLimited { retry_after }) => {
+                Some(retry_after.unwrap_or(Duration::from_secs(1)))
+            }
+            Self::Twilio(TwilioError::Unavailable(_)) | Self::Store(StoreError::Unavailable(_)) => {
+                Some(Duration::from_secs(1))
+            }
+            _ => None,
+        }
+    }
+
+    /// Turn the error into the JSON response; log the cause of 5xx.
+    pub fn into_response(self) -> Response<Body> {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, code = self.code(), "request failed");
+        } else {
+            tracing::info!(code = self.code(), status = status.as_u16(), "request rejected");
+        }
+        let mut details = serde_json::Map::new();
+        details.insert("code".into(), json!(self.code()));
+        details.insert("message".into(), json!(self.public_message()));
+        if let Self::Twilio(TwilioError::Api {
+            code: Some(code), ..
+        }) = &self
+        {
+            details.insert("twilio_code".into(), json!(code));
+        }
+        let mut builder = Response::builder()
+            .status(status)
+            .header("content-type", "application/json");
+        if let Some(after) = self.retry_after() {
+            builder = builder.header("retry-after", after.as_secs().max(1).to_string());
+        }
+        let body = json!({ "error": details }).to_string();
+        builder
+            .body(Body::Text(body))
+            .unwrap_or_else(|_| Response::new(Body::Empty))
+    }
+}

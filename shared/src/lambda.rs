@@ -1,0 +1,43 @@
+//! Lambda wiring shared by every HTTP function's `main`.
+
+use lambda_http::{Body, Error, Request, Response, service_fn};
+use std::convert::Infallible;
+use std::future::Future;
+
+use crate::app::App;
+
+/// JSON logs in Lambda, readable ones on a terminal; `RUST_LOG` filters.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    let result = if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+        builder
+            .json()
+            .with_current_span(false)
+            .without_time()
+            .with_ansi(false)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
+    let _ = result;
+}
+
+/// Build the shared dependencies once, then serve API Gateway requests with
+/// `handler` until the runtime stops.
+pub async fn run_http<F, Fut>(handler: F) -> Result<(), Error>
+where
+    F: Fn(&'static App, Request) -> Fut,
+    Fut: Future<Output = Response<Body>> + Send,
+{
+    init_tracing();
+    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+    lambda_http::run(service_fn(move |req: Request| {
+        let fut = handler(app, req);
+        async move { Ok::<_, Infallible>(fut.await) }
+    }))
+    .await
+}

@@ -1,0 +1,19 @@
+//! Everything the functions share: configuration, identity, domain types,
+//! the DynamoDB store, the Twilio client, the booking-chat operations and the
+//! HTTP glue that turns them into API Gateway responses.
+
+pub mod app;
+pub mod auth;
+pub mod chat;
+pub mod clock;
+pub mod config;
+pub mod cursor;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod lambda;
+pub mod store;
+pub mod twilio;
+
+pub use app::App;
+pub use error::ApiError;

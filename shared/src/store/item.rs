@@ -1,0 +1,59 @@
+//! Small helpers to read and write DynamoDB items by hand.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+
+use super::StoreError;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub fn b(v: bool) -> AttributeValue {
+    AttributeValue::Bool(v)
+}
+
+pub fn opt_s(item: &mut Item, k: &str, v: &Option<String>) {
+    if let Some(v) = v {
+        item.insert(k.into(), s(v.clone()));
+    }
+}
+
+pub fn get_s(item: &Item, k: &str) -> Option<String> {
+    item.get(k).and_then(|v| v.as_s().ok()).cloned()
+}
+
+pub fn req_s(item: &Item, k: &str) -> Result<String, StoreError> {
+    get_s(item, k).ok_or_else(|| StoreError::Corrupt(format!("missing string attribute {k}")))
+}
+
+pub fn get_n(item: &Item, k: &str) -> Option<i64> {
+    item.get(k)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+pub fn get_bool(item: &Item, k: &str) -> Option<bool> {
+    item.get(k).and_then(|v| v.as_bool().ok()).copied()
+}
+
+pub fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    HashMap::from([("PK".to_string(), s(pk)), ("SK".to_string(), s(sk))])
+}
+
+/// A key of string attributes, for cursors.
+pub fn to_cursor_key(item: &Item) -> crate::cursor::Key {
+    item.iter()
+        .filter_map(|(k, v)| v.as_s().ok().map(|v| (k.clone(), v.clone())))
+        .collect()
+}
+
+pub fn from_cursor_key(key: &crate::cursor::Key) -> Item {
+    key.iter().map(|(k, v)| (k.clone(), s(v.clone()))).collect()
+}

@@ -1,0 +1,1022 @@
+//! The DynamoDB adapter: one table, generic `PK`/`SK`, one GSI (`GSI1`).
+//!
+//! | item                  | PK                      | SK                      | GSI1PK / GSI1SK                 |
+//! |-----------------------|-------------------------|-------------------------|---------------------------------|
+//! | conversation          | `CONV#<id>`             | `#META`                 |                                 |
+//! | participant           | `CONV#<id>`             | `#PART#<user>`          | `USER#<user>` / `<activity>#<id>` (active only) |
+//! | message               | `CONV#<id>`             | `MSG#<created_at>#<id>` |                                 |
+//! | booking guard         | `BOOKING#<booking>`     | `#BOOKING`              |                                 |
+//! | Twilio conversation   | `TWCONV#<CH sid>`       | `#TWCONV`               |                                 |
+//! | Twilio message guard  | `SID#<IM/SM sid>`       | `#SID`                  |                                 |
+//! | idempotency record    | `IDEM#<conv>#<user>#<key>` | `#IDEM`              |                                 |
+//! | per-user counters     | `USER#<user>`           | `#COUNTERS`             |                                 |
+//!
+//! Conversation head (meta + participants) sort before messages (`#` <
+//! `M`), so one Query with `begins_with(SK, "#")` loads it. Every multi-item
+//! write is one `TransactWriteItems` with conditions; the conversation item
+//! carries a `version` that every write to it checks (optimistic locking).
+
+mod item;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+};
+use std::collections::HashMap;
+
+pub use item::Item;
+use item::*;
+
+pub const GSI1: &str = "GSI1";
+/// Idempotency records are kept this long (DynamoDB TTL on `expires_at`).
+const IDEM_TTL_SECS: i64 = 7 * 24 * 3600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Throttled, unreachable or timed out: worth retrying later.
+    #[error("dynamodb unavailable: {0}")]
+    Unavailable(String),
+    #[error("dynamodb error: {0}")]
+    Sdk(String),
+    #[error("corrupt item: {0}")]
+    Corrupt(String),
+}
+
+fn sdk_err<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    match &e {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+            StoreError::Unavailable(DisplayErrorContext(&e).to_string())
+        }
+        SdkError::ServiceError(se) => match se.err().code() {
+            Some(
+                "ProvisionedThroughputExceededException"
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+                | "InternalServerError"
+                | "ServiceUnavailable",
+            ) => StoreError::Unavailable(DisplayErrorContext(&e).to_string()),
+            _ => StoreError::Sdk(DisplayErrorContext(&e).to_string()),
+        },
+        _ => StoreError::Sdk(DisplayErrorContext(&e).to_string()),
+    }
+}
+
+fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Sdk(e.to_string())
+}
+
+/// What `TransactWriteItems` cancelled on: the index of each failed condition.
+enum TxOutcome {
+    Done,
+    ConditionFailed(Vec<usize>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParticipantSummary {
+    pub user_id: String,
+    pub user_type: String,
+    pub display_name: String,
+    pub is_active: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ConversationMeta {
+    pub id: String,
+    pub kind: String,
+    pub booking_id: Option<String>,
+    pub status: String,
+    pub twilio_sid: Option<String>,
+    pub created_at: String,
+    pub created_by: String,
+    pub version: i64,
+    pub message_count: i64,
+    pub participant_count: i64,
+    pub first_message_at: Option<String>,
+    pub last_message_at: Option<String>,
+    pub last_message_id: Option<String>,
+    pub last_message_preview: Option<String>,
+    pub last_message_author: Option<String>,
+    pub last_message_index: Option<i64>,
+    pub response_count: i64,
+    pub response_total_ms: i64,
+    pub first_response_ms: Option<i64>,
+    /// Side whose message(s) await an answer, and since when.
+    pub pending_side: Option<String>,
+    pub pending_since: Option<String>,
+    pub participants: Vec<ParticipantSummary>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Participant {
+    pub user_id: String,
+    pub user_type: String,
+    pub display_name: String,
+    pub identity: String,
+    pub twilio_sid: Option<String>,
+    pub is_active: bool,
+    pub joined_at: String,
+    pub left_at: Option<String>,
+    pub unread_count: i64,
+    pub last_read_at: Option<String>,
+    pub last_read_message_id: Option<String>,
+}
+
+/// A conversation and its participants, read in one Query.
+#[derive(Clone, Debug)]
+pub struct Head {
+    pub meta: ConversationMeta,
+    pub participants: Vec<Participant>,
+}
+
+impl Head {
+    pub fn active_participant(&self, user_id: &str) -> Option<&Participant> {
+        self.participants
+            .iter()
+            .find(|p| p.is_active && p.user_id == user_id)
+    }
+    pub fn participant(&self, user_id: &str) -> Option<&Participant> {
+        self.participants.iter().find(|p| p.user_id == user_id)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Message {
+    pub id: String,
+    pub conversation_id: String,
+    pub author_id: String,
+    pub author_type: String,
+    pub body: String,
+    pub created_at: String,
+    pub twilio_sid: Option<String>,
+    pub twilio_index: Option<i64>,
+    pub status: String,
+}
+
+impl Message {
+    pub fn sort_key(&self) -> String {
+        format!("MSG#{}#{}", self.created_at, self.id)
+    }
+}
+
+/// Analytics changes computed by the caller for one new message.
+#[derive(Clone, Debug)]
+pub struct MessageEffects {
+    pub preview: String,
+    /// Milliseconds since the other side's pending message, if this answers it.
+    pub response_ms: Option<i64>,
+    pub pending_side: String,
+    pub pending_since: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdemState {
+    Pending,
+    Sent,
+    Unknown,
+}
+
+impl IdemState {
+    fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct IdemRecord {
+    pub pk: String,
+    pub request_hash: String,
+    pub message_id: String,
+    pub state: IdemState,
+    pub message_sk: Option<String>,
+}
+
+pub enum IdemBegin {
+    Fresh,
+    Existing(IdemRecord),
+}
+
+pub enum StoreMessageOutcome {
+    Stored,
+    /// The conversation changed since the head was read: reload and retry.
+    Conflict,
+    /// The Twilio SID is already stored: a duplicate, which is a success.
+    Duplicate,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+pub fn conv_pk(id: &str) -> String {
+    format!("CONV#{id}")
+}
+const META_SK: &str = "#META";
+fn part_sk(user: &str) -> String {
+    format!("#PART#{user}")
+}
+fn counters_key(user: &str) -> Item {
+    key(format!("USER#{user}"), "#COUNTERS")
+}
+fn activity_sk(ts: &str, conv: &str) -> String {
+    format!("{ts}#{conv}")
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+        self.put_with(item, condition, Vec::new())
+    }
+
+    fn put_with(
+        &self,
+        item: Item,
+        condition: Option<&str>,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_string))
+            .set_expression_attribute_values(values_map(values))
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn update(
+        &self,
+        key: Item,
+        expr: &str,
+        condition: Option<&str>,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(expr)
+            .set_condition_expression(condition.map(str::to_string))
+            .set_expression_attribute_values(values_map(values))
+            // `state` is a DynamoDB reserved word.
+            .set_expression_attribute_names(
+                expr.contains("#st")
+                    .then(|| HashMap::from([("#st".to_string(), "state".to_string())])),
+            )
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<TxOutcome, StoreError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(TxOutcome::Done),
+            Err(SdkError::ServiceError(se)) => match se.err() {
+                TransactWriteItemsError::TransactionCanceledException(tc) => {
+                    let failed: Vec<usize> = tc
+                        .cancellation_reasons()
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+                        .map(|(i, _)| i)
+                        .collect();
+                    if failed.is_empty() {
+                        // Cancelled for a conflicting concurrent transaction
+                        // or throttling: a transient failure.
+                        Err(StoreError::Unavailable(format!(
+                            "transaction cancelled: {:?}",
+                            tc.cancellation_reasons()
+                                .iter()
+                                .filter_map(|r| r.code())
+                                .collect::<Vec<_>>()
+                        )))
+                    } else {
+                        Ok(TxOutcome::ConditionFailed(failed))
+                    }
+                }
+                _ => Err(sdk_err(SdkError::ServiceError(se))),
+            },
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+
+    async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(out.item)
+    }
+
+    // ---- conversations ------------------------------------------------
+
+    pub async fn booking_conversation_id(
+        &self,
+        booking_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let item = self
+            .get(key(format!("BOOKING#{booking_id}"), "#BOOKING"))
+            .await?;
+        Ok(item.and_then(|i| get_s(&i, "conversation_id")))
+    }
+
+    /// Create the conversation, its booking guard and participants in one
+    /// transaction. `Ok(false)`: it already existed (the guard was there).
+    pub async fn create_conversation(
+        &self,
+        meta: &ConversationMeta,
+        participants: &[Participant],
+    ) -> Result<bool, StoreError> {
+        let mut items = Vec::with_capacity(participants.len() + 3);
+        let booking = meta
+            .booking_id
+            .as_deref()
+            .ok_or_else(|| StoreError::Corrupt("booking conversation without booking".into()))?;
+        let mut guard = key(format!("BOOKING#{booking}"), "#BOOKING");
+        guard.insert("conversation_id".into(), s(&meta.id));
+        items.push(self.put(guard, Some("attribute_not_exists(PK)"))?);
+        items.push(self.put(meta_item(meta), Some("attribute_not_exists(PK)"))?);
+        for p in participants {
+            items.push(self.put(
+                participant_item(&meta.id, p, &meta.created_at),
+                Some("attribute_not_exists(PK)"),
+            )?);
+        }
+        if let Some(sid) = &meta.twilio_sid {
+            let mut tw = key(format!("TWCONV#{sid}"), "#TWCONV");
+            tw.insert("conversation_id".into(), s(&meta.id));
+            items.push(self.put(tw, None)?);
+        }
+        match self.transact(items).await? {
+            TxOutcome::Done => Ok(true),
+            TxOutcome::ConditionFailed(_) => Ok(false),
+        }
+    }
+
+    /// The conversation item and all its participants (one strongly
+    /// consistent Query).
+    pub async fn load_head(&self, conv_id: &str) -> Result<Option<Head>, StoreError> {
+        let mut meta = None;
+        let mut participants = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :h)")
+                .expression_attribute_values(":pk", s(conv_pk(conv_id)))
+                .expression_attribute_values(":h", s("#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            for item in out.items() {
+                let sk = get_s(item, "SK").unwrap_or_default();
+                if sk == META_SK {
+                    meta = Some(meta_from(item)?);
+                } else if sk.starts_with("#PART#") {
+                    participants.push(participant_from(item)?);
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(meta.map(|meta| Head { meta, participants }))
+    }
+
+    /// Conversation items by id (one BatchGetItem per 100 ids).
+    pub async fn batch_get_meta(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, ConversationMeta>, StoreError> {
+        let mut found = HashMap::new();
+        for chunk in ids.chunks(100) {
+            let keys: Vec<Item> = chunk.iter().map(|id| key(conv_pk(id), META_SK)).collect();
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(build_err)?,
+            );
+            for attempt in 0..5u32 {
+                let Some(req) = request.take() else { break };
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, req)
+                    .send()
+                    .await
+                    .map_err(sdk_err)?;
+                if let Some(items) = out.responses.as_ref().and_then(|r| r.get(&self.table)) {
+                    for item in items {
+                        let m = meta_from(item)?;
+                        found.insert(m.id.clone(), m);
+                    }
+                }
+                request = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty());
+                if request.is_some() {
+                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+                }
+            }
+            if request.is_some() {
+                return Err(StoreError::Unavailable("batch get left keys unprocessed".into()));
+            }
+        }
+        Ok(found)
+    }
+
+    /// A user's conversations, most recent activity first: `(conversation
+    /// id, unread count)` per participant item on GSI1.
+    pub async fn user_conversations(
+        &self,
+        user_id: &str,
+        limit: i32,
+        start: Option<Item>,
+    ) -> Result<(Vec<(String, i64)>, Option<Item>), StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("GSI1PK = :u")
+            .expression_attribute_values(":u", s(format!("USER#{user_id}")))
+            .scan_index_forward(false)
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        let mut rows = Vec::new();
+        for item in out.items() {
+            let conv = req_s(item, "PK")?
+                .strip_prefix("CONV#")
+                .map(str::to_string)
+                .ok_or_else(|| StoreError::Corrupt("participant PK".into()))?;
+            rows.push((conv, get_n(item, "unread_count").unwrap_or(0)));
+        }
+        Ok((rows, out.last_evaluated_key.filter(|k| !k.is_empty())))
+    }
+
+    // ---- messages -----------------------------------------------------
+
+    pub async fn query_messages(
+        &self,
+        conv_id: &str,
+        ascending: bool,
+        limit: i32,
+        start: Option<Item>,
+    ) -> Result<(Vec<Message>, Option<Item>), StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :m)")
+            .expression_attribute_values(":pk", s(conv_pk(conv_id)))
+            .expression_attribute_values(":m", s("MSG#"))
+            .scan_index_forward(ascending)
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        let msgs = out
+            .items()
+            .iter()
+            .map(message_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((msgs, out.last_evaluated_key.filter(|k| !k.is_empty())))
+    }
+
+    pub async fn get_message(&self, conv_id: &str, sk: &str) -> Result<Option<Message>, StoreError> {
+        self.get(key(conv_pk(conv_id), sk))
+            .await?
+            .map(|i| message_from(&i))
+            .transpose()
+    }
+
+    /// Store a message with everything it changes, in one transaction:
+    /// the message, the conversation's analytics (guarded by `version`),
+    /// every active participant's activity key, the others' unread counters
+    /// (per conversation and per user), the idempotency record and the
+    /// Twilio SID guard.
+    pub async fn store_message(
+        &self,
+        head: &Head,
+        msg: &Message,
+        fx: &MessageEffects,
+        idem: Option<&IdemRecord>,
+    ) -> Result<StoreMessageOutcome, StoreError> {
+        let conv = &head.meta.id;
+        let mut items = Vec::new();
+        let mut msg_item = key(conv_pk(conv), msg.sort_key());
+        msg_item.insert("id".into(), s(&msg.id));
+        msg_item.insert("conversation_id".into(), s(conv));
+        msg_item.insert("author_id".into(), s(&msg.author_id));
+        msg_item.insert("author_type".into(), s(&msg.author_type));
+        msg_item.insert("body".into(), s(&msg.body));
+        msg_item.insert("created_at".into(), s(&msg.created_at));
+        msg_item.insert("status".into(), s(&msg.status));
+        opt_s(&mut msg_item, "twilio_sid", &msg.twilio_sid);
+        if let Some(i) = msg.twilio_index {
+            msg_item.insert("twilio_index".into(), n(i));
+        }
+        items.push(self.put(msg_item, Some("attribute_not_exists(PK)"))?);
+        let meta_idx = items.len();
+        let mut set = String::from(
+            "SET version = version + :one, message_count = message_count + :one, \
+             last_message_at = :now, last_message_id = :mid, last_message_preview = :pv, \
+             last_message_author = :au, first_message_at = if_not_exists(first_message_at, :now), \
+             pending_side = :ps, pending_since = :pss",
+        );
+        let mut values = vec![
+            (":one", n(1)),
+            (":v", n(head.meta.version)),
+            (":now", s(&msg.created_at)),
+            (":mid", s(&msg.id)),
+            (":pv", s(&fx.preview)),
+            (":au", s(&msg.author_id)),
+            (":ps", s(&fx.pending_side)),
+            (":pss", s(&fx.pending_since)),
+        ];
+        if let Some(i) = msg.twilio_index {
+            set.push_str(", last_message_index = :ix");
+            values.push((":ix", n(i)));
+        }
+        if let Some(ms) = fx.response_ms {
+            set.push_str(
+                ", response_count = response_count + :one, \
+                 response_total_ms = response_total_ms + :rt, \
+                 first_response_ms = if_not_exists(first_response_ms, :rt)",
+            );
+            values.push((":rt", n(ms)));
+        }
+        items.push(self.update(key(conv_pk(conv), META_SK), &set, Some("version = :v"), values)?);
+        let gsk = activity_sk(&msg.created_at, conv);
+        for p in head.participants.iter().filter(|p| p.is_active) {
+            if p.user_id == msg.author_id {
+                // The author has read up to their own message.
+                items.push(self.update(
+                    key(conv_pk(conv), part_sk(&p.user_id)),
+                    "SET GSI1SK = :g, last_read_at = :now, last_read_message_id = :mid",
+                    None,
+                    vec![
+                        (":g", s(&gsk)),
+                        (":now", s(&msg.created_at)),
+                        (":mid", s(&msg.id)),
+                    ],
+                )?);
+            } else {
+                items.push(self.update(
+                    key(conv_pk(conv), part_sk(&p.user_id)),
+                    "SET GSI1SK = :g ADD unread_count :one",
+                    None,
+                    vec![(":g", s(&gsk)), (":one", n(1))],
+                )?);
+                items.push(self.update(
+                    counters_key(&p.user_id),
+                    "ADD unread_total :one",
+                    None,
+                    vec![(":one", n(1))],
+                )?);
+            }
+        }
+        if let Some(idem) = idem {
+            items.push(self.update(
+                key(&idem.pk, "#IDEM"),
+                "SET #st = :sent, message_sk = :sk",
+                None,
+                vec![(":sent", s("sent")), (":sk", s(msg.sort_key()))],
+            )?);
+        }
+        let mut sid_idx = None;
+        if let Some(sid) = &msg.twilio_sid {
+            let mut guard = key(format!("SID#{sid}"), "#SID");
+            guard.insert("conversation_id".into(), s(conv));
+            guard.insert("message_sk".into(), s(msg.sort_key()));
+            sid_idx = Some(items.len());
+            items.push(self.put(guard, Some("attribute_not_exists(PK)"))?);
+        }
+        match self.transact(items).await? {
+            TxOutcome::Done => Ok(StoreMessageOutcome::Stored),
+            TxOutcome::ConditionFailed(failed) => {
+                if sid_idx.is_some_and(|i| failed.contains(&i)) {
+                    Ok(StoreMessageOutcome::Duplicate)
+                } else if failed.contains(&meta_idx) {
+                    Ok(StoreMessageOutcome::Conflict)
+                } else {
+                    Err(StoreError::Sdk(format!(
+                        "message transaction condition failed at {failed:?}"
+                    )))
+                }
+            }
+        }
+    }
+
+    // ---- read state ---------------------------------------------------
+
+    /// Zero the participant's unread count and move their read horizon.
+    /// `Ok(false)`: the count changed meanwhile; reload and retry.
+    pub async fn mark_read(
+        &self,
+        conv_id: &str,
+        p: &Participant,
+        read_at: &str,
+        last_message_id: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut expr = String::from("SET unread_count = :zero, last_read_at = :t");
+        let mut values = vec![
+            (":zero", n(0)),
+            (":t", s(read_at)),
+            (":n", n(p.unread_count)),
+            (":yes", b(true)),
+        ];
+        if let Some(mid) = last_message_id {
+            expr.push_str(", last_read_message_id = :mid");
+            values.push((":mid", s(mid)));
+        }
+        let mut items = vec![self.update(
+            key(conv_pk(conv_id), part_sk(&p.user_id)),
+            &expr,
+            Some("unread_count = :n AND is_active = :yes"),
+            values,
+        )?];
+        if p.unread_count != 0 {
+            items.push(self.update(
+                counters_key(&p.user_id),
+                "ADD unread_total :d",
+                None,
+                vec![(":d", n(-p.unread_count))],
+            )?);
+        }
+        Ok(matches!(self.transact(items).await?, TxOutcome::Done))
+    }
+
+    pub async fn unread_total(&self, user_id: &str) -> Result<i64, StoreError> {
+        Ok(self
+            .get(counters_key(user_id))
+            .await?
+            .and_then(|i| get_n(&i, "unread_total"))
+            .unwrap_or(0)
+            .max(0))
+    }
+
+    // ---- participants -------------------------------------------------
+
+    /// Add (or re-activate) a participant. `Ok(false)`: the conversation
+    /// changed meanwhile or the user is already active; reload and decide.
+    pub async fn add_participant(
+        &self,
+        head: &Head,
+        p: &Participant,
+        now: &str,
+    ) -> Result<bool, StoreError> {
+        let conv = &head.meta.id;
+        let activity = head
+            .meta
+            .last_message_at
+            .as_deref()
+            .unwrap_or(&head.meta.created_at);
+        let mut summaries = head.meta.participants.clone();
+        summaries.retain(|x| x.user_id != p.user_id);
+        summaries.push(summary_of(p));
+        let items = vec![
+            self.put_with(
+                participant_item(conv, p, activity),
+                Some("attribute_not_exists(PK) OR is_active = :no"),
+                vec![(":no", b(false))],
+            )?,
+            self.update(
+                key(conv_pk(conv), META_SK),
+                "SET version = version + :one, participant_count = participant_count + :one, \
+                 participants = :ps, updated_at = :now",
+                Some("version = :v"),
+                vec![
+                    (":one", n(1)),
+                    (":v", n(head.meta.version)),
+                    (":ps", summaries_value(&summaries)),
+                    (":now", s(now)),
+                ],
+            )?,
+        ];
+        Ok(matches!(self.transact(items).await?, TxOutcome::Done))
+    }
+
+    /// Deactivate a participant, keeping their history. `Ok(false)`: the
+    /// conversation changed meanwhile; reload and retry.
+    pub async fn remove_participant(
+        &self,
+        head: &Head,
+        p: &Participant,
+        now: &str,
+    ) -> Result<bool, StoreError> {
+        let conv = &head.meta.id;
+        let summaries: Vec<ParticipantSummary> = head
+            .meta
+            .participants
+            .iter()
+            .map(|x| ParticipantSummary {
+                is_active: x.is_active && x.user_id != p.user_id,
+                ..x.clone()
+            })
+            .collect();
+        let mut items = vec![
+            self.update(
+                key(conv_pk(conv), part_sk(&p.user_id)),
+                "SET is_active = :no, left_at = :now, unread_count = :zero REMOVE GSI1PK, GSI1SK",
+                Some("is_active = :yes AND unread_count = :n"),
+                vec![
+                    (":no", b(false)),
+                    (":yes", b(true)),
+                    (":now", s(now)),
+                    (":zero", n(0)),
+                    (":n", n(p.unread_count)),
+                ],
+            )?,
+            self.update(
+                key(conv_pk(conv), META_SK),
+                "SET version = version + :one, participant_count = participant_count - :one, \
+                 participants = :ps, updated_at = :now",
+                Some("version = :v"),
+                vec![
+                    (":one", n(1)),
+                    (":v", n(head.meta.version)),
+                    (":ps", summaries_value(&summaries)),
+                    (":now", s(now)),
+                ],
+            )?,
+        ];
+        if p.unread_count != 0 {
+            items.push(self.update(
+                counters_key(&p.user_id),
+                "ADD unread_total :d",
+                None,
+                vec![(":d", n(-p.unread_count))],
+            )?);
+        }
+        Ok(matches!(self.transact(items).await?, TxOutcome::Done))
+    }
+
+    // ---- idempotency --------------------------------------------------
+
+    /// Claim an idempotency key before calling Twilio. If someone already
+    /// did, return their record.
+    pub async fn begin_idempotent(
+        &self,
+        record: &IdemRecord,
+        now_epoch: i64,
+    ) -> Result<IdemBegin, StoreError> {
+        let mut item = key(&record.pk, "#IDEM");
+        item.insert("request_hash".into(), s(&record.request_hash));
+        item.insert("message_id".into(), s(&record.message_id));
+        item.insert("state".into(), s(record.state.as_str()));
+        item.insert("expires_at".into(), n(now_epoch + IDEM_TTL_SECS));
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(IdemBegin::Fresh),
+            Err(e) => {
+                let conditional = e
+                    .as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception());
+                if !conditional {
+                    return Err(sdk_err(e));
+                }
+                let existing = self
+                    .get(key(&record.pk, "#IDEM"))
+                    .await?
+                    .ok_or_else(|| StoreError::Unavailable("idempotency record vanished".into()))?;
+                let state = match get_s(&existing, "state").as_deref() {
+                    Some("sent") => IdemState::Sent,
+                    Some("unknown") => IdemState::Unknown,
+                    _ => IdemState::Pending,
+                };
+                Ok(IdemBegin::Existing(IdemRecord {
+                    pk: record.pk.clone(),
+                    request_hash: req_s(&existing, "request_hash")?,
+                    message_id: req_s(&existing, "message_id")?,
+                    state,
+                    message_sk: get_s(&existing, "message_sk"),
+                }))
+            }
+        }
+    }
+
+    /// Release a claimed key after a failure that provably sent nothing.
+    pub async fn abandon_idempotent(&self, record: &IdemRecord) -> Result<(), StoreError> {
+        let del = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(&record.pk, "#IDEM")))
+            .condition_expression("#st = :p")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":p", s("pending"))
+            .build()
+            .map_err(build_err)?;
+        self.transact(vec![TransactWriteItem::builder().delete(del).build()])
+            .await
+            .map(|_| ())
+    }
+
+    /// Record that a send may or may not have reached Twilio.
+    pub async fn mark_idempotent_unknown(&self, record: &IdemRecord) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&record.pk, "#IDEM")))
+            .update_expression("SET #st = :u")
+            .condition_expression("#st = :p")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":u", s("unknown"))
+            .expression_attribute_values(":p", s("pending"))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk_err)
+    }
+}
+
+fn values_map(values: Vec<(&str, AttributeValue)>) -> Option<HashMap<String, AttributeValue>> {
+    (!values.is_empty()).then(|| {
+        values
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
+    })
+}
+
+fn summary_of(p: &Participant) -> ParticipantSummary {
+    ParticipantSummary {
+        user_id: p.user_id.clone(),
+        user_type: p.user_type.clone(),
+        display_name: p.display_name.clone(),
+        is_active: p.is_active,
+    }
+}
+
+fn summaries_value(list: &[ParticipantSummary]) -> AttributeValue {
+    AttributeValue::L(
+        list.iter()
+            .map(|p| {
+                AttributeValue::M(HashMap::from([
+                    ("user_id".to_string(), s(&p.user_id)),
+                    ("user_type".to_string(), s(&p.user_type)),
+                    ("display_name".to_string(), s(&p.display_name)),
+                    ("is_active".to_string(), b(p.is_active)),
+                ]))
+            })
+            .collect(),
+    )
+}
+
+fn meta_item(m: &ConversationMeta) -> Item {
+    let mut i = key(conv_pk(&m.id), META_SK);
+    i.insert("id".into(), s(&m.id));
+    i.insert("kind".into(), s(&m.kind));
+    opt_s(&mut i, "booking_id", &m.booking_id);
+    i.insert("status".into(), s(&m.status));
+    opt_s(&mut i, "twilio_sid", &m.twilio_sid);
+    i.insert("created_at".into(), s(&m.created_at));
+    i.insert("created_by".into(), s(&m.created_by));
+    i.insert("version".into(), n(m.version));
+    i.insert("message_count".into(), n(m.message_count));
+    i.insert("participant_count".into(), n(m.participant_count));
+    i.insert("response_count".into(), n(m.response_count));
+    i.insert("response_total_ms".into(), n(m.response_total_ms));
+    i.insert("participants".into(), summaries_value(&m.participants));
+    i
+}
+
+fn meta_from(i: &Item) -> Result<ConversationMeta, StoreError> {
+    let participants = match i.get("participants") {
+        Some(AttributeValue::L(list)) => list
+            .iter()
+            .filter_map(|v| v.as_m().ok())
+            .map(|m| ParticipantSummary {
+                user_id: get_s(m, "user_id").unwrap_or_default(),
+                user_type: get_s(m, "user_type").unwrap_or_default(),
+                display_name: get_s(m, "display_name").unwrap_or_default(),
+                is_active: get_bool(m, "is_active").unwrap_or(false),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(ConversationMeta {
+        id: req_s(i, "id")?,
+        kind: req_s(i, "kind")?,
+        booking_id: get_s(i, "booking_id"),
+        status: req_s(i, "status")?,
+        twilio_sid: get_s(i, "twilio_sid"),
+        created_at: req_s(i, "created_at")?,
+        created_by: get_s(i, "created_by").unwrap_or_default(),
+        version: get_n(i, "version").unwrap_or(0),
+        message_count: get_n(i, "message_count").unwrap_or(0),
+        participant_count: get_n(i, "participant_count").unwrap_or(0),
+        first_message_at: get_s(i, "first_message_at"),
+        last_message_at: get_s(i, "last_message_at"),
+        last_message_id: get_s(i, "last_message_id"),
+        last_message_preview: get_s(i, "last_message_preview"),
+        last_message_author: get_s(i, "last_message_author"),
+        last_message_index: get_n(i, "last_message_index"),
+        response_count: get_n(i, "response_count").unwrap_or(0),
+        response_total_ms: get_n(i, "response_total_ms").unwrap_or(0),
+        first_response_ms: get_n(i, "first_response_ms"),
+        pending_side: get_s(i, "pending_side"),
+        pending_since: get_s(i, "pending_since"),
+        participants,
+    })
+}
+
+fn participant_item(conv: &str, p: &Participant, activity: &str) -> Item {
+    let mut i = key(conv_pk(conv), part_sk(&p.user_id));
+    i.insert("user_id".into(), s(&p.user_id));
+    i.insert("user_type".into(), s(&p.user_type));
+    i.insert("display_name".into(), s(&p.display_name));
+    i.insert("identity".into(), s(&p.identity));
+    opt_s(&mut i, "twilio_sid", &p.twilio_sid);
+    i.insert("is_active".into(), b(p.is_active));
+    i.insert("joined_at".into(), s(&p.joined_at));
+    i.insert("unread_count".into(), n(p.unread_count));
+    opt_s(&mut i, "last_read_at", &p.last_read_at);
+    opt_s(&mut i, "last_read_message_id", &p.last_read_message_id);
+    if p.is_active {
+        i.insert("GSI1PK".into(), s(format!("USER#{}", p.user_id)));
+        i.insert("GSI1SK".into(), s(activity_sk(activity, conv)));
+    }
+    i
+}
+
+fn participant_from(i: &Item) -> Result<Participant, StoreError> {
+    Ok(Participant {
+        user_id: req_s(i, "user_id")?,
+        user_type: req_s(i, "user_type")?,
+        display_name: get_s(i, "display_name").unwrap_or_default(),
+        identity: get_s(i, "identity").unwrap_or_default(),
+        twilio_sid: get_s(i, "twilio_sid"),
+        is_active: get_bool(i, "is_active").unwrap_or(false),
+        joined_at: get_s(i, "joined_at").unwrap_or_default(),
+        left_at: get_s(i, "left_at"),
+        unread_count: get_n(i, "unread_count").unwrap_or(0),
+        last_read_at: get_s(i, "last_read_at"),
+        last_read_message_id: get_s(i, "last_read_message_id"),
+    })
+}
+
+fn message_from(i: &Item) -> Result<Message, StoreError> {
+    Ok(Message {
+        id: req_s(i, "id")?,
+        conversation_id: req_s(i, "conversation_id")?,
+        author_id: req_s(i, "author_id")?,
+        author_type: get_s(i, "author_type").unwrap_or_default(),
+        body: get_s(i, "body").unwrap_or_default(),
+        created_at: req_s(i, "created_at")?,
+        twilio_sid: get_s(i, "twilio_sid"),
+        twilio_index: get_n(i, "twilio_index"),
+        status: get_s(i, "status").unwrap_or_else(|| "sent".into()),
+    })
+}
+
+pub use item::{from_cursor_key, to_cursor_key};

@@ -1,0 +1,496 @@
+//! Twilio REST client: Conversations v1 (booking chats).
+//!
+//! Shapes follow Twilio's OpenAPI (`twilio_conversations_v1.json`). Base URLs
+//! are configurable so tests and the local stack point it at a stand-in.
+//! Requests that never reached Twilio (connection refused, HTTP 429) are
+//! retried with backoff; a timeout after sending is reported as such and is
+//! never re-sent blindly.
+
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+use crate::config::TwilioConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TwilioError {
+    /// Twilio answered with an error (`code`, `message`, `more_info`).
+    #[error("twilio api error {status} (code {code:?}): {message}")]
+    Api {
+        status: u16,
+        code: Option<i64>,
+        message: String,
+        more_info: Option<String>,
+    },
+    /// HTTP 429 after every retry.
+    #[error("twilio rate limited")]
+    RateLimited { retry_after: Option<Duration> },
+    /// The request never reached Twilio (nothing happened there).
+    #[error("twilio unreachable: {0}")]
+    Unavailable(String),
+    /// Sent, but no answer in time: the outcome is unknown.
+    #[error("twilio timed out; outcome unknown")]
+    Timeout,
+    #[error("unexpected twilio response: {0}")]
+    Decode(String),
+}
+
+impl TwilioError {
+    pub fn is_api_code(&self, wanted: i64) -> bool {
+        matches!(self, Self::Api { code: Some(c), .. } if *c == wanted)
+    }
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::Api { status: 404, .. })
+    }
+}
+
+/// Twilio error 50353: a conversation with this unique name already exists.
+pub const ERR_UNIQUE_NAME_EXISTS: i64 = 50353;
+/// Twilio error 50433: the participant is already in the conversation.
+pub const ERR_PARTICIPANT_EXISTS: i64 = 50433;
+
+#[derive(Debug, Deserialize)]
+struct ErrorBody {
+    code: Option<i64>,
+    message: Option<String>,
+    more_info: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ConversationResource {
+    pub sid: String,
+    #[serde(default)]
+    pub unique_name: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ParticipantResource {
+    pub sid: String,
+    #[serde(default)]
+    pub identity: Option<String>,
+    #[serde(default)]
+    pub last_read_message_index: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ParticipantPage {
+    participants: Vec<ParticipantResource>,
+    #[serde(default)]
+    meta: Option<PageMeta>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PageMeta {
+    #[serde(default)]
+    next_page_url: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct MessageResource {
+    pub sid: String,
+    #[serde(default)]
+    pub index: Option<i64>,
+    #[serde(default)]
+    pub author: Option<String>,
+}
+
+pub struct NewParticipant<'a> {
+    pub identity: &'a str,
+    pub attributes: String,
+}
+
+#[derive(Clone)]
+pub struct TwilioClient {
+    http: reqwest::Client,
+    cfg: TwilioConfig,
+}
+
+type Form = Vec<(&'static str, String)>;
+
+impl TwilioClient {
+    pub fn new(cfg: TwilioConfig) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .connect_timeout(Duration::from_secs(2))
+            .pool_idle_timeout(Duration::from_secs(50))
+            .user_agent(concat!("booking-messaging/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { http, cfg })
+    }
+
+    fn conv_url(&self, path: &str) -> String {
+        format!("{}{}", self.cfg.conversations_base_url, path)
+    }
+
+    /// Create a conversation with its participants in one request, keyed by
+    /// `unique_name`. When it already exists (a racing or crashed earlier
+    /// create), fetch it by its unique name instead.
+    pub async fn create_conversation_with_participants(
+        &self,
+        unique_name: &str,
+        friendly_name: &str,
+        attributes: &str,
+        participants: &[NewParticipant<'_>],
+    ) -> Result<ConversationResource, TwilioError> {
+        let mut form: Form = vec![
+            ("UniqueName", unique_name.to_string()),
+            ("FriendlyName", friendly_name.to_string()),
+            ("Attributes", attributes.to_string()),
+        ];
+        for p in participants {
+            let json = serde_json::json!({"identity": p.identity, "attributes": p.attributes});
+            form.push(("Participant", json.to_string()));
+        }
+        let url = self.conv_url("/v1/ConversationWithParticipants");
+        match self.send(Method::POST, &url, Some(&form)).await {
+            Err(e) if e.is_api_code(ERR_UNIQUE_NAME_EXISTS) || e.is_api_code(409) => {
+                self.fetch_conversation(unique_name).await
+            }
+            Err(TwilioError::Api { status: 409, .. }) => self.fetch_conversation(unique_name).await,
+            other => other,
+        }
+    }
+
+    /// Fetch by SID or unique name.
+    pub async fn fetch_conversation(
+        &self,
+        sid_or_unique_name: &str,
+    ) -> Result<ConversationResource, TwilioError> {
+        let url = self.conv_url(&format!("/v1/Conversations/{}", enc(sid_or_unique_name)));
+        self.send(Method::GET, &url, None).await
+    }
+
+    pub async fn list_participants(
+        &self,
+        conversation_sid: &str,
+    ) -> Result<Vec<ParticipantResource>, TwilioError> {
+        let mut url = self.conv_url(&format!(
+            "/v1/Conversations/{}/Participants?PageSize=100",
+            enc(conversation_sid)
+        ));
+        let mut all = Vec::new();
+        for _ in 0..10 {
+            let page: ParticipantPage = self.send(Method::GET, &url, None).await?;
+            all.extend(page.participants);
+            match page.meta.and_then(|m| m.next_page_url) {
+                Some(next) if next.starts_with(&self.cfg.conversations_base_url) => url = next,
+                _ => break,
+            }
+        }
+        Ok(all)
+    }
+
+    /// Add a chat participant; when it is already there, return the existing one.
+    pub async fn add_participant(
+        &self,
+        conversation_sid: &str,
+        p: &NewParticipant<'_>,
+    ) -> Result<ParticipantResource, TwilioError> {
+        let url = self.conv_url(&format!(
+            "/v1/Conversations/{}/Participants",
+            enc(conversation_sid)
+        ));
+        let form: Form = vec![
+            ("Identity", p.identity.to_string()),
+            ("Attributes", p.attributes.clone()),
+        ];
+        match self.send(Method::POST, &url, Some(&form)).await {
+            Err(e) if e.is_api_code(ERR_PARTICIPANT_EXISTS) => {
+                let existing = self.list_participants(conversation_sid).await?;
+                existing
+                    .into_iter()
+                    .find(|x| x.identity.as_deref() == Some(p.identity))
+                    .ok_or(e)
+            }
+            other => other,
+        }
+    }
+
+    /// Remove a participant; already gone counts as done.
+    pub async fn remove_participant(
+        &self,
+        conversation_sid: &str,
+        participant_sid: &str,
+    ) -> Result<(), TwilioError> {
+        let url = self.conv_url(&format!(
+            "/v1/Conversations/{}/Participants/{}",
+            enc(conversation_sid),
+            enc(participant_sid)
+        ));
+        match self.send_raw(Method::DELETE, &url, None).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn update_last_read_index(
+        &self,
+        conversation_sid: &str,
+        participant_sid: &str,
+        index: i64,
+    ) -> Result<ParticipantResource, TwilioError> {
+        let url = self.conv_url(&format!(
+            "/v1/Conversations/{}/Participants/{}",
+            enc(conversation_sid),
+            enc(participant_sid)
+        ));
+        let form: Form = vec![("LastReadMessageIndex", index.to_string())];
+        self.send(Method::POST, &url, Some(&form)).await
+    }
+
+    /// Post a chat message as `author`. Twilio's own webhooks for it are
+    /// left enabled: the inbound pipeline recognises our message id in the
+    /// attributes and stores it once.
+    pub async fn send_conversation_message(
+        &self,
+        conversation_sid: &str,
+        author: &str,
+        body: &str,
+        attributes: &str,
+    ) -> Result<MessageResource, TwilioError> {
+        let url = self.conv_url(&format!(
+            "/v1/Conversations/{}/Messages",
+            enc(conversation_sid)
+        ));
+        let form: Form = vec![
+            ("Author", author.to_string()),
+            ("Body", body.to_string()),
+            ("Attributes", attributes.to_string()),
+        ];
+        self.send(Method::POST, &url, Some(&form)).await
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: &str,
+        form: Option<&Form>,
+    ) -> Result<T, TwilioError> {
+        let bytes = self.send_raw(method, url, form).await?;
+        serde_json::from_slice(&bytes).map_err(|e| TwilioError::Decode(e.to_string()))
+    }
+
+    /// One logical request: retried while it provably did not take effect.
+    async fn send_raw(
+        &self,
+        method: Method,
+        url: &str,
+        form: Option<&Form>,
+    ) -> Result<Vec<u8>, TwilioError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let last = attempt >= self.cfg.max_attempts;
+            let backoff = self.cfg.backoff * 2u32.pow(attempt - 1);
+            let mut req = self
+                .http
+                .request(method.clone(), url)
+                .basic_auth(&self.cfg.username, Some(&self.cfg.password));
+            if let Some(form) = form {
+                req = req.form(form);
+            }
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) if e.is_connect() => {
+                    tracing::warn!(attempt, "twilio connection failed");
+                    if last {
+                        return Err(TwilioError::Unavailable("connection failed".into()));
+                    }
+                    tokio::time::sleep(backoff).await;
+                    continue;
+                }
+                Err(e) if e.is_timeout() => return Err(TwilioError::Timeout),
+                Err(e) => return Err(TwilioError::Unavailable(e.to_string())),
+            };
+            let status = resp.status();
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                let retry_after = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                tracing::warn!(attempt, "twilio rate limited");
+                if last {
+                    return Err(TwilioError::RateLimited { retry_after });
+                }
+                let wait = retry_after
+                    .unwrap_or(backoff)
+                    .min(Duration::from_secs(2))
+                    .max(backoff);
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            let bytes = match resp.bytes().await {
+                Ok(b) => b,
+                Err(e) if e.is_timeout() => return Err(TwilioError::Timeout),
+                Err(e) => return Err(TwilioError::Decode(e.to_string())),
+            };
+            if status.is_success() {
+                return Ok(bytes.to_vec());
+            }
+            let parsed: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
+            let err = TwilioError::Api {
+                status: status.as_u16(),
+                code: parsed.as_ref().and_then(|b| b.code),
+                message: parsed
+                    .as_ref()
+                    .and_then(|b| b.message.clone())
+                    .unwrap_or_else(|| status.to_string()),
+                more_info: parsed.and_then(|b| b.more_info),
+            };
+            tracing::warn!(status = status.as_u16(), error = %err, "twilio refused a request");
+            return Err(err);
+        }
+    }
+}
+
+/// Percent-encode one path segment.
+fn enc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn client(base: &str, timeout_ms: u64) -> TwilioClient {
+        TwilioClient::new(TwilioConfig {
+            account_sid: "AC00000000000000000000000000000000".into(),
+            username: "AC00000000000000000000000000000000".into(),
+            password: "token".into(),
+            conversations_base_url: base.into(),
+            api_base_url: base.into(),
+            timeout: Duration::from_millis(timeout_ms),
+            max_attempts: 3,
+            backoff: Duration::from_millis(5),
+        })
+        .unwrap()
+    }
+
+    fn message_json() -> serde_json::Value {
+        serde_json::json!({"sid": "IM00000000000000000000000000000001", "index": 0, "author": "u1"})
+    }
+
+    #[tokio::test]
+    async fn when_twilio_answers_429_then_201_it_should_send_once_more_and_succeed() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/Conversations/CH1/Messages"))
+            .respond_with(ResponseTemplate::new(429).set_body_json(
+                serde_json::json!({"code": 20429, "message": "Too Many Requests", "status": 429}),
+            ))
+            .up_to_n_times(1)
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/v1/Conversations/CH1/Messages"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(message_json()))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let msg = client(&server.uri(), 1000)
+            .send_conversation_message("CH1", "u1", "hi", "{}")
+            .await
+            .unwrap();
+        assert_eq!(msg.index, Some(0));
+    }
+
+    #[tokio::test]
+    async fn when_twilio_keeps_answering_429_it_should_give_up_with_rate_limited() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "7"))
+            .expect(3)
+            .mount(&server)
+            .await;
+        let err = client(&server.uri(), 1000)
+            .send_conversation_message("CH1", "u1", "hi", "{}")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, TwilioError::RateLimited { retry_after: Some(d) } if d.as_secs() == 7),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn when_twilio_answers_500_it_should_not_retry_and_keep_the_code() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(500).set_body_json(serde_json::json!({
+                "code": 20500, "message": "Internal Server Error",
+                "more_info": "https://www.twilio.com/docs/errors/20500", "status": 500
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let err = client(&server.uri(), 1000)
+            .send_conversation_message("CH1", "u1", "hi", "{}")
+            .await
+            .unwrap_err();
+        match err {
+            TwilioError::Api {
+                status,
+                code,
+                more_info,
+                ..
+            } => {
+                assert_eq!((status, code), (500, Some(20500)));
+                assert!(more_info.unwrap().ends_with("20500"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn when_twilio_is_slow_it_should_time_out_without_resending() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(201)
+                    .set_body_json(message_json())
+                    .set_delay(Duration::from_millis(500)),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let err = client(&server.uri(), 100)
+            .send_conversation_message("CH1", "u1", "hi", "{}")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TwilioError::Timeout), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn when_nothing_listens_it_should_retry_then_report_unavailable() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let err = client(&format!("http://127.0.0.1:{port}"), 500)
+            .send_conversation_message("CH1", "u1", "hi", "{}")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TwilioError::Unavailable(_)), "{err:?}");
+    }
+
+    #[test]
+    fn when_a_path_segment_has_reserved_characters_it_should_be_encoded() {
+        assert_eq!(enc("booking:b/1 x"), "booking%3Ab%2F1%20x");
+    }
+}
