@@ -1,1 +1,9 @@
+//! The local stack: a gateway that routes like API Gateway (routes read from
+//! `template.yaml`) to the functions' linked handlers, a Twilio stand-in, and
+//! table set-up on the local DynamoDB emulator.
 
+pub mod gateway;
+pub mod setup;
+pub mod stack;
+pub mod standin;
+pub mod template;

@@ -172,7 +172,10 @@ mod tests {
     fn when_token_is_expired_it_should_be_unauthorized() {
         let token = issue_token(SECRET, &customer(), -120);
         let err = JwtVerifier::new(SECRET).verify(&token).unwrap_err();
-        assert!(matches!(err, ApiError::Unauthorized("token expired")), "{err}");
+        assert!(
+            matches!(err, ApiError::Unauthorized("token expired")),
+            "{err}"
+        );
     }
 
     #[test]
@@ -190,7 +193,13 @@ mod tests {
         let payload = parts.next().unwrap();
         // {"alg":"none","typ":"JWT"}
         let forged = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
-        assert_eq!(JwtVerifier::new(SECRET).verify(&forged).unwrap_err().status(), 401);
+        assert_eq!(
+            JwtVerifier::new(SECRET)
+                .verify(&forged)
+                .unwrap_err()
+                .status(),
+            401
+        );
     }
 
     #[test]
@@ -211,6 +220,12 @@ mod tests {
             &EncodingKey::from_secret(SECRET.as_bytes()),
         )
         .unwrap();
-        assert_eq!(JwtVerifier::new(SECRET).verify(&token).unwrap_err().status(), 401);
+        assert_eq!(
+            JwtVerifier::new(SECRET)
+                .verify(&token)
+                .unwrap_err()
+                .status(),
+            401
+        );
     }
 }

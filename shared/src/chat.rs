@@ -12,10 +12,10 @@ use crate::clock::format_ts;
 use crate::domain::*;
 use crate::error::ApiError;
 use crate::store::{
-    ConversationMeta, Head, IdemBegin, IdemRecord, IdemState, Message, MessageEffects,
-    Participant, ParticipantSummary, StoreMessageOutcome, from_cursor_key, to_cursor_key,
+    ConversationMeta, Head, IdemBegin, IdemRecord, IdemState, Message, MessageEffects, Participant,
+    ParticipantSummary, StoreMessageOutcome, from_cursor_key, to_cursor_key,
 };
-use crate::twilio::{NewParticipant, TwilioError};
+use crate::twilio::NewParticipant;
 
 /// Optimistic-lock retries before giving up with 503.
 const MAX_RETRIES: usize = 8;
@@ -543,7 +543,7 @@ pub async fn send_message(
         Ok(sent) => sent,
         Err(e) => {
             if let Some(record) = &idem {
-                let cleanup = if matches!(e, TwilioError::Timeout) {
+                let cleanup = if e.outcome_unknown() {
                     app.store.mark_idempotent_unknown(record).await
                 } else {
                     app.store.abandon_idempotent(record).await
@@ -568,27 +568,42 @@ pub async fn send_message(
         twilio_index: sent.index,
         status: "sent".into(),
     };
+    let stored = store_sent(app, &mut head, &msg, now, idem.as_ref()).await;
+    if let Err(e) = &stored {
+        // Twilio has the message; our copy will come from its webhook.
+        tracing::error!(conversation_id = %conv, twilio_sid = %sent.sid, error = %e,
+            "message sent but not stored");
+        if let Some(record) = &idem
+            && let Err(ce) = app.store.mark_idempotent_unknown(record).await
+        {
+            tracing::error!(error = %ce, "could not update idempotency record");
+        }
+    }
+    stored.map(|()| (true, (&msg).into()))
+}
+
+/// Store a message Twilio accepted, retrying on optimistic-lock conflicts.
+async fn store_sent(
+    app: &App,
+    head: &mut Head,
+    msg: &Message,
+    now: DateTime<Utc>,
+    idem: Option<&IdemRecord>,
+) -> Result<(), ApiError> {
     for attempt in 0..MAX_RETRIES {
         let fx = message_effects(&head.meta, &msg.author_type, &msg.body, now);
-        match app
-            .store
-            .store_message(&head, &msg, &fx, idem.as_ref())
-            .await?
-        {
-            StoreMessageOutcome::Stored | StoreMessageOutcome::Duplicate => {
-                return Ok((true, (&msg).into()));
-            }
+        match app.store.store_message(head, msg, &fx, idem).await? {
+            StoreMessageOutcome::Stored | StoreMessageOutcome::Duplicate => return Ok(()),
             StoreMessageOutcome::Conflict => {
                 tracing::debug!(attempt, "conversation changed; retrying message write");
-                head = app
+                *head = app
                     .store
-                    .load_head(&conv)
+                    .load_head(&msg.conversation_id)
                     .await?
                     .ok_or(ApiError::NotFound)?;
             }
         }
     }
-    tracing::error!(conversation_id = %conv, twilio_sid = %sent.sid, "message sent but not stored after retries");
     Err(ApiError::Store(crate::store::StoreError::Unavailable(
         "too much contention".into(),
     )))
@@ -781,7 +796,8 @@ pub async fn get_messages(
     // Head and page in parallel; the page is discarded unless visible.
     let (head, page) = tokio::join!(
         load_visible(app, caller, id.as_str()),
-        app.store.query_messages(id.as_str(), ascending, limit, start)
+        app.store
+            .query_messages(id.as_str(), ascending, limit, start)
     );
     let head = head?;
     let (messages, next) = page?;
@@ -940,7 +956,10 @@ mod tests {
     fn when_the_other_side_answers_it_should_count_a_response_time() {
         let mut meta = ConversationMeta::default();
         let fx = message_effects(&meta, "customer", "hi", at(0));
-        assert_eq!((fx.response_ms, fx.pending_side.as_str()), (None, "customer"));
+        assert_eq!(
+            (fx.response_ms, fx.pending_side.as_str()),
+            (None, "customer")
+        );
         meta.pending_side = Some(fx.pending_side);
         meta.pending_since = Some(fx.pending_since);
         // The customer again: still waiting since the first message.
@@ -955,7 +974,12 @@ mod tests {
 
     #[test]
     fn when_a_preview_is_long_it_should_be_cut_at_100_chars() {
-        let fx = message_effects(&ConversationMeta::default(), "customer", &"ß".repeat(300), at(0));
+        let fx = message_effects(
+            &ConversationMeta::default(),
+            "customer",
+            &"ß".repeat(300),
+            at(0),
+        );
         assert_eq!(fx.preview.chars().count(), 100);
     }
 }

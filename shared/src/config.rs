@@ -49,23 +49,22 @@ impl Config {
             });
         }
         let account_sid = required("TWILIO_ACCOUNT_SID")?;
-        let (username, password) = match (get("TWILIO_API_KEY_SID"), get("TWILIO_API_KEY_SECRET"))
-        {
+        let (username, password) = match (get("TWILIO_API_KEY_SID"), get("TWILIO_API_KEY_SECRET")) {
             (Some(key), Some(secret)) => (key, secret),
             _ => (account_sid.clone(), required("TWILIO_AUTH_TOKEN")?),
         };
-        let millis = |name: &'static str, default: u64| -> Result<Duration, ConfigError> {
-            match get(name) {
-                None => Ok(Duration::from_millis(default)),
-                Some(v) => v
-                    .parse::<u64>()
-                    .map(Duration::from_millis)
-                    .map_err(|e| ConfigError::Invalid {
-                        name,
-                        why: e.to_string(),
+        let millis =
+            |name: &'static str, default: u64| -> Result<Duration, ConfigError> {
+                match get(name) {
+                    None => Ok(Duration::from_millis(default)),
+                    Some(v) => v.parse::<u64>().map(Duration::from_millis).map_err(|e| {
+                        ConfigError::Invalid {
+                            name,
+                            why: e.to_string(),
+                        }
                     }),
-            }
-        };
+                }
+            };
         let trim = |s: String| s.trim_end_matches('/').to_string();
         Ok(Self {
             table_name: required("TABLE_NAME")?,

@@ -81,10 +81,19 @@ mod tests {
         let mut tampered = s.clone().into_bytes();
         tampered[2] ^= 1;
         let tampered = String::from_utf8(tampered).unwrap();
-        assert_eq!(c.decode("scope", &tampered).unwrap_err().code(), "invalid_cursor");
+        assert_eq!(
+            c.decode("scope", &tampered).unwrap_err().code(),
+            "invalid_cursor"
+        );
         assert_eq!(c.decode("other", &s).unwrap_err().code(), "invalid_cursor");
-        assert_eq!(c.decode("scope", "garbage").unwrap_err().code(), "invalid_cursor");
+        assert_eq!(
+            c.decode("scope", "garbage").unwrap_err().code(),
+            "invalid_cursor"
+        );
         let short = s.rsplit_once('.').unwrap().0.to_string() + ".AA";
-        assert_eq!(c.decode("scope", &short).unwrap_err().code(), "invalid_cursor");
+        assert_eq!(
+            c.decode("scope", &short).unwrap_err().code(),
+            "invalid_cursor"
+        );
     }
 }

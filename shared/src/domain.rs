@@ -14,8 +14,7 @@ pub const MAX_PARTICIPANTS: usize = 10;
 fn id_like(s: &str, max: usize) -> bool {
     !s.is_empty()
         && s.len() <= max
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'@'))
 }
 
@@ -74,7 +73,10 @@ impl ConversationId {
 
     /// Deterministic per booking, so racing creates converge on one id.
     pub fn for_booking(booking: &BookingId) -> Self {
-        Self(format!("conv_{}", short_hash(&["booking", booking.as_str()])))
+        Self(format!(
+            "conv_{}",
+            short_hash(&["booking", booking.as_str()])
+        ))
     }
 
     pub fn as_str(&self) -> &str {

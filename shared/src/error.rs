@@ -168,7 +168,11 @@ impl ApiError {
         if status.is_server_error() {
             tracing::error!(error = %self, code = self.code(), "request failed");
         } else {
-            tracing::info!(code = self.code(), status = status.as_u16(), "request rejected");
+            tracing::info!(
+                code = self.code(),
+                status = status.as_u16(),
+                "request rejected"
+            );
         }
         let mut details = serde_json::Map::new();
         details.insert("code".into(), json!(self.code()));

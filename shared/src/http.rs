@@ -49,7 +49,10 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
         return Err(ApiError::PayloadTooLarge);
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("invalid_json", "request body is empty"));
+        return Err(ApiError::bad_request(
+            "invalid_json",
+            "request body is empty",
+        ));
     }
     serde_json::from_slice(bytes).map_err(|e| {
         use serde_json::error::Category;
@@ -130,7 +133,11 @@ mod tests {
         assert_eq!((e.status().as_u16(), e.code()), (400, "invalid_json"));
         let e = parse_json::<Shape>(&req("application/json; charset=utf-8", "{}")).unwrap_err();
         assert_eq!((e.status().as_u16(), e.code()), (422, "invalid_request"));
-        assert!(e.public_message().contains("name"), "{}", e.public_message());
+        assert!(
+            e.public_message().contains("name"),
+            "{}",
+            e.public_message()
+        );
     }
 
     #[test]

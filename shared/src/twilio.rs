@@ -29,8 +29,9 @@ pub enum TwilioError {
     /// The request never reached Twilio (nothing happened there).
     #[error("twilio unreachable: {0}")]
     Unavailable(String),
-    /// Sent, but no answer in time: the outcome is unknown.
-    #[error("twilio timed out; outcome unknown")]
+    /// Possibly sent, but no usable answer (timeout, broken connection
+    /// mid-request): the outcome is unknown.
+    #[error("twilio did not answer; outcome unknown")]
     Timeout,
     #[error("unexpected twilio response: {0}")]
     Decode(String),
@@ -42,6 +43,11 @@ impl TwilioError {
     }
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::Api { status: 404, .. })
+    }
+    /// True when the request may have taken effect at Twilio even though it
+    /// failed here: never re-send it blindly.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, Self::Timeout | Self::Decode(_))
     }
 }
 
@@ -146,10 +152,9 @@ impl TwilioClient {
         }
         let url = self.conv_url("/v1/ConversationWithParticipants");
         match self.send(Method::POST, &url, Some(&form)).await {
-            Err(e) if e.is_api_code(ERR_UNIQUE_NAME_EXISTS) || e.is_api_code(409) => {
+            Err(e) if e.is_api_code(ERR_UNIQUE_NAME_EXISTS) => {
                 self.fetch_conversation(unique_name).await
             }
-            Err(TwilioError::Api { status: 409, .. }) => self.fetch_conversation(unique_name).await,
             other => other,
         }
     }
@@ -303,8 +308,11 @@ impl TwilioClient {
                     tokio::time::sleep(backoff).await;
                     continue;
                 }
-                Err(e) if e.is_timeout() => return Err(TwilioError::Timeout),
-                Err(e) => return Err(TwilioError::Unavailable(e.to_string())),
+                // Anything after the connection was made may have reached Twilio.
+                Err(e) => {
+                    tracing::warn!(error = %e, "twilio request failed after connecting");
+                    return Err(TwilioError::Timeout);
+                }
             };
             let status = resp.status();
             if status == StatusCode::TOO_MANY_REQUESTS {
@@ -327,8 +335,7 @@ impl TwilioClient {
             }
             let bytes = match resp.bytes().await {
                 Ok(b) => b,
-                Err(e) if e.is_timeout() => return Err(TwilioError::Timeout),
-                Err(e) => return Err(TwilioError::Decode(e.to_string())),
+                Err(_) => return Err(TwilioError::Timeout),
             };
             if status.is_success() {
                 return Ok(bytes.to_vec());

@@ -2,7 +2,7 @@
 
 use lambda_http::{Body, Request, Response};
 use shared::chat::{self, CreateConversationInput};
-use shared::{App, ApiError, http};
+use shared::{ApiError, App, http};
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     http::respond(run(app, &req).await)

@@ -1,7 +1,7 @@
 //! `GET /conversations`: the caller's conversations, newest activity first.
 
 use lambda_http::{Body, Request, Response};
-use shared::{App, ApiError, chat, http};
+use shared::{ApiError, App, chat, http};
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     http::respond(run(app, &req).await)

@@ -3,7 +3,7 @@
 
 use lambda_http::{Body, Request, Response};
 use shared::chat::{self, ParticipantInput};
-use shared::{App, ApiError, http};
+use shared::{ApiError, App, http};
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     http::respond(run(app, &req).await)
@@ -16,7 +16,10 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     match (req.method().as_str(), user) {
         ("GET", None) => {
             let list = chat::list_participants(app, &caller, &id).await?;
-            Ok(http::json(200, &serde_json::json!({ "participants": list })))
+            Ok(http::json(
+                200,
+                &serde_json::json!({ "participants": list }),
+            ))
         }
         ("POST", None) => {
             let input: ParticipantInput = http::parse_json(req)?;

@@ -1,7 +1,7 @@
 //! `POST /conversations/{id}/read`: move the caller's read horizon, zero unread.
 
 use lambda_http::{Body, Request, Response};
-use shared::{App, ApiError, chat, http};
+use shared::{ApiError, App, chat, http};
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     http::respond(run(app, &req).await)

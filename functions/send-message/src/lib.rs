@@ -3,7 +3,7 @@
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::domain::IdempotencyKey;
-use shared::{App, ApiError, chat, http};
+use shared::{ApiError, App, chat, http};
 
 #[derive(Deserialize)]
 struct SendInput {

@@ -458,7 +458,9 @@ impl Store {
                 }
             }
             if request.is_some() {
-                return Err(StoreError::Unavailable("batch get left keys unprocessed".into()));
+                return Err(StoreError::Unavailable(
+                    "batch get left keys unprocessed".into(),
+                ));
             }
         }
         Ok(found)
@@ -526,7 +528,11 @@ impl Store {
         Ok((msgs, out.last_evaluated_key.filter(|k| !k.is_empty())))
     }
 
-    pub async fn get_message(&self, conv_id: &str, sk: &str) -> Result<Option<Message>, StoreError> {
+    pub async fn get_message(
+        &self,
+        conv_id: &str,
+        sk: &str,
+    ) -> Result<Option<Message>, StoreError> {
         self.get(key(conv_pk(conv_id), sk))
             .await?
             .map(|i| message_from(&i))
@@ -589,7 +595,12 @@ impl Store {
             );
             values.push((":rt", n(ms)));
         }
-        items.push(self.update(key(conv_pk(conv), META_SK), &set, Some("version = :v"), values)?);
+        items.push(self.update(
+            key(conv_pk(conv), META_SK),
+            &set,
+            Some("version = :v"),
+            values,
+        )?);
         let gsk = activity_sk(&msg.created_at, conv);
         for p in head.participants.iter().filter(|p| p.is_active) {
             if p.user_id == msg.author_id {

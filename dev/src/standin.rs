@@ -1,0 +1,593 @@
+//! A local stand-in for the Twilio endpoints this project calls, answering
+//! in the shapes of Twilio's OpenAPI (`twilio_conversations_v1.json`).
+//!
+//! It keeps conversations, participants and messages in memory, checks
+//! HTTP basic auth, records every request (for tests and the contract
+//! check) and can be told to fail or stall the next matching requests.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const DEV_ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
+pub const DEV_AUTH_TOKEN: &str = "dev-auth-token";
+
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub form: Vec<(String, String)>,
+}
+
+/// An injected failure: the next `times` requests whose method matches and
+/// whose path ends with `path_suffix` get `status` + `body` (after `delay`).
+#[derive(Clone, Debug)]
+pub struct Fault {
+    pub method: &'static str,
+    pub path_suffix: String,
+    pub status: u16,
+    pub body: Value,
+    pub delay: Duration,
+    pub times: usize,
+}
+
+#[derive(Default)]
+struct Conv {
+    sid: String,
+    unique_name: Option<String>,
+    friendly_name: Option<String>,
+    attributes: String,
+    state: String,
+    created: String,
+    participants: Vec<Part>,
+    messages: Vec<Msg>,
+}
+
+#[derive(Clone)]
+struct Part {
+    sid: String,
+    identity: String,
+    attributes: String,
+    last_read_message_index: Option<i64>,
+}
+
+struct Msg {
+    sid: String,
+    index: i64,
+    author: String,
+    body: String,
+    attributes: String,
+    created: String,
+}
+
+#[derive(Default)]
+struct Inner {
+    convs: Vec<Conv>,
+    requests: Vec<Recorded>,
+    faults: Vec<Fault>,
+    counter: u64,
+}
+
+#[derive(Clone)]
+pub struct StandIn {
+    inner: Arc<Mutex<Inner>>,
+    account_sid: String,
+    auth_token: String,
+}
+
+impl Default for StandIn {
+    fn default() -> Self {
+        Self::new(DEV_ACCOUNT_SID, DEV_AUTH_TOKEN)
+    }
+}
+
+type Reply = Response;
+
+fn twilio_error(status: u16, code: i64, message: &str) -> Reply {
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        axum::Json(json!({
+            "code": code,
+            "message": message,
+            "more_info": format!("https://www.twilio.com/docs/errors/{code}"),
+            "status": status,
+        })),
+    )
+        .into_response()
+}
+
+fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+impl StandIn {
+    pub fn new(account_sid: &str, auth_token: &str) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(Inner::default())),
+            account_sid: account_sid.into(),
+            auth_token: auth_token.into(),
+        }
+    }
+
+    pub fn account_sid(&self) -> &str {
+        &self.account_sid
+    }
+    pub fn auth_token(&self) -> &str {
+        &self.auth_token
+    }
+
+    /// Serve on `addr` (e.g. `127.0.0.1:0`); returns the base URL.
+    pub async fn serve(&self, addr: &str) -> std::io::Result<String> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let router = self.router();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(base)
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.lock().requests.clone()
+    }
+
+    pub fn clear_requests(&self) {
+        self.lock().requests.clear();
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.lock().faults.push(fault);
+    }
+
+    /// Number of messages Twilio holds for a conversation SID.
+    pub fn message_count(&self, conv_sid: &str) -> usize {
+        self.lock()
+            .convs
+            .iter()
+            .find(|c| c.sid == conv_sid)
+            .map_or(0, |c| c.messages.len())
+    }
+
+    pub fn last_read_index(&self, conv_sid: &str, identity: &str) -> Option<i64> {
+        let inner = self.lock();
+        let conv = inner.convs.iter().find(|c| c.sid == conv_sid)?;
+        conv.participants
+            .iter()
+            .find(|p| p.identity == identity)?
+            .last_read_message_index
+    }
+
+    pub fn conversation_count(&self) -> usize {
+        self.lock().convs.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route(
+                "/v1/ConversationWithParticipants",
+                post(create_with_participants),
+            )
+            .route("/v1/Conversations/{sid}", get(fetch_conv).post(update_conv))
+            .route(
+                "/v1/Conversations/{sid}/Participants",
+                get(list_parts).post(add_part),
+            )
+            .route(
+                "/v1/Conversations/{sid}/Participants/{psid}",
+                get(fetch_part).post(update_part).delete(delete_part),
+            )
+            .route(
+                "/v1/Conversations/{sid}/Messages",
+                get(list_msgs).post(create_msg),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                gatekeeper,
+            ))
+            .with_state(self.clone())
+    }
+
+    fn next_sid(inner: &mut Inner, prefix: &str) -> String {
+        inner.counter += 1;
+        format!("{prefix}{:032x}", inner.counter)
+    }
+
+    fn conv_json(&self, c: &Conv) -> Value {
+        json!({
+            "account_sid": self.account_sid,
+            "chat_service_sid": "IS00000000000000000000000000000000",
+            "messaging_service_sid": "MG00000000000000000000000000000000",
+            "sid": c.sid,
+            "friendly_name": c.friendly_name,
+            "unique_name": c.unique_name,
+            "attributes": c.attributes,
+            "state": c.state,
+            "date_created": c.created,
+            "date_updated": c.created,
+            "timers": {},
+            "url": format!("https://conversations.twilio.com/v1/Conversations/{}", c.sid),
+            "links": {
+                "participants": format!("https://conversations.twilio.com/v1/Conversations/{}/Participants", c.sid),
+                "messages": format!("https://conversations.twilio.com/v1/Conversations/{}/Messages", c.sid),
+            },
+            "bindings": null,
+        })
+    }
+
+    fn part_json(&self, conv: &str, p: &Part) -> Value {
+        json!({
+            "account_sid": self.account_sid,
+            "conversation_sid": conv,
+            "sid": p.sid,
+            "identity": p.identity,
+            "attributes": p.attributes,
+            "messaging_binding": null,
+            "role_sid": "RL00000000000000000000000000000000",
+            "date_created": now(),
+            "date_updated": now(),
+            "url": format!("https://conversations.twilio.com/v1/Conversations/{conv}/Participants/{}", p.sid),
+            "last_read_message_index": p.last_read_message_index,
+            "last_read_timestamp": null,
+        })
+    }
+
+    fn msg_json(&self, conv: &str, m: &Msg, participant_sid: Option<&str>) -> Value {
+        json!({
+            "account_sid": self.account_sid,
+            "conversation_sid": conv,
+            "sid": m.sid,
+            "index": m.index,
+            "author": m.author,
+            "body": m.body,
+            "media": null,
+            "attributes": m.attributes,
+            "participant_sid": participant_sid,
+            "date_created": m.created,
+            "date_updated": m.created,
+            "url": format!("https://conversations.twilio.com/v1/Conversations/{conv}/Messages/{}", m.sid),
+            "delivery": null,
+            "links": {},
+            "content_sid": null,
+        })
+    }
+}
+
+/// Records the request, checks basic auth, applies injected faults.
+async fn gatekeeper(
+    State(s): State<StandIn>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Reply {
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
+    let method = parts.method.to_string();
+    let path = parts.uri.path().to_string();
+    let fault = {
+        let mut inner = s.lock();
+        inner.requests.push(Recorded {
+            method: method.clone(),
+            path: path.clone(),
+            form,
+        });
+        let pos = inner
+            .faults
+            .iter()
+            .position(|f| f.method == method && path.ends_with(&f.path_suffix));
+        pos.map(|i| {
+            let f = inner.faults[i].clone();
+            if inner.faults[i].times <= 1 {
+                inner.faults.remove(i);
+            } else {
+                inner.faults[i].times -= 1;
+            }
+            f
+        })
+    };
+    if !authorized(&s, &parts.headers) {
+        return twilio_error(401, 20003, "Authenticate");
+    }
+    if let Some(f) = fault {
+        tokio::time::sleep(f.delay).await;
+        let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut resp = (status, axum::Json(f.body)).into_response();
+        if f.status == 429 {
+            resp.headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        }
+        return resp;
+    }
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
+}
+
+fn authorized(s: &StandIn, headers: &HeaderMap) -> bool {
+    let expected = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", s.account_sid, s.auth_token));
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .is_some_and(|v| v == expected)
+}
+
+fn form_of(bytes: &Bytes) -> Vec<(String, String)> {
+    serde_urlencoded::from_bytes(bytes).unwrap_or_default()
+}
+
+fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn find<'a>(inner: &'a mut Inner, sid: &str) -> Option<&'a mut Conv> {
+    inner
+        .convs
+        .iter_mut()
+        .find(|c| c.sid == sid || c.unique_name.as_deref() == Some(sid))
+}
+
+async fn create_with_participants(State(s): State<StandIn>, body: Bytes) -> Reply {
+    let form = form_of(&body);
+    let mut inner = s.lock();
+    let unique = field(&form, "UniqueName").map(str::to_string);
+    if let Some(u) = &unique
+        && inner
+            .convs
+            .iter()
+            .any(|c| c.unique_name.as_ref() == Some(u))
+    {
+        return twilio_error(
+            409,
+            50353,
+            "Conversation with provided unique name already exists",
+        );
+    }
+    let sid = StandIn::next_sid(&mut inner, "CH");
+    let mut conv = Conv {
+        sid,
+        unique_name: unique,
+        friendly_name: field(&form, "FriendlyName").map(str::to_string),
+        attributes: field(&form, "Attributes").unwrap_or("{}").to_string(),
+        state: "active".into(),
+        created: now(),
+        ..Default::default()
+    };
+    for (k, v) in &form {
+        if k != "Participant" {
+            continue;
+        }
+        let Ok(p) = serde_json::from_str::<Value>(v) else {
+            return twilio_error(400, 20001, "Invalid Participant parameter");
+        };
+        let Some(identity) = p.get("identity").and_then(Value::as_str) else {
+            return twilio_error(400, 20001, "Participant identity is required");
+        };
+        let psid = StandIn::next_sid(&mut inner, "MB");
+        conv.participants.push(Part {
+            sid: psid,
+            identity: identity.into(),
+            attributes: p
+                .get("attributes")
+                .and_then(Value::as_str)
+                .unwrap_or("{}")
+                .into(),
+            last_read_message_index: None,
+        });
+    }
+    let json = s.conv_json(&conv);
+    inner.convs.push(conv);
+    (StatusCode::CREATED, axum::Json(json)).into_response()
+}
+
+async fn fetch_conv(State(s): State<StandIn>, Path(sid): Path<String>) -> Reply {
+    let mut inner = s.lock();
+    match find(&mut inner, &sid) {
+        Some(c) => {
+            let json = s.conv_json(c);
+            axum::Json(json).into_response()
+        }
+        None => twilio_error(404, 20404, "The requested resource was not found"),
+    }
+}
+
+async fn update_conv(State(s): State<StandIn>, Path(sid): Path<String>, body: Bytes) -> Reply {
+    let form = form_of(&body);
+    let mut inner = s.lock();
+    let Some(c) = find(&mut inner, &sid) else {
+        return twilio_error(404, 20404, "The requested resource was not found");
+    };
+    if let Some(state) = field(&form, "State") {
+        c.state = state.into();
+    }
+    if let Some(a) = field(&form, "Attributes") {
+        c.attributes = a.into();
+    }
+    let json = s.conv_json(c);
+    axum::Json(json).into_response()
+}
+
+async fn list_parts(State(s): State<StandIn>, Path(sid): Path<String>) -> Reply {
+    let mut inner = s.lock();
+    let Some(c) = find(&mut inner, &sid) else {
+        return twilio_error(404, 20404, "The requested resource was not found");
+    };
+    let conv_sid = c.sid.clone();
+    let list: Vec<Value> = c
+        .participants
+        .iter()
+        .map(|p| s.part_json(&conv_sid, p))
+        .collect();
+    axum::Json(json!({
+        "participants": list,
+        "meta": {"page": 0, "page_size": 100, "first_page_url": "", "previous_page_url": null,
+                 "url": "", "next_page_url": null, "key": "participants"}
+    }))
+    .into_response()
+}
+
+async fn add_part(State(s): State<StandIn>, Path(sid): Path<String>, body: Bytes) -> Reply {
+    let form = form_of(&body);
+    let mut inner = s.lock();
+    let psid = StandIn::next_sid(&mut inner, "MB");
+    let Some(c) = find(&mut inner, &sid) else {
+        return twilio_error(404, 20404, "The requested resource was not found");
+    };
+    let Some(identity) = field(&form, "Identity") else {
+        return twilio_error(400, 20001, "Identity is required");
+    };
+    if c.participants.iter().any(|p| p.identity == identity) {
+        return twilio_error(409, 50433, "Participant already exists");
+    }
+    let p = Part {
+        sid: psid,
+        identity: identity.into(),
+        attributes: field(&form, "Attributes").unwrap_or("{}").into(),
+        last_read_message_index: None,
+    };
+    let conv_sid = c.sid.clone();
+    c.participants.push(p.clone());
+    (StatusCode::CREATED, axum::Json(s.part_json(&conv_sid, &p))).into_response()
+}
+
+fn find_part<'a>(c: &'a mut Conv, psid: &str) -> Option<&'a mut Part> {
+    c.participants
+        .iter_mut()
+        .find(|p| p.sid == psid || p.identity == psid)
+}
+
+async fn fetch_part(State(s): State<StandIn>, Path((sid, psid)): Path<(String, String)>) -> Reply {
+    let mut inner = s.lock();
+    let Some(c) = find(&mut inner, &sid) else {
+        return twilio_error(404, 20404, "The requested resource was not found");
+    };
+    let conv_sid = c.sid.clone();
+    match find_part(c, &psid) {
+        Some(p) => {
+            let p = p.clone();
+            axum::Json(s.part_json(&conv_sid, &p)).into_response()
+        }
+        None => twilio_error(404, 20404, "The requested resource was not found"),
+    }
+}
+
+async fn update_part(
+    State(s): State<StandIn>,
+    Path((sid, psid)): Path<(String, String)>,
+    body: Bytes,
+) -> Reply {
+    let form = form_of(&body);
+    let mut inner = s.lock();
+    let Some(c) = find(&mut inner, &sid) else {
+        return twilio_error(404, 20404, "The requested resource was not found");
+    };
+    let conv_sid = c.sid.clone();
+    let Some(p) = find_part(c, &psid) else {
+        return twilio_error(404, 20404, "The requested resource was not found");
+    };
+    if let Some(ix) = field(&form, "LastReadMessageIndex") {
+        match ix.parse() {
+            Ok(ix) => p.last_read_message_index = Some(ix),
+            Err(_) => return twilio_error(400, 20001, "Invalid LastReadMessageIndex"),
+        }
+    }
+    let p = p.clone();
+    axum::Json(s.part_json(&conv_sid, &p)).into_response()
+}
+
+async fn delete_part(State(s): State<StandIn>, Path((sid, psid)): Path<(String, String)>) -> Reply {
+    let mut inner = s.lock();
+    let Some(c) = find(&mut inner, &sid) else {
+        return twilio_error(404, 20404, "The requested resource was not found");
+    };
+    let before = c.participants.len();
+    c.participants
+        .retain(|p| p.sid != psid && p.identity != psid);
+    if c.participants.len() == before {
+        return twilio_error(404, 20404, "The requested resource was not found");
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn list_msgs(State(s): State<StandIn>, Path(sid): Path<String>) -> Reply {
+    let mut inner = s.lock();
+    let Some(c) = find(&mut inner, &sid) else {
+        return twilio_error(404, 20404, "The requested resource was not found");
+    };
+    let conv_sid = c.sid.clone();
+    let list: Vec<Value> = c
+        .messages
+        .iter()
+        .map(|m| s.msg_json(&conv_sid, m, None))
+        .collect();
+    axum::Json(json!({"messages": list, "meta": {"next_page_url": null, "key": "messages"}}))
+        .into_response()
+}
+
+async fn create_msg(State(s): State<StandIn>, Path(sid): Path<String>, body: Bytes) -> Reply {
+    let form = form_of(&body);
+    let mut inner = s.lock();
+    let msid = StandIn::next_sid(&mut inner, "IM");
+    let Some(c) = find(&mut inner, &sid) else {
+        return twilio_error(404, 20404, "The requested resource was not found");
+    };
+    if c.state == "closed" {
+        return twilio_error(409, 50446, "Conversation is closed");
+    }
+    let author = field(&form, "Author").unwrap_or("system").to_string();
+    let participant_sid = c
+        .participants
+        .iter()
+        .find(|p| p.identity == author)
+        .map(|p| p.sid.clone());
+    let m = Msg {
+        sid: msid,
+        index: c.messages.len() as i64,
+        author,
+        body: field(&form, "Body").unwrap_or("").into(),
+        attributes: field(&form, "Attributes").unwrap_or("{}").into(),
+        created: now(),
+    };
+    let conv_sid = c.sid.clone();
+    let json = s.msg_json(&conv_sid, &m, participant_sid.as_deref());
+    c.messages.push(m);
+    (StatusCode::CREATED, axum::Json(json)).into_response()
+}
+
+/// The path templates of the OpenAPI spec this stand-in implements.
+pub fn implemented_paths() -> HashMap<&'static str, &'static [&'static str]> {
+    HashMap::from([
+        ("/v1/ConversationWithParticipants", &["POST"][..]),
+        ("/v1/Conversations/{Sid}", &["GET", "POST"][..]),
+        (
+            "/v1/Conversations/{ConversationSid}/Participants",
+            &["GET", "POST"][..],
+        ),
+        (
+            "/v1/Conversations/{ConversationSid}/Participants/{Sid}",
+            &["GET", "POST", "DELETE"][..],
+        ),
+        (
+            "/v1/Conversations/{ConversationSid}/Messages",
+            &["GET", "POST"][..],
+        ),
+    ])
+}

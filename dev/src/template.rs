@@ -1,0 +1,202 @@
+//! What the local stack reads from `template.yaml`: the HTTP routes (and the
+//! binary behind each) and the DynamoDB table definition.
+
+use serde_yaml::Value;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Route {
+    pub method: String,
+    pub path: String,
+    pub binary: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct KeyElem {
+    pub name: String,
+    pub key_type: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct IndexDef {
+    pub name: String,
+    pub keys: Vec<KeyElem>,
+    pub projection_type: String,
+    pub non_key_attributes: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TableDef {
+    pub attributes: Vec<(String, String)>,
+    pub keys: Vec<KeyElem>,
+    pub indexes: Vec<IndexDef>,
+    pub ttl_attribute: Option<String>,
+}
+
+pub struct Template {
+    doc: Value,
+}
+
+/// The workspace root (where `template.yaml` lives).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn str_of(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_string)
+}
+
+impl Template {
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Self::parse(&text)
+    }
+
+    pub fn load_default() -> Result<Self, String> {
+        Self::load(&workspace_root().join("template.yaml"))
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let doc: Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+        Ok(Self { doc })
+    }
+
+    fn resources(&self) -> impl Iterator<Item = (String, &Value)> {
+        self.doc
+            .get("Resources")
+            .and_then(Value::as_mapping)
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((str_of(k)?, v)))
+    }
+
+    /// Every HttpApi route of every function, with the cargo binary behind it.
+    pub fn routes(&self) -> Vec<Route> {
+        let mut routes = Vec::new();
+        for (_, res) in self.resources() {
+            if res.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
+                continue;
+            }
+            let Some(binary) = res
+                .get("Metadata")
+                .and_then(|m| m.get("BuildProperties"))
+                .and_then(|b| b.get("Binary"))
+                .and_then(str_of)
+            else {
+                continue;
+            };
+            let events = res
+                .get("Properties")
+                .and_then(|p| p.get("Events"))
+                .and_then(Value::as_mapping);
+            for (_, ev) in events.into_iter().flatten() {
+                if ev.get("Type").and_then(Value::as_str) != Some("HttpApi") {
+                    continue;
+                }
+                let props = ev.get("Properties");
+                let method = props.and_then(|p| p.get("Method")).and_then(str_of);
+                let path = props.and_then(|p| p.get("Path")).and_then(str_of);
+                if let (Some(method), Some(path)) = (method, path) {
+                    routes.push(Route {
+                        method: method.to_uppercase(),
+                        path,
+                        binary: binary.clone(),
+                    });
+                }
+            }
+        }
+        routes.sort();
+        routes
+    }
+
+    /// The (single) `AWS::DynamoDB::Table` resource.
+    pub fn table(&self) -> Result<TableDef, String> {
+        let (_, res) = self
+            .resources()
+            .find(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::DynamoDB::Table"))
+            .ok_or("template has no AWS::DynamoDB::Table")?;
+        let props = res.get("Properties").ok_or("table without Properties")?;
+        let keys = |v: Option<&Value>| -> Vec<KeyElem> {
+            v.and_then(Value::as_sequence)
+                .into_iter()
+                .flatten()
+                .filter_map(|k| {
+                    Some(KeyElem {
+                        name: str_of(k.get("AttributeName")?)?,
+                        key_type: str_of(k.get("KeyType")?)?,
+                    })
+                })
+                .collect()
+        };
+        let attributes = props
+            .get("AttributeDefinitions")
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+            .filter_map(|a| {
+                Some((
+                    str_of(a.get("AttributeName")?)?,
+                    str_of(a.get("AttributeType")?)?,
+                ))
+            })
+            .collect();
+        let indexes = props
+            .get("GlobalSecondaryIndexes")
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+            .filter_map(|g| {
+                let projection = g.get("Projection");
+                Some(IndexDef {
+                    name: str_of(g.get("IndexName")?)?,
+                    keys: keys(g.get("KeySchema")),
+                    projection_type: projection
+                        .and_then(|p| p.get("ProjectionType"))
+                        .and_then(str_of)
+                        .unwrap_or_else(|| "ALL".into()),
+                    non_key_attributes: projection
+                        .and_then(|p| p.get("NonKeyAttributes"))
+                        .and_then(Value::as_sequence)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(str_of)
+                        .collect(),
+                })
+            })
+            .collect();
+        let ttl_attribute = props
+            .get("TimeToLiveSpecification")
+            .filter(|t| t.get("Enabled").and_then(Value::as_bool) == Some(true))
+            .and_then(|t| t.get("AttributeName"))
+            .and_then(str_of);
+        Ok(TableDef {
+            attributes,
+            keys: keys(props.get("KeySchema")),
+            indexes,
+            ttl_attribute,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_reading_the_project_template_it_should_find_routes_and_table() {
+        let t = Template::load_default().unwrap();
+        let routes = t.routes();
+        assert!(routes.contains(&Route {
+            method: "POST".into(),
+            path: "/conversations".into(),
+            binary: "create-conversation".into()
+        }));
+        let table = t.table().unwrap();
+        assert_eq!(table.keys[0].name, "PK");
+        assert_eq!(table.indexes[0].name, "GSI1");
+        assert_eq!(table.ttl_attribute.as_deref(), Some("expires_at"));
+    }
+}

@@ -1,0 +1,228 @@
+//! `spawn_app`: a fresh table on the local DynamoDB emulator, a Twilio
+//! stand-in and the gateway over the linked handlers, all on free ports.
+
+use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use dev::stack::{self, StackOptions};
+use dev::standin::StandIn;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use shared::App;
+use shared::auth::{Caller, UserType, issue_token};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub const SECRET: &str = "integration-test-secret-0123456789";
+
+/// Counts DynamoDB requests by operation (`x-amz-target`).
+#[derive(Clone, Debug, Default)]
+pub struct DynamoCounter(Arc<Mutex<Vec<String>>>);
+
+impl Intercept for DynamoCounter {
+    fn name(&self) -> &'static str {
+        "DynamoCounter"
+    }
+    fn read_before_transmit(
+        &self,
+        ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let op = ctx
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.split('.').nth(1))
+            .unwrap_or("?")
+            .to_string();
+        self.0.lock().unwrap().push(op);
+        Ok(())
+    }
+}
+
+impl DynamoCounter {
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub app: &'static App,
+    pub standin: StandIn,
+    pub dynamo: DynamoCounter,
+}
+
+pub fn endpoint_or_explain() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
+        panic!(
+            "AWS_ENDPOINT_URL is not set: these tests need the local DynamoDB/SQS emulator. \
+             Run them with `make test`, which starts it."
+        )
+    })
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
+    endpoint_or_explain();
+    let standin = StandIn::default();
+    let twilio = standin.serve("127.0.0.1:0").await.expect("stand-in");
+    let table = format!("test-{}", ulid::Ulid::new().to_string().to_lowercase());
+    let mut overrides: HashMap<String, String> = [
+        ("TABLE_NAME", table.as_str()),
+        ("AUTH_JWT_SECRET", SECRET),
+        ("TWILIO_ACCOUNT_SID", standin.account_sid()),
+        ("TWILIO_AUTH_TOKEN", standin.auth_token()),
+        ("TWILIO_CONVERSATIONS_BASE_URL", twilio.as_str()),
+        ("TWILIO_API_BASE_URL", twilio.as_str()),
+        ("TWILIO_TIMEOUT_MS", "400"),
+        ("TWILIO_BACKOFF_MS", "5"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in extra {
+        overrides.insert(k.to_string(), v.to_string());
+    }
+    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let dynamo = DynamoCounter::default();
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(dynamo.clone())
+            .build(),
+    );
+    let stack = stack::start(StackOptions {
+        gateway_addr: "127.0.0.1:0".into(),
+        standin_addr: None,
+        overrides,
+        dynamodb: Some(client),
+    })
+    .await
+    .expect("local stack");
+    dynamo.take();
+    TestApp {
+        base: stack.base_url,
+        http: reqwest::Client::new(),
+        app: stack.app,
+        standin,
+        dynamo,
+    }
+}
+
+pub fn token(user: &str, user_type: UserType) -> String {
+    token_with(user, user_type, None)
+}
+
+pub fn token_with(user: &str, user_type: UserType, org: Option<&str>) -> String {
+    issue_token(
+        SECRET,
+        &Caller {
+            user_id: user.into(),
+            user_type,
+            org_id: org.map(str::to_string),
+            role: None,
+        },
+        3600,
+    )
+}
+
+pub fn customer() -> String {
+    token("cust_1", UserType::Customer)
+}
+pub fn provider() -> String {
+    token("prov_1", UserType::Provider)
+}
+pub fn service() -> String {
+    token("booking-system", UserType::Service)
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub json: Value,
+}
+
+impl Resp {
+    pub fn code(&self) -> &str {
+        self.json["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl TestApp {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("{status}: response is not JSON: {text}"))
+        };
+        Resp {
+            status,
+            headers,
+            json,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::GET, path, Some(token), None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::POST, path, Some(token), Some(body), &[])
+            .await
+    }
+
+    /// Create the booking conversation between cust_1 and prov_1.
+    pub async fn create_booking_chat(&self, booking: &str) -> String {
+        let r = self
+            .post("/conversations", &customer(), booking_body(booking))
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.json);
+        r.json["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn send(&self, conv: &str, token: &str, body: &str) -> Resp {
+        self.post(
+            &format!("/conversations/{conv}/messages"),
+            token,
+            json!({ "body": body }),
+        )
+        .await
+    }
+}
+
+pub fn booking_body(booking: &str) -> Value {
+    json!({
+        "booking_id": booking,
+        "participants": [
+            {"user_id": "cust_1", "user_type": "customer", "display_name": "Ana Customer"},
+            {"user_id": "prov_1", "user_type": "provider", "display_name": "Ben Provider"}
+        ]
+    })
+}
