@@ -8,7 +8,7 @@ scripts/venv.sh
 .venv/bin/moto_server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 echo $! >"$pidfile"
 for _ in $(seq 1 100); do
-  if curl -fsS -o /dev/null "http://127.0.0.1:$port/moto-api/" 2>/dev/null; then
+  if python3 -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=1)" "http://127.0.0.1:$port/moto-api/" 2>/dev/null; then
     exit 0
   fi
   if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then

@@ -407,18 +407,18 @@ pub async fn create_conversation(
             .collect(),
         ..Default::default()
     };
-    let created = app.store.create_conversation(&meta, &participants).await?;
+    if app.store.create_conversation(&meta, &participants).await? {
+        tracing::info!(conversation_id = %id.as_str(), "booking conversation created");
+        let head = Head { meta, participants };
+        return Ok((true, ConversationView::of(&head, caller)));
+    }
+    // A concurrent create won the booking guard: answer with its conversation.
     let head = app
         .store
         .load_head(id.as_str())
         .await?
-        .ok_or_else(|| ApiError::Internal("conversation missing after create".into()))?;
-    if created {
-        tracing::info!(conversation_id = %id.as_str(), "booking conversation created");
-        Ok((true, ConversationView::of(&head, caller)))
-    } else {
-        existing(&head, caller).map(|v| (false, v))
-    }
+        .ok_or_else(|| ApiError::Internal("booking guard without conversation".into()))?;
+    existing(&head, caller).map(|v| (false, v))
 }
 
 fn existing(head: &Head, caller: &Caller) -> Result<ConversationView, ApiError> {

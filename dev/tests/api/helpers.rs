@@ -141,6 +141,24 @@ pub fn service() -> String {
     token("booking-system", UserType::Service)
 }
 
+/// Status, headers and JSON body (`Null` when empty; a non-JSON body panics).
+async fn read_resp(resp: reqwest::Response) -> Resp {
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap_or_default();
+    let json = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{status}: response is not JSON: {text}"))
+    };
+    Resp {
+        status,
+        headers,
+        json,
+    }
+}
+
 pub struct Resp {
     pub status: StatusCode,
     pub headers: reqwest::header::HeaderMap,
@@ -172,21 +190,7 @@ impl TestApp {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let resp = req.send().await.expect("request");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.unwrap_or_default();
-        let json = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text)
-                .unwrap_or_else(|_| panic!("{status}: response is not JSON: {text}"))
-        };
-        Resp {
-            status,
-            headers,
-            json,
-        }
+        read_resp(req.send().await.expect("request")).await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Resp {
@@ -225,4 +229,143 @@ pub fn booking_body(booking: &str) -> Value {
             {"user_id": "prov_1", "user_type": "provider", "display_name": "Ben Provider"}
         ]
     })
+}
+
+/// A token that expired two minutes ago (beyond the verifier's leeway).
+pub fn token_expired(user: &str, user_type: UserType) -> String {
+    issue_token(
+        SECRET,
+        &Caller {
+            user_id: user.into(),
+            user_type,
+            org_id: None,
+            role: None,
+        },
+        -120,
+    )
+}
+
+/// A well-formed, unexpired token signed with a secret the API does not use.
+pub fn token_signed_with(secret: &str, user: &str, user_type: UserType) -> String {
+    issue_token(
+        secret,
+        &Caller {
+            user_id: user.into(),
+            user_type,
+            org_id: None,
+            role: None,
+        },
+        3600,
+    )
+}
+
+/// Assert the response is an error in the API's shape with this status and
+/// code, and return its message.
+pub fn assert_error(r: &Resp, status: u16, code: &str) {
+    assert_eq!(
+        r.status, status,
+        "expected {status} {code}, got {:?}",
+        r.json
+    );
+    assert_eq!(r.code(), code, "{:?}", r.json);
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "error without a message: {:?}",
+        r.json
+    );
+}
+
+impl TestApp {
+    pub async fn delete(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::DELETE, path, Some(token), None, &[])
+            .await
+    }
+
+    /// `POST /conversations/{id}/read` without a body.
+    pub async fn mark_read(&self, conv: &str, token: &str) -> Resp {
+        self.call(
+            Method::POST,
+            &format!("/conversations/{conv}/read"),
+            Some(token),
+            None,
+            &[],
+        )
+        .await
+    }
+
+    /// Send a message with an `Idempotency-Key`.
+    pub async fn send_with_key(&self, conv: &str, token: &str, body: &str, key: &str) -> Resp {
+        self.call(
+            Method::POST,
+            &format!("/conversations/{conv}/messages"),
+            Some(token),
+            Some(json!({ "body": body })),
+            &[("Idempotency-Key", key)],
+        )
+        .await
+    }
+
+    /// A request with a raw body and an optional content type (for
+    /// malformed input).
+    pub async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: &str,
+    ) -> Resp {
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .body(body.to_string());
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        read_resp(req.send().await.expect("request")).await
+    }
+
+    /// The conversation's Twilio SID (as the API shows it to a participant).
+    pub async fn twilio_sid(&self, conv: &str) -> String {
+        let r = self
+            .get(&format!("/conversations/{conv}"), &service())
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.json);
+        r.json["twilio_conversation_sid"]
+            .as_str()
+            .expect("twilio sid")
+            .to_string()
+    }
+
+    /// The bodies of a conversation's stored messages, oldest first.
+    pub async fn bodies(&self, conv: &str, token: &str) -> Vec<String> {
+        let r = self
+            .get(&format!("/conversations/{conv}/messages?limit=100"), token)
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.json);
+        r.json["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .map(|m| m["body"].as_str().expect("body").to_string())
+            .collect()
+    }
+
+    pub async fn unread_total(&self, token: &str) -> i64 {
+        let r = self.get("/me/unread", token).await;
+        assert_eq!(r.status, 200, "{:?}", r.json);
+        r.json["unread_count"].as_i64().expect("unread_count")
+    }
+
+    /// The caller's unread count for one conversation (`GET /conversations/{id}`).
+    pub async fn conversation_unread(&self, conv: &str, token: &str) -> i64 {
+        let r = self.get(&format!("/conversations/{conv}"), token).await;
+        assert_eq!(r.status, 200, "{:?}", r.json);
+        r.json["unread_count"].as_i64().expect("unread_count")
+    }
 }

@@ -1,0 +1,174 @@
+//! `make run`: the whole system on a laptop. Starts the Twilio stand-in
+//! (unless real Twilio is configured), creates the table from
+//! `template.yaml` on the emulator at `AWS_ENDPOINT_URL`, serves every
+//! function behind a gateway on `PORT`, prints dev tokens, runs a short
+//! scripted booking conversation, then serves until Ctrl-C.
+
+use dev::stack::{self, BoxError, StackOptions};
+use serde_json::{Value, json};
+use shared::auth::{Caller, UserType, issue_token};
+use std::collections::HashMap;
+
+/// The local default secret; events/ tokens are signed with it too.
+pub const DEV_SECRET: &str = "local-dev-secret-change-me-0123456789";
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn dev_token(secret: &str, user: &str, user_type: UserType) -> String {
+    let caller = Caller {
+        user_id: user.into(),
+        user_type,
+        org_id: None,
+        role: None,
+    };
+    issue_token(secret, &caller, 7 * 24 * 3600)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    shared::lambda::init_tracing();
+    if env("AWS_ENDPOINT_URL").is_none() {
+        eprintln!(
+            "warning: AWS_ENDPOINT_URL is not set, so real AWS would be used. \
+             `make run` starts the local emulator and sets it."
+        );
+    }
+    let port = env("PORT").unwrap_or_else(|| "3000".into());
+    let standin_port = env("TWILIO_STANDIN_PORT").unwrap_or_else(|| "3001".into());
+    let mut overrides = HashMap::new();
+    for (k, default) in [
+        ("TABLE_NAME", "messaging-local"),
+        ("AUTH_JWT_SECRET", DEV_SECRET),
+    ] {
+        if env(k).is_none() {
+            overrides.insert(k.to_string(), default.to_string());
+        }
+    }
+    let secret = env("AUTH_JWT_SECRET").unwrap_or_else(|| DEV_SECRET.into());
+    let stack = stack::start(StackOptions {
+        gateway_addr: format!("127.0.0.1:{port}"),
+        standin_addr: Some(format!("127.0.0.1:{standin_port}")),
+        overrides,
+        dynamodb: None,
+    })
+    .await?;
+    let base = &stack.base_url;
+    let customer = dev_token(&secret, "cust_ana", UserType::Customer);
+    let provider = dev_token(&secret, "prov_ben", UserType::Provider);
+    let service = dev_token(&secret, "booking-system", UserType::Service);
+
+    println!();
+    println!("  API gateway      {base}   (GET {base}/healthz)");
+    match &stack.standin {
+        Some((_, url)) => println!("  Twilio stand-in  {url}"),
+        None => println!("  Twilio           configured from the environment"),
+    }
+    println!(
+        "  DynamoDB         {} table {}{}",
+        env("AWS_ENDPOINT_URL").unwrap_or_else(|| "AWS".into()),
+        stack.app.config.table_name,
+        if stack.table_created {
+            " (created from template.yaml)"
+        } else {
+            ""
+        }
+    );
+    println!();
+    println!("  Dev tokens (valid 7 days):");
+    println!("    export CUSTOMER_TOKEN={customer}");
+    println!("    export PROVIDER_TOKEN={provider}");
+    println!("    export SERVICE_TOKEN={service}");
+    println!();
+    println!("  Try: curl -s {base}/conversations -H \"Authorization: Bearer $PROVIDER_TOKEN\"");
+    println!();
+
+    if env("DEMO").as_deref() != Some("0")
+        && let Err(e) = demo(base, &customer, &provider).await
+    {
+        eprintln!("demo failed: {e}");
+    }
+
+    println!("Serving until Ctrl-C.");
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+/// A short booking conversation through the HTTP API, printed step by step.
+async fn demo(base: &str, customer: &str, provider: &str) -> Result<(), BoxError> {
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: String, token: &str, body: Option<Value>| {
+        let mut req = http
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        async move {
+            let resp = req.send().await?;
+            let status = resp.status().as_u16();
+            let json: Value = resp.json().await.unwrap_or(Value::Null);
+            Ok::<_, BoxError>((status, json))
+        }
+    };
+    use reqwest::Method as M;
+    println!("Demo: a booking conversation through the API");
+    let (status, conv) = call(
+        M::POST,
+        "/conversations".into(),
+        customer,
+        Some(json!({
+            "booking_id": "bk_demo",
+            "participants": [
+                {"user_id": "cust_ana", "user_type": "customer", "display_name": "Ana"},
+                {"user_id": "prov_ben", "user_type": "provider", "display_name": "Ben"}
+            ]
+        })),
+    )
+    .await?;
+    let id = conv["id"].as_str().ok_or("no conversation id")?.to_string();
+    println!("  {status} customer opens the chat of booking bk_demo -> {id}");
+    let (status, _) = call(
+        M::POST,
+        format!("/conversations/{id}/messages"),
+        customer,
+        Some(json!({"body": "When will you arrive?"})),
+    )
+    .await?;
+    println!("  {status} customer: \"When will you arrive?\"");
+    let (status, list) = call(M::GET, "/conversations".into(), provider, None).await?;
+    println!(
+        "  {status} provider lists conversations: unread {}",
+        list["items"][0]["unread_count"]
+    );
+    let (status, read) = call(M::POST, format!("/conversations/{id}/read"), provider, None).await?;
+    println!(
+        "  {status} provider marks read: unread {}",
+        read["unread_count"]
+    );
+    let (status, _) = call(
+        M::POST,
+        format!("/conversations/{id}/messages"),
+        provider,
+        Some(json!({"body": "I'll be there at 2 PM"})),
+    )
+    .await?;
+    println!("  {status} provider: \"I'll be there at 2 PM\"");
+    let (status, msgs) = call(
+        M::GET,
+        format!("/conversations/{id}/messages"),
+        customer,
+        None,
+    )
+    .await?;
+    let n = msgs["messages"].as_array().map_or(0, Vec::len);
+    println!("  {status} customer reads {n} messages");
+    let (status, unread) = call(M::GET, "/me/unread".into(), customer, None).await?;
+    println!(
+        "  {status} customer unread total: {}",
+        unread["unread_count"]
+    );
+    println!();
+    Ok(())
+}

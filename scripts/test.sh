@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# make test: installs what it needs, starts the emulator on a free port,
+# runs formatting, lints, every test and the template check, stops what it
+# started. `.ci/run` calls this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$(date +%s)
+scripts/venv.sh
+mkdir -p .local
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+scripts/moto.sh "$port" .local/moto-test.pid .local/moto-test.log
+trap 'kill "$(cat .local/moto-test.pid)" 2>/dev/null || true' EXIT INT TERM
+export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+# Tests use their own Twilio stand-in; real credentials must not leak in.
+unset TWILIO_ACCOUNT_SID TWILIO_AUTH_TOKEN TWILIO_API_KEY_SID TWILIO_API_KEY_SECRET \
+  TWILIO_CONVERSATIONS_BASE_URL TWILIO_API_BASE_URL || true
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "==> cargo test"
+cargo test --workspace 2>&1 | tee .local/cargo-test.log
+echo "==> sam validate --lint"
+scripts/sam-validate.sh
+echo "==> all checks passed in $(( $(date +%s) - started ))s"
