@@ -25,3 +25,5 @@ cargo test --workspace 2>&1 | tee .local/cargo-test.log
 echo "==> sam validate --lint"
 scripts/sam-validate.sh
 echo "==> all checks passed in $(( $(date +%s) - started ))s"
+# One closing line with the totals of every cargo test binary.
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i }' .local/cargo-test.log

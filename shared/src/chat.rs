@@ -19,6 +19,18 @@ use crate::twilio::NewParticipant;
 
 /// Optimistic-lock retries before giving up with 503.
 const MAX_RETRIES: usize = 8;
+/// Attempts to store a message Twilio already accepted. Giving up then
+/// fails a request whose message was delivered, so this waits contention
+/// out longer than other writes (with a jittered pause between attempts).
+const STORE_SENT_ATTEMPTS: usize = 24;
+
+/// A random pause of up to `min(5 ms * 2^attempt, 80 ms)` ("full jitter"), so
+/// writers that lost an optimistic-lock race do not collide again in step.
+async fn contention_pause(attempt: usize) {
+    let cap_ms = (5u64 << attempt.min(4)).min(80);
+    let jitter_ms = (ulid::Ulid::new().random() % u128::from(cap_ms + 1)) as u64;
+    tokio::time::sleep(std::time::Duration::from_millis(jitter_ms)).await;
+}
 
 // ---- views (the API's JSON) ---------------------------------------------
 
@@ -413,11 +425,12 @@ pub async fn create_conversation(
         return Ok((true, ConversationView::of(&head, caller)));
     }
     // A concurrent create won the booking guard: answer with its conversation.
-    let head = app
-        .store
-        .load_head(id.as_str())
-        .await?
-        .ok_or_else(|| ApiError::Internal("booking guard without conversation".into()))?;
+    let head = app.store.load_head(id.as_str()).await?.ok_or_else(|| {
+        // Both creates were cancelled by each other: the client retries.
+        ApiError::Store(crate::store::StoreError::Unavailable(
+            "concurrent create of the same booking".into(),
+        ))
+    })?;
     existing(&head, caller).map(|v| (false, v))
 }
 
@@ -590,12 +603,13 @@ async fn store_sent(
     now: DateTime<Utc>,
     idem: Option<&IdemRecord>,
 ) -> Result<(), ApiError> {
-    for attempt in 0..MAX_RETRIES {
+    for attempt in 0..STORE_SENT_ATTEMPTS {
         let fx = message_effects(&head.meta, &msg.author_type, &msg.body, now);
         match app.store.store_message(head, msg, &fx, idem).await? {
             StoreMessageOutcome::Stored | StoreMessageOutcome::Duplicate => return Ok(()),
             StoreMessageOutcome::Conflict => {
                 tracing::debug!(attempt, "conversation changed; retrying message write");
+                contention_pause(attempt).await;
                 *head = app
                     .store
                     .load_head(&msg.conversation_id)
@@ -659,7 +673,7 @@ pub struct ReadView {
 pub async fn mark_read(app: &App, caller: &Caller, conv_id: &str) -> Result<ReadView, ApiError> {
     let mut head = load_visible(app, caller, conv_id).await?;
     let now = format_ts(app.clock.now());
-    for _ in 0..MAX_RETRIES {
+    for attempt in 0..MAX_RETRIES {
         let me = require_participant(&head, caller)?.clone();
         let last = head.meta.last_message_id.clone();
         if app
@@ -676,6 +690,7 @@ pub async fn mark_read(app: &App, caller: &Caller, conv_id: &str) -> Result<Read
                 last_read_message_id: last.or(me.last_read_message_id),
             });
         }
+        contention_pause(attempt).await;
         head = app
             .store
             .load_head(&head.meta.id)
@@ -846,7 +861,7 @@ pub async fn add_participant(
         .twilio_sid
         .clone()
         .ok_or_else(|| ApiError::Internal("booking conversation without Twilio SID".into()))?;
-    for _ in 0..MAX_RETRIES {
+    for attempt in 0..MAX_RETRIES {
         if let Some(active) = head.active_participant(p.user_id.as_str()) {
             return Ok((false, active.into()));
         }
@@ -884,6 +899,7 @@ pub async fn add_participant(
         if app.store.add_participant(&head, &new, &now).await? {
             return Ok((true, (&new).into()));
         }
+        contention_pause(attempt).await;
         head = app
             .store
             .load_head(&head.meta.id)
@@ -919,7 +935,7 @@ pub async fn remove_participant(
     if let (Some(conv_sid), Some(part_sid)) = (&head.meta.twilio_sid, &target.twilio_sid) {
         app.twilio.remove_participant(conv_sid, part_sid).await?;
     }
-    for _ in 0..MAX_RETRIES {
+    for attempt in 0..MAX_RETRIES {
         let Some(target) = head.active_participant(user_id).cloned() else {
             return Ok(());
         };
@@ -927,6 +943,7 @@ pub async fn remove_participant(
         if app.store.remove_participant(&head, &target, &now).await? {
             return Ok(());
         }
+        contention_pause(attempt).await;
         head = app
             .store
             .load_head(&head.meta.id)

@@ -16,7 +16,8 @@ use crate::config::TwilioConfig;
 #[derive(Debug, thiserror::Error)]
 pub enum TwilioError {
     /// Twilio answered with an error (`code`, `message`, `more_info`).
-    #[error("twilio api error {status} (code {code:?}): {message}")]
+    /// Display leaves out `message`: Twilio puts phone numbers in it.
+    #[error("twilio api error {status} (code {code:?}, {more_info:?})")]
     Api {
         status: u16,
         code: Option<i64>,

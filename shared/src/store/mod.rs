@@ -74,6 +74,9 @@ fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
 enum TxOutcome {
     Done,
     ConditionFailed(Vec<usize>),
+    /// Cancelled because another transaction touched the same items
+    /// (`TransactionConflict`): nothing was written; re-read and retry.
+    Contended,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -306,9 +309,14 @@ impl Store {
                         .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
                         .map(|(i, _)| i)
                         .collect();
-                    if failed.is_empty() {
-                        // Cancelled for a conflicting concurrent transaction
-                        // or throttling: a transient failure.
+                    let contended = tc
+                        .cancellation_reasons()
+                        .iter()
+                        .any(|r| r.code() == Some("TransactionConflict"));
+                    if failed.is_empty() && contended {
+                        Ok(TxOutcome::Contended)
+                    } else if failed.is_empty() {
+                        // Throttled or another transient cancellation.
                         Err(StoreError::Unavailable(format!(
                             "transaction cancelled: {:?}",
                             tc.cancellation_reasons()
@@ -380,7 +388,7 @@ impl Store {
         }
         match self.transact(items).await? {
             TxOutcome::Done => Ok(true),
-            TxOutcome::ConditionFailed(_) => Ok(false),
+            TxOutcome::ConditionFailed(_) | TxOutcome::Contended => Ok(false),
         }
     }
 
@@ -567,25 +575,47 @@ impl Store {
         }
         items.push(self.put(msg_item, Some("attribute_not_exists(PK)"))?);
         let meta_idx = items.len();
+        // The head is current (the write checks `version`), so whether this
+        // message is the newest is decided here. One that lost a race to a
+        // newer message is stored and counted, but does not become the last
+        // message, nor move activity or read horizons back in time.
+        let newest = match (&head.meta.last_message_at, &head.meta.last_message_id) {
+            (Some(at), Some(id)) => {
+                (msg.created_at.as_str(), msg.id.as_str()) > (at.as_str(), id.as_str())
+            }
+            _ => true,
+        };
+        let first_at = match &head.meta.first_message_at {
+            Some(first) if first.as_str() < msg.created_at.as_str() => first.clone(),
+            _ => msg.created_at.clone(),
+        };
         let mut set = String::from(
             "SET version = version + :one, message_count = message_count + :one, \
-             last_message_at = :now, last_message_id = :mid, last_message_preview = :pv, \
-             last_message_author = :au, first_message_at = if_not_exists(first_message_at, :now), \
-             pending_side = :ps, pending_since = :pss",
+             first_message_at = :first, pending_side = :ps, pending_since = :pss",
         );
         let mut values = vec![
             (":one", n(1)),
             (":v", n(head.meta.version)),
-            (":now", s(&msg.created_at)),
-            (":mid", s(&msg.id)),
-            (":pv", s(&fx.preview)),
-            (":au", s(&msg.author_id)),
+            (":first", s(first_at)),
             (":ps", s(&fx.pending_side)),
             (":pss", s(&fx.pending_since)),
         ];
+        if newest {
+            set.push_str(
+                ", last_message_at = :now, last_message_id = :mid, \
+                 last_message_preview = :pv, last_message_author = :au",
+            );
+            values.extend([
+                (":now", s(&msg.created_at)),
+                (":mid", s(&msg.id)),
+                (":pv", s(&fx.preview)),
+                (":au", s(&msg.author_id)),
+            ]);
+        }
         if let Some(i) = msg.twilio_index {
             set.push_str(", last_message_index = :ix");
-            values.push((":ix", n(i)));
+            let ix = head.meta.last_message_index.map_or(i, |cur| cur.max(i));
+            values.push((":ix", n(ix)));
         }
         if let Some(ms) = fx.response_ms {
             set.push_str(
@@ -604,23 +634,34 @@ impl Store {
         let gsk = activity_sk(&msg.created_at, conv);
         for p in head.participants.iter().filter(|p| p.is_active) {
             if p.user_id == msg.author_id {
-                // The author has read up to their own message.
-                items.push(self.update(
-                    key(conv_pk(conv), part_sk(&p.user_id)),
-                    "SET GSI1SK = :g, last_read_at = :now, last_read_message_id = :mid",
-                    None,
-                    vec![
-                        (":g", s(&gsk)),
-                        (":now", s(&msg.created_at)),
-                        (":mid", s(&msg.id)),
-                    ],
-                )?);
+                if newest {
+                    // The author has read up to their own message.
+                    items.push(self.update(
+                        key(conv_pk(conv), part_sk(&p.user_id)),
+                        "SET GSI1SK = :g, last_read_at = :now, last_read_message_id = :mid",
+                        None,
+                        vec![
+                            (":g", s(&gsk)),
+                            (":now", s(&msg.created_at)),
+                            (":mid", s(&msg.id)),
+                        ],
+                    )?);
+                }
             } else {
+                let (expr, mut values) = if newest {
+                    (
+                        "SET GSI1SK = :g ADD unread_count :one",
+                        vec![(":g", s(&gsk))],
+                    )
+                } else {
+                    ("ADD unread_count :one", vec![])
+                };
+                values.push((":one", n(1)));
                 items.push(self.update(
                     key(conv_pk(conv), part_sk(&p.user_id)),
-                    "SET GSI1SK = :g ADD unread_count :one",
+                    expr,
                     None,
-                    vec![(":g", s(&gsk)), (":one", n(1))],
+                    values,
                 )?);
                 items.push(self.update(
                     counters_key(&p.user_id),
@@ -648,6 +689,7 @@ impl Store {
         }
         match self.transact(items).await? {
             TxOutcome::Done => Ok(StoreMessageOutcome::Stored),
+            TxOutcome::Contended => Ok(StoreMessageOutcome::Conflict),
             TxOutcome::ConditionFailed(failed) => {
                 if sid_idx.is_some_and(|i| failed.contains(&i)) {
                     Ok(StoreMessageOutcome::Duplicate)
