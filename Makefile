@@ -1,4 +1,4 @@
-.PHONY: run test build-release sizes fmt lint
+.PHONY: run test inbound build-release sizes fmt lint bench
 
 ## Start everything locally (emulator, table, Twilio stand-in, gateway on $PORT)
 run:
@@ -7,6 +7,14 @@ run:
 ## Run every check and test (starts and stops its own emulator)
 test:
 	scripts/test.sh
+
+## Send a signed inbound WhatsApp/SMS webhook through the running stack
+inbound:
+	scripts/inbound.sh
+
+## Criterion benchmark of the webhook ingest path (signature + parse + envelope)
+bench:
+	cargo bench -p webhook-ingest --bench ingest
 
 ## Release binaries of every function (sizes in BENCHMARKS.md)
 build-release:

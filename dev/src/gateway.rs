@@ -19,19 +19,28 @@ mod futures_lite {
     pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 }
 
-pub type Handler = fn(&'static App, Request) -> BoxFuture<Response<Body>>;
+/// What the linked handlers run on: the API's dependencies and the
+/// webhook ingest's (which has no DynamoDB, only SQS).
+pub struct Deps {
+    pub app: &'static App,
+    pub ingest: &'static webhook_ingest::Ingest,
+}
+
+pub type Handler = fn(&'static Deps, Request) -> BoxFuture<Response<Body>>;
 
 /// The handler linked for a cargo binary named in the template.
 pub fn linked(binary: &str) -> Option<Handler> {
     let h: Handler = match binary {
-        "create-conversation" => |a, r| Box::pin(create_conversation::handle(a, r)),
-        "list-conversations" => |a, r| Box::pin(list_conversations::handle(a, r)),
-        "get-conversation" => |a, r| Box::pin(get_conversation::handle(a, r)),
-        "get-messages" => |a, r| Box::pin(get_messages::handle(a, r)),
-        "send-message" => |a, r| Box::pin(send_message::handle(a, r)),
-        "mark-as-read" => |a, r| Box::pin(mark_as_read::handle(a, r)),
-        "unread-count" => |a, r| Box::pin(unread_count::handle(a, r)),
-        "manage-participants" => |a, r| Box::pin(manage_participants::handle(a, r)),
+        "create-conversation" => |d, r| Box::pin(create_conversation::handle(d.app, r)),
+        "list-conversations" => |d, r| Box::pin(list_conversations::handle(d.app, r)),
+        "get-conversation" => |d, r| Box::pin(get_conversation::handle(d.app, r)),
+        "get-messages" => |d, r| Box::pin(get_messages::handle(d.app, r)),
+        "send-message" => |d, r| Box::pin(send_message::handle(d.app, r)),
+        "mark-as-read" => |d, r| Box::pin(mark_as_read::handle(d.app, r)),
+        "unread-count" => |d, r| Box::pin(unread_count::handle(d.app, r)),
+        "manage-participants" => |d, r| Box::pin(manage_participants::handle(d.app, r)),
+        "manage-chat-accounts" => |d, r| Box::pin(manage_chat_accounts::handle(d.app, r)),
+        "webhook-ingest" => |d, r| Box::pin(webhook_ingest::handle(d.ingest, r)),
         _ => return None,
     };
     Some(h)
@@ -44,7 +53,7 @@ struct Bound {
 }
 
 pub struct Gateway {
-    app: &'static App,
+    deps: &'static Deps,
     routes: Vec<Bound>,
 }
 
@@ -92,7 +101,7 @@ fn percent_decode(s: &str) -> String {
 impl Gateway {
     /// Bind every template route to its linked handler; a route whose binary
     /// is not linked is an error (the gateway and the template must agree).
-    pub fn new(app: &'static App, routes: &[Route]) -> Result<Self, String> {
+    pub fn new(deps: &'static Deps, routes: &[Route]) -> Result<Self, String> {
         let routes = routes
             .iter()
             .map(|r| {
@@ -105,7 +114,7 @@ impl Gateway {
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
-        Ok(Self { app, routes })
+        Ok(Self { deps, routes })
     }
 
     pub fn routes(&self) -> Vec<Route> {
@@ -116,15 +125,12 @@ impl Gateway {
         Router::new().fallback(dispatch).with_state(Arc::new(self))
     }
 
-    /// Serve on `addr`; returns the base URL.
-    pub async fn serve(self, addr: &str) -> std::io::Result<String> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let base = format!("http://{}", listener.local_addr()?);
+    /// Serve on a bound listener.
+    pub fn serve(self, listener: tokio::net::TcpListener) {
         let router = self.router();
         tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
-        Ok(base)
     }
 }
 
@@ -200,7 +206,7 @@ async fn dispatch(State(gw): State<Arc<Gateway>>, req: axum::extract::Request) -
     let lreq = lreq
         .with_path_parameters(params)
         .with_query_string_parameters(query);
-    let resp = handler(gw.app, lreq).await;
+    let resp = handler(gw.deps, lreq).await;
     let (rparts, rbody) = resp.into_parts();
     let bytes = match rbody {
         Body::Empty => Vec::new(),

@@ -3,6 +3,7 @@
 //! table set-up on the local DynamoDB emulator.
 
 pub mod gateway;
+pub mod poller;
 pub mod setup;
 pub mod stack;
 pub mod standin;

@@ -77,3 +77,56 @@ pub async fn ensure_table(client: &Client, name: &str, def: &TableDef) -> Result
     }
     Ok(true)
 }
+
+/// Create the template's queues on the emulator, named `<prefix>-<logical
+/// id>`, dead-letter queues first and redrive policies wired. Returns
+/// logical id → queue URL.
+pub async fn ensure_queues(
+    client: &aws_sdk_sqs::Client,
+    prefix: &str,
+    queues: &[crate::template::QueueDef],
+) -> Result<std::collections::HashMap<String, String>, BoxError> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let mut urls = std::collections::HashMap::new();
+    let mut arns = std::collections::HashMap::new();
+    for q in queues {
+        let mut req = client
+            .create_queue()
+            .queue_name(format!("{prefix}-{}", q.logical_id));
+        if let Some(v) = q.visibility_timeout {
+            req = req.attributes(QueueAttributeName::VisibilityTimeout, v.to_string());
+        }
+        if let Some(r) = q.retention {
+            req = req.attributes(QueueAttributeName::MessageRetentionPeriod, r.to_string());
+        }
+        if let Some((dlq, max)) = &q.redrive {
+            let arn: &String = arns
+                .get(dlq)
+                .ok_or_else(|| format!("dead-letter queue {dlq} not created first"))?;
+            req = req.attributes(
+                QueueAttributeName::RedrivePolicy,
+                serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": max.to_string()})
+                    .to_string(),
+            );
+        }
+        let url = req
+            .send()
+            .await?
+            .queue_url
+            .ok_or("create_queue returned no URL")?;
+        let attrs = client
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await?;
+        if let Some(arn) = attrs
+            .attributes
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        {
+            arns.insert(q.logical_id.clone(), arn);
+        }
+        urls.insert(q.logical_id.clone(), url);
+    }
+    Ok(urls)
+}

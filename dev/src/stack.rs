@@ -1,13 +1,16 @@
-//! Start the whole local system in-process: table from the template, the
-//! Twilio stand-in (unless real Twilio is configured), the gateway.
+//! Start the whole local system in-process: table and queues from the
+//! template, the Twilio stand-in (unless real Twilio is configured), the
+//! gateway over every linked handler, and the SQS poller feeding
+//! `process-inbound`.
 
 use aws_config::BehaviorVersion;
 use shared::App;
 use shared::config::Config;
+use shared::ingest::IngestConfig;
 use std::collections::HashMap;
 
-use crate::gateway::Gateway;
-use crate::setup::ensure_table;
+use crate::gateway::{Deps, Gateway};
+use crate::setup::{ensure_queues, ensure_table};
 use crate::standin::StandIn;
 use crate::template::Template;
 
@@ -22,13 +25,20 @@ pub struct StackOptions {
     pub overrides: HashMap<String, String>,
     /// A DynamoDB client to use instead of one built from the environment.
     pub dynamodb: Option<aws_sdk_dynamodb::Client>,
+    /// Run the SQS poller (tests may drive `poll_once` themselves).
+    pub poller: bool,
 }
 
 pub struct Stack {
     pub base_url: String,
     pub app: &'static App,
+    pub deps: &'static Deps,
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+    pub dlq_url: String,
     pub standin: Option<(StandIn, String)>,
     pub table_created: bool,
+    pub poller: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Whether real Twilio (or another Twilio-shaped server) is configured.
@@ -54,24 +64,55 @@ pub async fn start(opts: StackOptions) -> Result<Stack, BoxError> {
         }
         _ => None,
     };
+    let listener = tokio::net::TcpListener::bind(&opts.gateway_addr).await?;
+    let base_url = format!("http://{}", listener.local_addr()?);
+    if let Some((s, _)) = &standin {
+        s.set_webhook_base(&base_url);
+    }
+    settings
+        .entry("PUBLIC_BASE_URL".into())
+        .or_insert_with(|| env("PUBLIC_BASE_URL").unwrap_or_else(|| base_url.clone()));
+
+    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let dynamodb = opts
+        .dynamodb
+        .unwrap_or_else(|| aws_sdk_dynamodb::Client::new(&sdk));
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let template = Template::load_default()?;
     let get = |k: &str| settings.get(k).cloned().or_else(|| env(k));
     let config = Config::from_lookup(get)?;
-    let dynamodb = match opts.dynamodb {
-        Some(c) => c,
-        None => {
-            let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
-            aws_sdk_dynamodb::Client::new(&sdk)
-        }
-    };
-    let template = Template::load_default()?;
     let table_created = ensure_table(&dynamodb, &config.table_name, &template.table()?).await?;
+    let queues = ensure_queues(&sqs, &config.table_name, &template.queues()).await?;
+    let main_queue = template
+        .queues()
+        .into_iter()
+        .find_map(|q| q.redrive.map(|(dlq, _)| (q.logical_id, dlq)))
+        .ok_or("template has no queue with a dead-letter queue")?;
+    let queue_url = queues[&main_queue.0].clone();
+    let dlq_url = queues[&main_queue.1].clone();
+    settings.insert("QUEUE_URL".into(), queue_url.clone());
+    let get = |k: &str| settings.get(k).cloned().or_else(|| env(k));
+    let ingest_config = IngestConfig::from_lookup(get)?;
+
     let app: &'static App = Box::leak(Box::new(App::new(config, dynamodb)?));
-    let gateway = Gateway::new(app, &template.routes())?;
-    let base_url = gateway.serve(&opts.gateway_addr).await?;
+    let ingest = Box::leak(Box::new(webhook_ingest::Ingest::new(
+        ingest_config,
+        sqs.clone(),
+    )));
+    let deps: &'static Deps = Box::leak(Box::new(Deps { app, ingest }));
+    Gateway::new(deps, &template.routes())?.serve(listener);
+    let poller = opts
+        .poller
+        .then(|| crate::poller::spawn(sqs.clone(), queue_url.clone(), app));
     Ok(Stack {
         base_url,
         app,
+        deps,
+        sqs,
+        queue_url,
+        dlq_url,
         standin,
         table_created,
+        poller,
     })
 }

@@ -70,6 +70,8 @@ struct Msg {
 
 #[derive(Default)]
 struct Inner {
+    /// Where signed webhooks go (the local gateway's base URL).
+    webhook_base: Option<String>,
     convs: Vec<Conv>,
     requests: Vec<Recorded>,
     faults: Vec<Fault>,
@@ -135,6 +137,72 @@ impl StandIn {
         Ok(base)
     }
 
+    /// Send signed webhooks to `base` + `/webhooks/twilio/...`.
+    pub fn set_webhook_base(&self, base: &str) {
+        self.lock().webhook_base = Some(base.trim_end_matches('/').to_string());
+    }
+
+    /// POST a webhook signed with this account's auth token, as Twilio
+    /// would. Returns the HTTP status and body of the answer.
+    pub async fn send_webhook(
+        &self,
+        route: &str,
+        params: &[(String, String)],
+    ) -> Result<(u16, String), String> {
+        let base = self
+            .lock()
+            .webhook_base
+            .clone()
+            .ok_or("no webhook base URL configured")?;
+        let url = format!("{base}{route}");
+        let signature = shared::signature::sign(&self.auth_token, &url, params);
+        let resp = reqwest::Client::new()
+            .post(&url)
+            .header("X-Twilio-Signature", signature)
+            .header("I-Twilio-Idempotency-Token", ulid::Ulid::new().to_string())
+            .form(params)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.text().await.unwrap_or_default()))
+    }
+
+    /// The parameters Twilio sends for an inbound WhatsApp/SMS message.
+    pub fn inbound_params(
+        &self,
+        sid: &str,
+        from: &str,
+        to: &str,
+        body: &str,
+    ) -> Vec<(String, String)> {
+        let mut p: Vec<(String, String)> = vec![
+            ("SmsMessageSid".into(), sid.into()),
+            ("NumMedia".into(), "0".into()),
+            ("SmsSid".into(), sid.into()),
+            ("SmsStatus".into(), "received".into()),
+            ("Body".into(), body.into()),
+            ("To".into(), to.into()),
+            ("NumSegments".into(), "1".into()),
+            ("MessageSid".into(), sid.into()),
+            ("AccountSid".into(), self.account_sid.clone()),
+            ("From".into(), from.into()),
+            ("ApiVersion".into(), "2010-04-01".into()),
+        ];
+        if let Some(wa) = from.strip_prefix("whatsapp:+") {
+            p.push(("WaId".into(), wa.into()));
+            p.push(("ProfileName".into(), "WhatsApp User".into()));
+            p.push(("MessageType".into(), "text".into()));
+        }
+        p
+    }
+
+    /// A fresh message SID.
+    pub fn new_message_sid(&self) -> String {
+        let mut inner = self.lock();
+        Self::next_sid(&mut inner, "SM")
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.lock().requests.clone()
     }
@@ -196,6 +264,7 @@ impl StandIn {
                 self.clone(),
                 gatekeeper,
             ))
+            .route("/_standin/inbound", post(trigger_inbound))
             .with_state(self.clone())
     }
 
@@ -263,6 +332,26 @@ impl StandIn {
         })
     }
 }
+
+/// `POST /_standin/inbound` (form: `from`, `to`, `body`): send a signed
+/// inbound message webhook to the local gateway, as Twilio would.
+async fn trigger_inbound(State(s): State<StandIn>, body: Bytes) -> Reply {
+    let form = form_of(&body);
+    let from = field(&form, "from").unwrap_or("whatsapp:+15551234567");
+    let to = field(&form, "to").unwrap_or(DEMO_BUSINESS_NUMBER);
+    let text = field(&form, "body").unwrap_or("Hello from WhatsApp");
+    let sid = s.new_message_sid();
+    let params = s.inbound_params(&sid, from, to, text);
+    match s.send_webhook("/webhooks/twilio/messaging", &params).await {
+        Ok((status, _)) => {
+            axum::Json(json!({"message_sid": sid, "webhook_status": status})).into_response()
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, e).into_response(),
+    }
+}
+
+/// The business number `make run` registers for the demo org.
+pub const DEMO_BUSINESS_NUMBER: &str = "whatsapp:+15550001111";
 
 /// Records the request, checks basic auth, applies injected faults.
 async fn gatekeeper(

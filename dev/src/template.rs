@@ -33,6 +33,15 @@ pub struct TableDef {
     pub ttl_attribute: Option<String>,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueDef {
+    pub logical_id: String,
+    pub visibility_timeout: Option<i64>,
+    pub retention: Option<i64>,
+    /// `(dead-letter queue logical id, maxReceiveCount)`.
+    pub redrive: Option<(String, i64)>,
+}
+
 pub struct Template {
     doc: Value,
 }
@@ -110,6 +119,34 @@ impl Template {
         }
         routes.sort();
         routes
+    }
+
+    /// Every `AWS::SQS::Queue`, dead-letter queues first.
+    pub fn queues(&self) -> Vec<QueueDef> {
+        let mut queues: Vec<QueueDef> = self
+            .resources()
+            .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::SQS::Queue"))
+            .map(|(id, r)| {
+                let props = r.get("Properties");
+                let num = |name: &str| props.and_then(|p| p.get(name)).and_then(Value::as_i64);
+                let redrive = props.and_then(|p| p.get("RedrivePolicy")).and_then(|rp| {
+                    // `!GetAtt Dlq.Arn` is a tagged scalar "Dlq.Arn".
+                    let target = match rp.get("deadLetterTargetArn")? {
+                        Value::Tagged(t) => t.value.as_str()?.split('.').next()?.to_string(),
+                        _ => return None,
+                    };
+                    Some((target, rp.get("maxReceiveCount")?.as_i64()?))
+                });
+                QueueDef {
+                    logical_id: id,
+                    visibility_timeout: num("VisibilityTimeout"),
+                    retention: num("MessageRetentionPeriod"),
+                    redrive,
+                }
+            })
+            .collect();
+        queues.sort_by_key(|q| q.redrive.is_some());
+        queues
     }
 
     /// The (single) `AWS::DynamoDB::Table` resource.
@@ -198,5 +235,14 @@ mod tests {
         assert_eq!(table.keys[0].name, "PK");
         assert_eq!(table.indexes[0].name, "GSI1");
         assert_eq!(table.ttl_attribute.as_deref(), Some("expires_at"));
+        let queues = t.queues();
+        let main = queues.iter().find(|q| q.redrive.is_some()).unwrap();
+        assert_eq!(main.redrive.as_ref().unwrap().1, 5);
+        assert!(main.visibility_timeout.unwrap() >= 6 * 30);
+        assert!(
+            queues
+                .iter()
+                .any(|q| q.logical_id == main.redrive.as_ref().unwrap().0)
+        );
     }
 }

@@ -16,6 +16,8 @@ pub struct App {
     pub auth: JwtVerifier,
     pub cursors: CursorCodec,
     pub clock: Clock,
+    /// Chat-account routing (`To` address → org), kept across warm invocations.
+    pub accounts: crate::inbox::AccountCache,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +43,7 @@ impl App {
             auth: JwtVerifier::new(&config.jwt_secret),
             cursors: CursorCodec::new(&config.jwt_secret),
             clock: Clock::default(),
+            accounts: Default::default(),
             config,
         })
     }

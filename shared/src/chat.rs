@@ -109,6 +109,42 @@ fn last_message(m: &ConversationMeta) -> Option<LastMessageView> {
     })
 }
 
+/// The contact and owner of a WhatsApp/SMS conversation.
+#[derive(Debug, Serialize)]
+pub struct InboxView {
+    pub org_id: String,
+    pub provider: String,
+    pub channel: String,
+    pub contact_address: String,
+    pub contact_name: Option<String>,
+    pub business_address: String,
+    /// The WhatsApp 24-hour customer-service window runs from here.
+    pub last_user_message_at: Option<String>,
+}
+
+fn inbox_view(m: &ConversationMeta) -> Option<InboxView> {
+    m.inbox.as_ref().map(|i| InboxView {
+        org_id: i.org_id.clone(),
+        provider: i.provider.clone(),
+        channel: i.channel.clone(),
+        contact_address: i.contact_address.clone(),
+        contact_name: i.contact_name.clone(),
+        business_address: i.business_address.clone(),
+        last_user_message_at: i.last_user_message_at.clone(),
+    })
+}
+
+/// The caller's unread count: their own in a booking chat, the org's in
+/// an inbox conversation.
+fn unread_of(head: &Head, caller: &Caller) -> i64 {
+    match &head.meta.inbox {
+        Some(inbox) => inbox.unread_count,
+        None => head
+            .active_participant(&caller.user_id)
+            .map_or(0, |p| p.unread_count),
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct ConversationView {
     pub id: String,
@@ -122,6 +158,8 @@ pub struct ConversationView {
     pub last_message: Option<LastMessageView>,
     pub unread_count: i64,
     pub analytics: AnalyticsView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inbox: Option<InboxView>,
 }
 
 impl ConversationView {
@@ -136,10 +174,9 @@ impl ConversationView {
             twilio_conversation_sid: m.twilio_sid.clone(),
             participants: head.participants.iter().map(Into::into).collect(),
             last_message: last_message(m),
-            unread_count: head
-                .active_participant(&caller.user_id)
-                .map_or(0, |p| p.unread_count),
+            unread_count: unread_of(head, caller),
             analytics: m.into(),
+            inbox: inbox_view(m),
         }
     }
 }
@@ -155,6 +192,8 @@ pub struct ConversationSummary {
     pub last_message: Option<LastMessageView>,
     pub last_activity_at: String,
     pub unread_count: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inbox: Option<InboxView>,
 }
 
 fn summary(m: &ConversationMeta, unread: i64) -> ConversationSummary {
@@ -176,6 +215,7 @@ fn summary(m: &ConversationMeta, unread: i64) -> ConversationSummary {
         last_message: last_message(m),
         last_activity_at: m.last_message_at.clone().unwrap_or(m.created_at.clone()),
         unread_count: unread,
+        inbox: inbox_view(m),
     }
 }
 
@@ -223,10 +263,25 @@ pub async fn load_visible(app: &App, caller: &Caller, id: &str) -> Result<Head, 
         .load_head(id.as_str())
         .await?
         .ok_or(ApiError::NotFound)?;
-    if caller.is_service() || head.active_participant(&caller.user_id).is_some() {
+    if can_see(&head, caller) {
         Ok(head)
     } else {
         Err(ApiError::NotFound)
+    }
+}
+
+/// Booking chats: their active participants. WhatsApp/SMS conversations:
+/// the agents of the owning org. Service tokens: everything.
+pub fn can_see(head: &Head, caller: &Caller) -> bool {
+    if caller.is_service() {
+        return true;
+    }
+    match &head.meta.inbox {
+        Some(inbox) => {
+            caller.user_type == UserType::Agent
+                && caller.org_id.as_deref() == Some(inbox.org_id.as_str())
+        }
+        None => head.active_participant(&caller.user_id).is_some(),
     }
 }
 
@@ -435,7 +490,7 @@ pub async fn create_conversation(
 }
 
 fn existing(head: &Head, caller: &Caller) -> Result<ConversationView, ApiError> {
-    if caller.is_service() || head.active_participant(&caller.user_id).is_some() {
+    if head.meta.inbox.is_none() && can_see(head, caller) {
         Ok(ConversationView::of(head, caller))
     } else {
         Err(ApiError::NotFound)
@@ -505,6 +560,12 @@ pub async fn send_message(
     key: Option<IdempotencyKey>,
 ) -> Result<(bool, MessageView), ApiError> {
     let mut head = load_visible(app, caller, conv_id).await?;
+    if head.meta.inbox.is_some() {
+        return Err(ApiError::unprocessable(
+            "channel_not_supported",
+            "replies to WhatsApp/SMS conversations are not available in this version",
+        ));
+    }
     let me = require_participant(&head, caller)?.clone();
     if head.meta.status == "closed" {
         return Err(ApiError::conflict(
@@ -580,6 +641,7 @@ pub async fn send_message(
         twilio_sid: Some(sent.sid.clone()),
         twilio_index: sent.index,
         status: "sent".into(),
+        details: None,
     };
     let stored = store_sent(app, &mut head, &msg, now, idem.as_ref()).await;
     if let Err(e) = &stored {
@@ -673,6 +735,9 @@ pub struct ReadView {
 pub async fn mark_read(app: &App, caller: &Caller, conv_id: &str) -> Result<ReadView, ApiError> {
     let mut head = load_visible(app, caller, conv_id).await?;
     let now = format_ts(app.clock.now());
+    if head.meta.inbox.is_some() {
+        return mark_inbox_read(app, caller, head, now).await;
+    }
     for attempt in 0..MAX_RETRIES {
         let me = require_participant(&head, caller)?.clone();
         let last = head.meta.last_message_id.clone();
@@ -688,6 +753,50 @@ pub async fn mark_read(app: &App, caller: &Caller, conv_id: &str) -> Result<Read
                 unread_count: 0,
                 last_read_at: now,
                 last_read_message_id: last.or(me.last_read_message_id),
+            });
+        }
+        contention_pause(attempt).await;
+        head = app
+            .store
+            .load_head(&head.meta.id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+    }
+    Err(ApiError::Store(crate::store::StoreError::Unavailable(
+        "too much contention".into(),
+    )))
+}
+
+/// An agent reads an inbox conversation for the whole org.
+async fn mark_inbox_read(
+    app: &App,
+    caller: &Caller,
+    mut head: Head,
+    now: String,
+) -> Result<ReadView, ApiError> {
+    if caller.user_type != UserType::Agent {
+        return Err(ApiError::forbidden(
+            "agents_only",
+            "only the org's agents mark an inbox conversation read",
+        ));
+    }
+    for attempt in 0..MAX_RETRIES {
+        let inbox = head
+            .meta
+            .inbox
+            .clone()
+            .ok_or_else(|| ApiError::Internal("inbox conversation lost its org".into()))?;
+        if app
+            .store
+            .mark_inbox_read(&head.meta, &inbox, &caller.user_id, &now)
+            .await?
+        {
+            return Ok(ReadView {
+                conversation_id: head.meta.id.clone(),
+                user_id: caller.user_id.clone(),
+                unread_count: 0,
+                last_read_at: now,
+                last_read_message_id: head.meta.last_message_id.clone(),
             });
         }
         contention_pause(attempt).await;
@@ -721,8 +830,12 @@ async fn mirror_read_to_twilio(app: &App, head: &Head, me: &Participant) {
     }
 }
 
+/// A user's unread total; for an agent, their org inbox's.
 pub async fn unread_total(app: &App, caller: &Caller) -> Result<i64, ApiError> {
-    Ok(app.store.unread_total(&caller.user_id).await?)
+    match (caller.user_type, &caller.org_id) {
+        (UserType::Agent, Some(org)) => Ok(app.store.org_unread_total(org).await?),
+        _ => Ok(app.store.unread_total(&caller.user_id).await?),
+    }
 }
 
 // ---- listing ------------------------------------------------------------
@@ -740,12 +853,7 @@ pub async fn list_conversations(
         })?;
         let id = ConversationId::for_booking(&booking);
         let items = match load_visible(app, caller, id.as_str()).await {
-            Ok(head) => {
-                let unread = head
-                    .active_participant(&caller.user_id)
-                    .map_or(0, |p| p.unread_count);
-                vec![summary(&head.meta, unread)]
-            }
+            Ok(head) => vec![summary(&head.meta, unread_of(&head, caller))],
             Err(ApiError::NotFound) => vec![],
             Err(e) => return Err(e),
         };
@@ -754,15 +862,27 @@ pub async fn list_conversations(
             next_cursor: None,
         });
     }
-    let scope = format!("list:{}", caller.user_id);
+    // Agents list their org's inbox; everyone else their own chats.
+    let org_inbox = match (caller.user_type, &caller.org_id) {
+        (UserType::Agent, Some(org)) => Some(org.clone()),
+        _ => None,
+    };
+    let scope = match &org_inbox {
+        Some(org) => format!("inbox:{org}:{}", caller.user_id),
+        None => format!("list:{}", caller.user_id),
+    };
     let start = cursor_in
         .map(|c| app.cursors.decode(&scope, c))
         .transpose()?
         .map(|k| from_cursor_key(&k));
-    let (rows, next) = app
-        .store
-        .user_conversations(&caller.user_id, limit, start)
-        .await?;
+    let (rows, next) = match &org_inbox {
+        Some(org) => app.store.org_inbox(org, limit, start).await?,
+        None => {
+            app.store
+                .user_conversations(&caller.user_id, limit, start)
+                .await?
+        }
+    };
     let ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
     let metas = app.store.batch_get_meta(&ids).await?;
     let items = rows
@@ -852,6 +972,12 @@ pub async fn add_participant(
     input: &ParticipantInput,
 ) -> Result<(bool, ParticipantView), ApiError> {
     let mut head = load_visible(app, caller, conv_id).await?;
+    if head.meta.inbox.is_some() {
+        return Err(ApiError::unprocessable(
+            "not_a_booking_chat",
+            "WhatsApp/SMS conversations have no chat participants to manage",
+        ));
+    }
     if !caller.is_service() {
         require_participant(&head, caller)?;
     }
@@ -920,6 +1046,12 @@ pub async fn remove_participant(
     user_id: &str,
 ) -> Result<(), ApiError> {
     let mut head = load_visible(app, caller, conv_id).await?;
+    if head.meta.inbox.is_some() {
+        return Err(ApiError::unprocessable(
+            "not_a_booking_chat",
+            "WhatsApp/SMS conversations have no chat participants to manage",
+        ));
+    }
     if !caller.is_service() && caller.user_id != user_id {
         return Err(ApiError::forbidden(
             "cannot_remove_others",

@@ -31,6 +31,9 @@ pub struct Config {
     pub table_name: String,
     pub jwt_secret: String,
     pub twilio: TwilioConfig,
+    /// Org of inbound messages to numbers no chat account claims
+    /// (single-tenant installs). Without it such messages are parked.
+    pub default_org_id: Option<String>,
 }
 
 impl Config {
@@ -67,6 +70,7 @@ impl Config {
             };
         let trim = |s: String| s.trim_end_matches('/').to_string();
         Ok(Self {
+            default_org_id: get("DEFAULT_ORG_ID"),
             table_name: required("TABLE_NAME")?,
             jwt_secret,
             twilio: TwilioConfig {

@@ -192,6 +192,84 @@ pub fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
+/// Message status order: a status only ever moves to a higher rank;
+/// `failed`, `undelivered` and `canceled` are terminal.
+pub fn status_rank(status: &str) -> i64 {
+    match status {
+        "accepted" | "scheduled" => 1,
+        "queued" => 2,
+        "sending" => 3,
+        "sent" | "receiving" | "received" => 4,
+        "delivered" => 5,
+        "read" => 6,
+        "failed" | "undelivered" | "canceled" => 9,
+        _ => 0,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Whatsapp,
+    Sms,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Whatsapp => "whatsapp",
+            Self::Sms => "sms",
+        }
+    }
+}
+
+/// A Twilio messaging address: `whatsapp:+E164` or `+E164`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Address(String);
+
+impl Address {
+    pub fn parse(s: &str) -> Result<Self, ApiError> {
+        let s = s.trim();
+        let number = s.strip_prefix("whatsapp:").unwrap_or(s);
+        let digits = number.strip_prefix('+').unwrap_or("");
+        let ok = (8..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0');
+        if ok {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(ApiError::unprocessable(
+                "invalid_address",
+                "address must be +E164 (SMS) or whatsapp:+E164",
+            ))
+        }
+    }
+    pub fn channel(&self) -> Channel {
+        if self.0.starts_with("whatsapp:") {
+            Channel::Whatsapp
+        } else {
+            Channel::Sms
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A phone number or address for logs: the last 4 digits only.
+pub fn redact(address: &str) -> String {
+    let tail: String = address
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("***{tail}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,6 +306,36 @@ mod tests {
         assert!(UserId::parse("").is_err());
         assert!(UserId::parse(&"x".repeat(129)).is_err());
         assert!(ConversationId::parse("CONV#x").is_err());
+    }
+
+    #[test]
+    fn when_an_address_is_parsed_it_should_know_its_channel() {
+        assert_eq!(
+            Address::parse("whatsapp:+15551234567").unwrap().channel(),
+            Channel::Whatsapp
+        );
+        assert_eq!(
+            Address::parse("+447700900123").unwrap().channel(),
+            Channel::Sms
+        );
+        for bad in [
+            "15551234567",
+            "+0123456789",
+            "whatsapp:+1",
+            "+1555abc4567",
+            "",
+        ] {
+            assert!(Address::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(redact("whatsapp:+15551234567"), "***4567");
+    }
+
+    #[test]
+    fn when_statuses_are_ranked_terminal_ones_should_win() {
+        assert!(status_rank("read") > status_rank("delivered"));
+        assert!(status_rank("delivered") > status_rank("sent"));
+        assert!(status_rank("failed") > status_rank("read"));
+        assert_eq!(status_rank("nonsense"), 0);
     }
 
     #[test]

@@ -35,8 +35,18 @@ where
 {
     init_tracing();
     let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+    serve_http(app, handler).await
+}
+
+/// Serve API Gateway requests with `handler` over dependencies built once.
+pub async fn serve_http<D, F, Fut>(deps: &'static D, handler: F) -> Result<(), Error>
+where
+    D: Sync + 'static,
+    F: Fn(&'static D, Request) -> Fut,
+    Fut: Future<Output = Response<Body>> + Send,
+{
     lambda_http::run(service_fn(move |req: Request| {
-        let fut = handler(app, req);
+        let fut = handler(deps, req);
         async move { Ok::<_, Infallible>(fut.await) }
     }))
     .await

@@ -9,9 +9,13 @@ pub mod clock;
 pub mod config;
 pub mod cursor;
 pub mod domain;
+pub mod envelope;
 pub mod error;
 pub mod http;
+pub mod inbox;
+pub mod ingest;
 pub mod lambda;
+pub mod signature;
 pub mod store;
 pub mod twilio;
 

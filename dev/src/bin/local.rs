@@ -16,12 +16,17 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// The org whose WhatsApp inbox the local demo fills.
+const DEMO_ORG: &str = "org_demo";
+
 fn dev_token(secret: &str, user: &str, user_type: UserType) -> String {
+    let org = (user_type == UserType::Agent).then(|| DEMO_ORG.to_string());
+    let role = (user_type == UserType::Agent).then(|| "admin".to_string());
     let caller = Caller {
         user_id: user.into(),
         user_type,
-        org_id: None,
-        role: None,
+        org_id: org,
+        role,
     };
     issue_token(secret, &caller, 7 * 24 * 3600)
 }
@@ -52,12 +57,28 @@ async fn main() -> Result<(), BoxError> {
         standin_addr: Some(format!("127.0.0.1:{standin_port}")),
         overrides,
         dynamodb: None,
+        poller: true,
     })
     .await?;
     let base = &stack.base_url;
     let customer = dev_token(&secret, "cust_ana", UserType::Customer);
     let provider = dev_token(&secret, "prov_ben", UserType::Provider);
     let service = dev_token(&secret, "booking-system", UserType::Service);
+    let agent = dev_token(&secret, "agent_dana", UserType::Agent);
+    // The demo org's WhatsApp number, so `make inbound` lands in its inbox.
+    let demo_number = dev::standin::DEMO_BUSINESS_NUMBER;
+    stack
+        .app
+        .store
+        .put_chat_account(&shared::store::ChatAccount {
+            provider: "twilio".into(),
+            address: demo_number.into(),
+            org_id: DEMO_ORG.into(),
+            channel: "whatsapp".into(),
+            created_at: shared::clock::format_ts(stack.app.clock.now()),
+            created_by: "make-run".into(),
+        })
+        .await?;
 
     println!();
     println!("  API gateway      {base}   (GET {base}/healthz)");
@@ -80,6 +101,14 @@ async fn main() -> Result<(), BoxError> {
     println!("    export CUSTOMER_TOKEN={customer}");
     println!("    export PROVIDER_TOKEN={provider}");
     println!("    export SERVICE_TOKEN={service}");
+    println!("    export AGENT_TOKEN={agent}   # admin agent of {DEMO_ORG}");
+    println!();
+    println!(
+        "  WhatsApp inbox: {demo_number} belongs to {DEMO_ORG}. Send a signed inbound message:"
+    );
+    println!("    make inbound FROM=whatsapp:+15551234567 BODY=\"hi\"");
+    println!("    curl -s {base}/conversations -H \"Authorization: Bearer $AGENT_TOKEN\"");
+    println!("  Webhooks: {base}/webhooks/twilio/messaging, {base}/webhooks/twilio/conversations");
     println!();
     println!("  Try: curl -s {base}/conversations -H \"Authorization: Bearer $PROVIDER_TOKEN\"");
     println!();

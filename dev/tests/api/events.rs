@@ -220,7 +220,7 @@ fn when_the_template_has_a_route_it_should_have_an_event_file() {
 async fn invoke(t: &TestApp, stem: &str) -> (u16, Value) {
     let binary = binary_for(stem, &routes()).expect("a binary");
     let handler = linked(&binary).expect("a linked handler");
-    let resp = handler(t.app, load(stem)).await;
+    let resp = handler(t.deps, load(stem)).await;
     let status = resp.status().as_u16();
     let json = match resp.body() {
         Body::Empty => Value::Null,

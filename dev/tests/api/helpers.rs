@@ -51,6 +51,10 @@ pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub app: &'static App,
+    pub deps: &'static dev::gateway::Deps,
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+    pub dlq_url: String,
     pub standin: StandIn,
     pub dynamo: DynamoCounter,
 }
@@ -101,14 +105,20 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         standin_addr: None,
         overrides,
         dynamodb: Some(client),
+        poller: false,
     })
     .await
     .expect("local stack");
     dynamo.take();
+    standin.set_webhook_base(&stack.base_url);
     TestApp {
         base: stack.base_url,
         http: reqwest::Client::new(),
         app: stack.app,
+        deps: stack.deps,
+        sqs: stack.sqs,
+        queue_url: stack.queue_url,
+        dlq_url: stack.dlq_url,
         standin,
         dynamo,
     }

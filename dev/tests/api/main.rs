@@ -3,14 +3,19 @@
 
 mod access;
 mod booking_flow;
+mod chat_accounts;
 mod concurrency;
 mod contract;
+mod conversations_events;
 mod errors;
 mod events;
 mod helpers;
 mod idempotency;
+mod inbound_pipeline;
+mod org_inbox;
 mod pagination;
 mod participants;
 mod request_counts;
 mod routes;
+mod statuses;
 mod twilio_failures;

@@ -30,7 +30,7 @@ async fn when_comparing_template_openapi_and_gateway_they_should_list_the_same_r
     assert_eq!(template, openapi_routes(), "template.yaml vs openapi.yaml");
 
     let t = crate::helpers::spawn_app().await;
-    let gateway = dev::gateway::Gateway::new(t.app, &Template::load_default().unwrap().routes())
+    let gateway = dev::gateway::Gateway::new(t.deps, &Template::load_default().unwrap().routes())
         .unwrap()
         .routes()
         .into_iter()

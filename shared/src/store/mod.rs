@@ -16,6 +16,7 @@
 //! write is one `TransactWriteItems` with conditions; the conversation item
 //! carries a `version` that every write to it checks (optimistic locking).
 
+mod inbox;
 mod item;
 
 use aws_sdk_dynamodb::Client;
@@ -25,6 +26,7 @@ use aws_sdk_dynamodb::types::{
 };
 use std::collections::HashMap;
 
+pub use inbox::*;
 pub use item::Item;
 use item::*;
 
@@ -73,7 +75,9 @@ fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
 /// What `TransactWriteItems` cancelled on: the index of each failed condition.
 enum TxOutcome {
     Done,
-    ConditionFailed(Vec<usize>),
+    /// Indexes of the items whose condition failed, with their old values
+    /// where the item asked for them.
+    ConditionFailed(Vec<(usize, Option<Item>)>),
     /// Cancelled because another transaction touched the same items
     /// (`TransactionConflict`): nothing was written; re-read and retry.
     Contended,
@@ -112,6 +116,8 @@ pub struct ConversationMeta {
     pub pending_side: Option<String>,
     pub pending_since: Option<String>,
     pub participants: Vec<ParticipantSummary>,
+    /// WhatsApp/SMS inbox conversations: the owning org and the contact.
+    pub inbox: Option<InboxMeta>,
 }
 
 #[derive(Clone, Debug)]
@@ -158,6 +164,9 @@ pub struct Message {
     pub twilio_sid: Option<String>,
     pub twilio_index: Option<i64>,
     pub status: String,
+    /// Channel extras: media, location, button reply, error code, and the
+    /// complete Twilio parameters of an inbound message.
+    pub details: Option<serde_json::Value>,
 }
 
 impl Message {
@@ -224,12 +233,15 @@ pub struct Store {
 pub fn conv_pk(id: &str) -> String {
     format!("CONV#{id}")
 }
-const META_SK: &str = "#META";
+pub(crate) const META_SK: &str = "#META";
 fn part_sk(user: &str) -> String {
     format!("#PART#{user}")
 }
 fn counters_key(user: &str) -> Item {
     key(format!("USER#{user}"), "#COUNTERS")
+}
+pub fn inbox_gsi_pk(org: &str) -> String {
+    format!("ORG#{org}#INBOX")
 }
 fn activity_sk(ts: &str, conv: &str) -> String {
     format!("{ts}#{conv}")
@@ -290,6 +302,31 @@ impl Store {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
+    fn update_named(
+        &self,
+        key: Item,
+        expr: &str,
+        condition: Option<&str>,
+        values: Vec<(&str, AttributeValue)>,
+        names: &[(&str, &str)],
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(expr)
+            .set_condition_expression(condition.map(str::to_string))
+            .set_expression_attribute_values(values_map(values))
+            .set_expression_attribute_names(Some(
+                names
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ))
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<TxOutcome, StoreError> {
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
         match self
@@ -302,12 +339,12 @@ impl Store {
             Ok(_) => Ok(TxOutcome::Done),
             Err(SdkError::ServiceError(se)) => match se.err() {
                 TransactWriteItemsError::TransactionCanceledException(tc) => {
-                    let failed: Vec<usize> = tc
+                    let failed: Vec<(usize, Option<Item>)> = tc
                         .cancellation_reasons()
                         .iter()
                         .enumerate()
                         .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
-                        .map(|(i, _)| i)
+                        .map(|(i, r)| (i, r.item().cloned()))
                         .collect();
                     let contended = tc
                         .cancellation_reasons()
@@ -348,6 +385,34 @@ impl Store {
     }
 
     // ---- conversations ------------------------------------------------
+
+    /// Our conversation id for a Twilio conversation SID.
+    pub async fn twilio_conversation(&self, sid: &str) -> Result<Option<String>, StoreError> {
+        let item = self.get(key(format!("TWCONV#{sid}"), "#TWCONV")).await?;
+        Ok(item.and_then(|i| get_s(&i, "conversation_id")))
+    }
+
+    /// Set a conversation's status. `Ok(false)`: it changed meanwhile.
+    pub async fn set_status(
+        &self,
+        head: &Head,
+        status: &str,
+        now: &str,
+    ) -> Result<bool, StoreError> {
+        let item = self.update_named(
+            key(conv_pk(&head.meta.id), META_SK),
+            "SET #status = :s, status_changed_at = :t, version = version + :one",
+            Some("version = :v"),
+            vec![
+                (":s", s(status)),
+                (":t", s(now)),
+                (":one", n(1)),
+                (":v", n(head.meta.version)),
+            ],
+            &[("#status", "status")],
+        )?;
+        Ok(matches!(self.transact(vec![item]).await?, TxOutcome::Done))
+    }
 
     pub async fn booking_conversation_id(
         &self,
@@ -482,13 +547,34 @@ impl Store {
         limit: i32,
         start: Option<Item>,
     ) -> Result<(Vec<(String, i64)>, Option<Item>), StoreError> {
+        self.conversations_on_gsi(format!("USER#{user_id}"), limit, start)
+            .await
+    }
+
+    /// An org's WhatsApp/SMS inbox, most recent activity first.
+    pub async fn org_inbox(
+        &self,
+        org_id: &str,
+        limit: i32,
+        start: Option<Item>,
+    ) -> Result<(Vec<(String, i64)>, Option<Item>), StoreError> {
+        self.conversations_on_gsi(inbox_gsi_pk(org_id), limit, start)
+            .await
+    }
+
+    async fn conversations_on_gsi(
+        &self,
+        gsi_pk: String,
+        limit: i32,
+        start: Option<Item>,
+    ) -> Result<(Vec<(String, i64)>, Option<Item>), StoreError> {
         let out = self
             .client
             .query()
             .table_name(&self.table)
             .index_name(GSI1)
             .key_condition_expression("GSI1PK = :u")
-            .expression_attribute_values(":u", s(format!("USER#{user_id}")))
+            .expression_attribute_values(":u", s(gsi_pk))
             .scan_index_forward(false)
             .limit(limit)
             .set_exclusive_start_key(start)
@@ -500,7 +586,7 @@ impl Store {
             let conv = req_s(item, "PK")?
                 .strip_prefix("CONV#")
                 .map(str::to_string)
-                .ok_or_else(|| StoreError::Corrupt("participant PK".into()))?;
+                .ok_or_else(|| StoreError::Corrupt("conversation PK".into()))?;
             rows.push((conv, get_n(item, "unread_count").unwrap_or(0)));
         }
         Ok((rows, out.last_evaluated_key.filter(|k| !k.is_empty())))
@@ -561,18 +647,7 @@ impl Store {
     ) -> Result<StoreMessageOutcome, StoreError> {
         let conv = &head.meta.id;
         let mut items = Vec::new();
-        let mut msg_item = key(conv_pk(conv), msg.sort_key());
-        msg_item.insert("id".into(), s(&msg.id));
-        msg_item.insert("conversation_id".into(), s(conv));
-        msg_item.insert("author_id".into(), s(&msg.author_id));
-        msg_item.insert("author_type".into(), s(&msg.author_type));
-        msg_item.insert("body".into(), s(&msg.body));
-        msg_item.insert("created_at".into(), s(&msg.created_at));
-        msg_item.insert("status".into(), s(&msg.status));
-        opt_s(&mut msg_item, "twilio_sid", &msg.twilio_sid);
-        if let Some(i) = msg.twilio_index {
-            msg_item.insert("twilio_index".into(), n(i));
-        }
+        let msg_item = message_item(msg);
         items.push(self.put(msg_item, Some("attribute_not_exists(PK)"))?);
         let meta_idx = items.len();
         // The head is current (the write checks `version`), so whether this
@@ -681,27 +756,58 @@ impl Store {
         }
         let mut sid_idx = None;
         if let Some(sid) = &msg.twilio_sid {
-            let mut guard = key(format!("SID#{sid}"), "#SID");
-            guard.insert("conversation_id".into(), s(conv));
-            guard.insert("message_sk".into(), s(msg.sort_key()));
             sid_idx = Some(items.len());
-            items.push(self.put(guard, Some("attribute_not_exists(PK)"))?);
+            items.push(self.claim_sid(sid, msg)?);
         }
         match self.transact(items).await? {
             TxOutcome::Done => Ok(StoreMessageOutcome::Stored),
             TxOutcome::Contended => Ok(StoreMessageOutcome::Conflict),
             TxOutcome::ConditionFailed(failed) => {
-                if sid_idx.is_some_and(|i| failed.contains(&i)) {
-                    Ok(StoreMessageOutcome::Duplicate)
-                } else if failed.contains(&meta_idx) {
+                let sid_failed = failed.iter().find(|(i, _)| Some(*i) == sid_idx);
+                if let Some((_, old)) = sid_failed {
+                    if old.as_ref().is_some_and(|o| o.contains_key("message_sk")) {
+                        return Ok(StoreMessageOutcome::Duplicate);
+                    }
+                    // A status callback got there first with a newer status.
+                    return Ok(StoreMessageOutcome::Conflict);
+                }
+                if failed.iter().any(|(i, _)| *i == meta_idx) {
                     Ok(StoreMessageOutcome::Conflict)
                 } else {
                     Err(StoreError::Sdk(format!(
-                        "message transaction condition failed at {failed:?}"
+                        "message transaction condition failed at {:?}",
+                        failed.iter().map(|(i, _)| i).collect::<Vec<_>>()
                     )))
                 }
             }
         }
+    }
+
+    /// The Twilio SID guard of a message: claims the SID for this message
+    /// (a second claim is a duplicate) and refuses to store a status older
+    /// than one a status callback already recorded there.
+    pub(crate) fn claim_sid(
+        &self,
+        sid: &str,
+        msg: &Message,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("SID#{sid}"), "#SID")))
+            .update_expression("SET conversation_id = :c, message_sk = :sk")
+            .condition_expression(
+                "attribute_not_exists(message_sk) AND \
+                 (attribute_not_exists(status_rank) OR status_rank <= :r)",
+            )
+            .expression_attribute_values(":c", s(&msg.conversation_id))
+            .expression_attribute_values(":sk", s(msg.sort_key()))
+            .expression_attribute_values(":r", n(crate::domain::status_rank(&msg.status)))
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     // ---- read state ---------------------------------------------------
@@ -1020,6 +1126,7 @@ fn meta_from(i: &Item) -> Result<ConversationMeta, StoreError> {
         pending_side: get_s(i, "pending_side"),
         pending_since: get_s(i, "pending_since"),
         participants,
+        inbox: inbox_meta_from(i),
     })
 }
 
@@ -1058,6 +1165,29 @@ fn participant_from(i: &Item) -> Result<Participant, StoreError> {
     })
 }
 
+fn message_item(msg: &Message) -> Item {
+    let mut i = key(conv_pk(&msg.conversation_id), msg.sort_key());
+    i.insert("id".into(), s(&msg.id));
+    i.insert("conversation_id".into(), s(&msg.conversation_id));
+    i.insert("author_id".into(), s(&msg.author_id));
+    i.insert("author_type".into(), s(&msg.author_type));
+    i.insert("body".into(), s(&msg.body));
+    i.insert("created_at".into(), s(&msg.created_at));
+    i.insert("status".into(), s(&msg.status));
+    i.insert(
+        "status_rank".into(),
+        n(crate::domain::status_rank(&msg.status)),
+    );
+    opt_s(&mut i, "twilio_sid", &msg.twilio_sid);
+    if let Some(ix) = msg.twilio_index {
+        i.insert("twilio_index".into(), n(ix));
+    }
+    if let Some(d) = &msg.details {
+        i.insert("details".into(), s(d.to_string()));
+    }
+    i
+}
+
 fn message_from(i: &Item) -> Result<Message, StoreError> {
     Ok(Message {
         id: req_s(i, "id")?,
@@ -1069,6 +1199,7 @@ fn message_from(i: &Item) -> Result<Message, StoreError> {
         twilio_sid: get_s(i, "twilio_sid"),
         twilio_index: get_n(i, "twilio_index"),
         status: get_s(i, "status").unwrap_or_else(|| "sent".into()),
+        details: get_s(i, "details").and_then(|d| serde_json::from_str(&d).ok()),
     })
 }
 

@@ -1,0 +1,80 @@
+//! `POST /webhooks/twilio/messaging`, `POST /webhooks/twilio/conversations`:
+//! verify the Twilio signature, enqueue every parameter, answer 200 only
+//! once SQS has the message (503 otherwise, so Twilio retries). No DynamoDB
+//! and no Twilio call on this path.
+
+use aws_config::BehaviorVersion;
+use lambda_http::{Body, Request, Response};
+use shared::envelope::Source;
+use shared::ingest::{EMPTY_TWIML, Incoming, IngestConfig, accept};
+use shared::{ApiError, http};
+
+pub struct Ingest {
+    pub config: IngestConfig,
+    pub sqs: aws_sdk_sqs::Client,
+    pub clock: shared::clock::Clock,
+}
+
+impl Ingest {
+    pub async fn from_env() -> Result<Self, shared::config::ConfigError> {
+        let config = IngestConfig::from_env()?;
+        let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        Ok(Self::new(config, aws_sdk_sqs::Client::new(&sdk)))
+    }
+
+    pub fn new(config: IngestConfig, sqs: aws_sdk_sqs::Client) -> Self {
+        Self {
+            config,
+            sqs,
+            clock: shared::clock::Clock::default(),
+        }
+    }
+}
+
+pub async fn handle(deps: &Ingest, req: Request) -> Response<Body> {
+    http::respond(run(deps, &req).await)
+}
+
+async fn run(deps: &Ingest, req: &Request) -> Result<Response<Body>, ApiError> {
+    if req.method() != lambda_http::http::Method::POST {
+        return Err(ApiError::MethodNotAllowed);
+    }
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let body: &[u8] = match req.body() {
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    };
+    let incoming = Incoming {
+        path: req.uri().path(),
+        raw_query: req.uri().query(),
+        content_type: header("content-type"),
+        signature: header("x-twilio-signature"),
+        idempotency_token: header("i-twilio-idempotency-token"),
+        body,
+    };
+    let received_at = shared::clock::format_ts(deps.clock.now());
+    let envelope = accept(&deps.config, &incoming, received_at)?;
+    let message = serde_json::to_string(&envelope)
+        .map_err(|e| ApiError::Internal(format!("envelope: {e}")))?;
+    let kind = format!("{:?}", envelope.kind);
+    deps.sqs
+        .send_message()
+        .queue_url(&deps.config.queue_url)
+        .message_body(message)
+        .send()
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "enqueue failed");
+            ApiError::Store(shared::store::StoreError::Unavailable("queue".into()))
+        })?;
+    tracing::info!(kind, source = ?envelope.source, "webhook enqueued");
+    let response = match envelope.source {
+        Source::Messaging => Response::builder()
+            .status(200)
+            .header("content-type", "text/xml")
+            .body(Body::Text(EMPTY_TWIML.into())),
+        Source::Conversations => Response::builder().status(200).body(Body::Empty),
+    };
+    response.map_err(|e| ApiError::Internal(e.to_string()))
+}

@@ -1,0 +1,377 @@
+//! The inbound pipeline's rules: what `process-inbound` does with each
+//! queued webhook. Every write is idempotent on a Twilio SID, so SQS and
+//! Twilio redeliveries are harmless.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::app::App;
+use crate::chat::message_effects;
+use crate::clock::format_ts;
+use crate::domain::{Address, redact, short_hash};
+use crate::envelope::{Envelope, Kind};
+use crate::store::{
+    Head, InboundOutcome, InboundWrite, Message, Participant, StoreError, StoreMessageOutcome,
+};
+
+/// How long a resolved chat account is trusted before it is read again.
+const ACCOUNT_TTL: Duration = Duration::from_secs(300);
+const MAX_ATTEMPTS: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// Worth another delivery (storage unavailable, contention).
+    #[error("transient: {0}")]
+    Transient(#[from] StoreError),
+    /// Will never succeed (malformed envelope): goes to the DLQ.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+/// `To` address → org, cached across warm invocations (hits only, so a
+/// newly registered number routes at once).
+#[derive(Default)]
+pub struct AccountCache {
+    entries: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+impl AccountCache {
+    fn get(&self, address: &str) -> Option<String> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(address)
+            .filter(|(_, at)| at.elapsed() < ACCOUNT_TTL)
+            .map(|(org, _)| org.clone())
+    }
+    fn put(&self, address: &str, org: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.insert(address.to_string(), (org.to_string(), Instant::now()));
+    }
+}
+
+async fn pause(attempt: usize) {
+    let cap_ms = (5u64 << attempt.min(4)).min(80);
+    let jitter = (ulid::Ulid::new().random() % u128::from(cap_ms + 1)) as u64;
+    tokio::time::sleep(Duration::from_millis(jitter)).await;
+}
+
+/// Process one queued envelope.
+pub async fn process(app: &App, raw: &str) -> Result<(), ProcessError> {
+    let env = Envelope::from_json(raw).map_err(ProcessError::Permanent)?;
+    match env.kind {
+        Kind::InboundMessage => inbound_message(app, &env, raw).await,
+        Kind::StatusCallback => status_callback(app, &env).await,
+        Kind::ConversationEvent => conversation_event(app, &env).await,
+    }
+}
+
+fn required<'a>(env: &'a Envelope, name: &str) -> Result<&'a str, ProcessError> {
+    env.param(name)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ProcessError::Permanent(format!("missing {name}")))
+}
+
+fn message_sid(env: &Envelope) -> Result<&str, ProcessError> {
+    env.param("MessageSid")
+        .or_else(|| env.param("SmsMessageSid"))
+        .or_else(|| env.param("SmsSid"))
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ProcessError::Permanent("missing MessageSid".into()))
+}
+
+/// Resolve the org owning a Twilio address.
+pub async fn resolve_org(app: &App, address: &str) -> Result<Option<String>, StoreError> {
+    if let Some(org) = app.accounts.get(address) {
+        return Ok(Some(org));
+    }
+    match app.store.chat_account("twilio", address).await? {
+        Some(acc) => {
+            app.accounts.put(address, &acc.org_id);
+            Ok(Some(acc.org_id))
+        }
+        None => Ok(app.config.default_org_id.clone()),
+    }
+}
+
+/// The deterministic id of the conversation of (org, provider, channel,
+/// contact): racing first messages from a new number meet on one item.
+pub fn inbox_conversation_id(org: &str, provider: &str, channel: &str, contact: &str) -> String {
+    format!(
+        "conv_{}",
+        short_hash(&["inbox", org, provider, channel, contact])
+    )
+}
+
+/// Media, location and button replies as attachment metadata (media is not
+/// downloaded), plus every parameter Twilio sent.
+fn details(env: &Envelope) -> Value {
+    let mut d = serde_json::Map::new();
+    let num_media: usize = env
+        .param("NumMedia")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let media: Vec<Value> = (0..num_media.min(10))
+        .filter_map(|i| {
+            let url = env.param(&format!("MediaUrl{i}"))?;
+            Some(json!({
+                "url": url,
+                "content_type": env.param(&format!("MediaContentType{i}")),
+            }))
+        })
+        .collect();
+    if !media.is_empty() {
+        d.insert("media".into(), Value::Array(media));
+    }
+    if let (Some(lat), Some(lon)) = (env.param("Latitude"), env.param("Longitude")) {
+        d.insert(
+            "location".into(),
+            json!({"latitude": lat, "longitude": lon,
+                   "address": env.param("Address"), "label": env.param("Label")}),
+        );
+    }
+    if env.param("ButtonText").is_some() || env.param("ButtonPayload").is_some() {
+        d.insert(
+            "button".into(),
+            json!({"text": env.param("ButtonText"), "payload": env.param("ButtonPayload")}),
+        );
+    }
+    d.insert(
+        "twilio_params".into(),
+        Value::Array(env.params.iter().map(|(k, v)| json!([k, v])).collect()),
+    );
+    Value::Object(d)
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+async fn inbound_message(app: &App, env: &Envelope, raw: &str) -> Result<(), ProcessError> {
+    let sid = message_sid(env)?;
+    let from = Address::parse(required(env, "From")?)
+        .map_err(|_| ProcessError::Permanent("From is not an address".into()))?;
+    let to = Address::parse(required(env, "To")?)
+        .map_err(|_| ProcessError::Permanent("To is not an address".into()))?;
+    let Some(org) = resolve_org(app, to.as_str()).await? else {
+        tracing::warn!(to = %redact(to.as_str()), "no chat account for this number; parked");
+        app.store
+            .park_unroutable(&env.received_at, sid, to.as_str(), raw)
+            .await?;
+        return Ok(());
+    };
+    let channel = from.channel().as_str();
+    let conv = inbox_conversation_id(&org, "twilio", channel, from.as_str());
+    let at = parse_time(&env.received_at).unwrap_or_else(|| app.clock.now());
+    let body = env.param("Body").unwrap_or("");
+    let msg = Message {
+        id: format!("msg_{}", sid.to_ascii_lowercase()),
+        conversation_id: conv.clone(),
+        author_id: from.as_str().to_string(),
+        author_type: "contact".into(),
+        body: body.to_string(),
+        created_at: format_ts(at),
+        twilio_sid: Some(sid.to_string()),
+        twilio_index: None,
+        status: "received".into(),
+        details: Some(details(env)),
+    };
+    let name = env.param("ProfileName").filter(|n| !n.is_empty());
+    for attempt in 0..MAX_ATTEMPTS {
+        let existing = app.store.conversation_meta(&conv).await?;
+        let fx = message_effects(
+            existing.as_ref().unwrap_or(&Default::default()),
+            "contact",
+            body,
+            at,
+        );
+        let write = InboundWrite {
+            org_id: &org,
+            provider: "twilio",
+            channel,
+            contact_address: from.as_str(),
+            contact_name: name,
+            business_address: to.as_str(),
+            message: &msg,
+            effects: &fx,
+            existing: existing.as_ref(),
+        };
+        match app.store.store_inbound(&write).await? {
+            InboundOutcome::Stored => {
+                tracing::info!(conversation_id = %conv, channel, "inbound message stored");
+                return Ok(());
+            }
+            InboundOutcome::Duplicate => {
+                tracing::info!(conversation_id = %conv, "inbound message already stored");
+                return Ok(());
+            }
+            InboundOutcome::Conflict => pause(attempt).await,
+        }
+    }
+    Err(StoreError::Unavailable("contention on inbound conversation".into()).into())
+}
+
+async fn status_callback(app: &App, env: &Envelope) -> Result<(), ProcessError> {
+    let sid = message_sid(env)?;
+    let status = required(env, "MessageStatus")?;
+    let outcome = app
+        .store
+        .apply_status(sid, status, env.param("ErrorCode"), &env.received_at)
+        .await?;
+    let outcome = match outcome {
+        crate::store::StatusOutcome::Applied => "applied",
+        crate::store::StatusOutcome::Pending => "kept until the message is stored",
+        crate::store::StatusOutcome::Stale => "ignored (not newer)",
+    };
+    tracing::info!(status, outcome, "status callback");
+    Ok(())
+}
+
+async fn conversation_event(app: &App, env: &Envelope) -> Result<(), ProcessError> {
+    let Some(event) = env.param("EventType") else {
+        tracing::info!("conversations webhook without EventType ignored");
+        return Ok(());
+    };
+    let Some(ch) = env.param("ConversationSid") else {
+        return Err(ProcessError::Permanent("missing ConversationSid".into()));
+    };
+    let Some(conv) = app.store.twilio_conversation(ch).await? else {
+        tracing::info!(
+            event,
+            "event for a conversation this backend does not own; ignored"
+        );
+        return Ok(());
+    };
+    let Some(mut head) = app.store.load_head(&conv).await? else {
+        return Err(
+            StoreError::Unavailable("conversation guard without conversation".into()).into(),
+        );
+    };
+    let now = format_ts(app.clock.now());
+    for attempt in 0..MAX_ATTEMPTS {
+        let done = match event {
+            "onMessageAdded" => message_added(app, env, &head).await?,
+            "onParticipantAdded" => participant_added(app, env, &head, &now).await?,
+            "onParticipantRemoved" => match env.param("Identity") {
+                Some(identity) => match head.active_participant(identity).cloned() {
+                    Some(p) => app.store.remove_participant(&head, &p, &now).await?,
+                    None => true,
+                },
+                None => true,
+            },
+            "onConversationStateUpdated" | "onConversationUpdated" => {
+                match env.param("StateTo").or_else(|| env.param("State")) {
+                    Some("closed") if head.meta.status != "closed" => {
+                        app.store.set_status(&head, "closed", &now).await?
+                    }
+                    Some("active") if head.meta.status == "closed" => {
+                        app.store.set_status(&head, "active", &now).await?
+                    }
+                    _ => true,
+                }
+            }
+            other => {
+                tracing::info!(event = other, "conversations event ignored");
+                true
+            }
+        };
+        if done {
+            return Ok(());
+        }
+        pause(attempt).await;
+        head = app
+            .store
+            .load_head(&conv)
+            .await?
+            .ok_or_else(|| StoreError::Unavailable("conversation vanished".into()))?;
+    }
+    Err(StoreError::Unavailable("contention on conversation".into()).into())
+}
+
+/// Store a message an SDK client (or this backend) added: exactly once,
+/// under our message id when the attributes carry it.
+async fn message_added(app: &App, env: &Envelope, head: &Head) -> Result<bool, ProcessError> {
+    let sid = required(env, "MessageSid")?;
+    let author = env.param("Author").unwrap_or("system");
+    let attributes: Value = env
+        .param("Attributes")
+        .and_then(|a| serde_json::from_str(a).ok())
+        .unwrap_or(Value::Null);
+    let id = attributes["message_id"]
+        .as_str()
+        .filter(|id| id.starts_with("msg_") && id.len() <= 64)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("msg_{}", sid.to_ascii_lowercase()));
+    let author_type = head
+        .participant(author)
+        .map(|p| p.user_type.clone())
+        .unwrap_or_else(|| "system".into());
+    let at = env
+        .param("DateCreated")
+        .and_then(parse_time)
+        .or_else(|| parse_time(&env.received_at))
+        .unwrap_or_else(|| app.clock.now());
+    let body = env.param("Body").unwrap_or("");
+    let msg = Message {
+        id,
+        conversation_id: head.meta.id.clone(),
+        author_id: author.to_string(),
+        author_type: author_type.clone(),
+        body: body.to_string(),
+        created_at: format_ts(at),
+        twilio_sid: Some(sid.to_string()),
+        twilio_index: env.param("Index").and_then(|i| i.parse().ok()),
+        status: "sent".into(),
+        details: None,
+    };
+    let fx = message_effects(&head.meta, &author_type, body, at);
+    Ok(
+        match app.store.store_message(head, &msg, &fx, None).await? {
+            StoreMessageOutcome::Stored | StoreMessageOutcome::Duplicate => true,
+            StoreMessageOutcome::Conflict => false,
+        },
+    )
+}
+
+async fn participant_added(
+    app: &App,
+    env: &Envelope,
+    head: &Head,
+    now: &str,
+) -> Result<bool, ProcessError> {
+    let Some(identity) = env.param("Identity").filter(|i| !i.is_empty()) else {
+        return Ok(true); // an SMS/WhatsApp binding: not a chat user of ours
+    };
+    if head.active_participant(identity).is_some() {
+        return Ok(true);
+    }
+    let attributes: Value = env
+        .param("Attributes")
+        .and_then(|a| serde_json::from_str(a).ok())
+        .unwrap_or(Value::Null);
+    let user_type = match attributes["user_type"].as_str() {
+        Some("provider") => "provider",
+        _ => "customer",
+    };
+    let p = Participant {
+        user_id: identity.into(),
+        user_type: user_type.into(),
+        display_name: attributes["display_name"]
+            .as_str()
+            .unwrap_or(identity)
+            .to_string(),
+        identity: identity.into(),
+        twilio_sid: env.param("ParticipantSid").map(str::to_string),
+        is_active: true,
+        joined_at: now.into(),
+        left_at: None,
+        unread_count: 0,
+        last_read_at: None,
+        last_read_message_id: None,
+    };
+    Ok(app.store.add_participant(head, &p, now).await?)
+}

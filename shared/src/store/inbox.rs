@@ -1,0 +1,583 @@
+//! The WhatsApp/SMS inbox in the table: chat accounts (which Twilio number
+//! belongs to which org), contacts, inbox conversations and their messages,
+//! delivery statuses, and inbound messages nobody could route.
+//!
+//! | item                  | PK                              | SK           | GSI1PK / GSI1SK |
+//! |-----------------------|---------------------------------|--------------|-----------------|
+//! | chat account          | `ACCOUNT#<provider>#<address>`  | `#ACCOUNT`   | `ORG#<org>#ACCOUNTS` / `<address>` |
+//! | contact               | `CONTACT#<org>#<address>`       | `#CONTACT`   |                 |
+//! | inbox conversation    | `CONV#<id>`                     | `#META`      | `ORG#<org>#INBOX` / `<activity>#<id>` |
+//! | org counters          | `ORG#<org>`                     | `#COUNTERS`  |                 |
+//! | unroutable message    | `UNROUTABLE`                    | `<received>#<sid>` |           |
+//! | message status        | `SID#<sid>` (the SID guard)     | `#SID`       |                 |
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+
+use super::item::*;
+use super::*;
+use crate::domain::status_rank;
+
+#[derive(Clone, Debug, Default)]
+pub struct InboxMeta {
+    pub org_id: String,
+    pub provider: String,
+    pub channel: String,
+    pub contact_address: String,
+    pub contact_name: Option<String>,
+    pub business_address: String,
+    /// The WhatsApp 24-hour window clock: the contact's last inbound message.
+    pub last_user_message_at: Option<String>,
+    /// Unread by the org (its agents share the inbox).
+    pub unread_count: i64,
+    pub last_read_at: Option<String>,
+}
+
+pub(super) fn inbox_meta_from(i: &Item) -> Option<InboxMeta> {
+    Some(InboxMeta {
+        org_id: get_s(i, "org_id")?,
+        provider: get_s(i, "provider").unwrap_or_else(|| "twilio".into()),
+        channel: get_s(i, "channel").unwrap_or_default(),
+        contact_address: get_s(i, "contact_address").unwrap_or_default(),
+        contact_name: get_s(i, "contact_name"),
+        business_address: get_s(i, "business_address").unwrap_or_default(),
+        last_user_message_at: get_s(i, "last_user_message_at"),
+        unread_count: get_n(i, "unread_count").unwrap_or(0),
+        last_read_at: get_s(i, "last_read_at"),
+    })
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatAccount {
+    pub provider: String,
+    pub address: String,
+    pub org_id: String,
+    pub channel: String,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+pub enum PutAccount {
+    Created,
+    /// The same org already had it: nothing changed.
+    Unchanged,
+    /// Another org owns this address.
+    OwnedByOther,
+}
+
+pub enum InboundOutcome {
+    Stored,
+    /// The Twilio SID is already stored: a redelivery, which is a success.
+    Duplicate,
+    /// The conversation changed since it was read: re-read and retry.
+    Conflict,
+}
+
+pub enum StatusOutcome {
+    /// Recorded and applied to the stored message.
+    Applied,
+    /// Recorded on the SID item; applied when the message is stored.
+    Pending,
+    /// Not newer than what is recorded (duplicate or out of order).
+    Stale,
+}
+
+/// Everything one inbound message writes.
+pub struct InboundWrite<'a> {
+    pub org_id: &'a str,
+    pub provider: &'a str,
+    pub channel: &'a str,
+    pub contact_address: &'a str,
+    pub contact_name: Option<&'a str>,
+    pub business_address: &'a str,
+    pub message: &'a Message,
+    pub effects: &'a MessageEffects,
+    /// The conversation as read before this write (`None`: first message).
+    pub existing: Option<&'a ConversationMeta>,
+}
+
+fn account_key(provider: &str, address: &str) -> Item {
+    key(format!("ACCOUNT#{provider}#{address}"), "#ACCOUNT")
+}
+
+fn org_counters(org: &str) -> Item {
+    key(format!("ORG#{org}"), "#COUNTERS")
+}
+
+fn account_from(i: &Item) -> Result<ChatAccount, StoreError> {
+    Ok(ChatAccount {
+        provider: req_s(i, "provider")?,
+        address: req_s(i, "address")?,
+        org_id: req_s(i, "org_id")?,
+        channel: get_s(i, "channel").unwrap_or_default(),
+        created_at: get_s(i, "created_at").unwrap_or_default(),
+        created_by: get_s(i, "created_by").unwrap_or_default(),
+    })
+}
+
+impl Store {
+    // ---- chat accounts ------------------------------------------------
+
+    pub async fn chat_account(
+        &self,
+        provider: &str,
+        address: &str,
+    ) -> Result<Option<ChatAccount>, StoreError> {
+        self.get(account_key(provider, address))
+            .await?
+            .map(|i| account_from(&i))
+            .transpose()
+    }
+
+    pub async fn put_chat_account(&self, acc: &ChatAccount) -> Result<PutAccount, StoreError> {
+        let mut item = account_key(&acc.provider, &acc.address);
+        item.insert("provider".into(), s(&acc.provider));
+        item.insert("address".into(), s(&acc.address));
+        item.insert("org_id".into(), s(&acc.org_id));
+        item.insert("channel".into(), s(&acc.channel));
+        item.insert("created_at".into(), s(&acc.created_at));
+        item.insert("created_by".into(), s(&acc.created_by));
+        item.insert("GSI1PK".into(), s(format!("ORG#{}#ACCOUNTS", acc.org_id)));
+        item.insert("GSI1SK".into(), s(&acc.address));
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(PutAccount::Created),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                match self.chat_account(&acc.provider, &acc.address).await? {
+                    Some(existing) if existing.org_id == acc.org_id => Ok(PutAccount::Unchanged),
+                    _ => Ok(PutAccount::OwnedByOther),
+                }
+            }
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+
+    /// Delete an org's account. `Ok(false)`: no such account of that org.
+    pub async fn delete_chat_account(
+        &self,
+        provider: &str,
+        address: &str,
+        org: &str,
+    ) -> Result<bool, StoreError> {
+        let res = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(account_key(provider, address)))
+            .condition_expression("org_id = :o")
+            .expression_attribute_values(":o", s(org))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+
+    pub async fn org_chat_accounts(&self, org: &str) -> Result<Vec<ChatAccount>, StoreError> {
+        let mut out_items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("GSI1PK = :p")
+                .expression_attribute_values(":p", s(format!("ORG#{org}#ACCOUNTS")))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            // GSI1 projects keys and unread_count only: fetch the items.
+            for i in out.items() {
+                if let (Some(pk), Some(sk)) = (get_s(i, "PK"), get_s(i, "SK"))
+                    && let Some(item) = self.get(key(pk, sk)).await?
+                {
+                    out_items.push(account_from(&item)?);
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out_items)
+    }
+
+    // ---- unroutable ---------------------------------------------------
+
+    /// Keep an inbound message no org claims, for an operator to see.
+    pub async fn park_unroutable(
+        &self,
+        received_at: &str,
+        sid: &str,
+        to: &str,
+        envelope_json: &str,
+    ) -> Result<(), StoreError> {
+        let mut item = key("UNROUTABLE", format!("{received_at}#{sid}"));
+        item.insert("to".into(), s(to));
+        item.insert("message_sid".into(), s(sid));
+        item.insert("received_at".into(), s(received_at));
+        item.insert("envelope".into(), s(envelope_json));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
+    /// The newest unroutable messages: `(received_at, sid, to)`.
+    pub async fn list_unroutable(
+        &self,
+        limit: i32,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :p")
+            .expression_attribute_values(":p", s("UNROUTABLE"))
+            .scan_index_forward(false)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(out
+            .items()
+            .iter()
+            .map(|i| {
+                (
+                    get_s(i, "received_at").unwrap_or_default(),
+                    get_s(i, "message_sid").unwrap_or_default(),
+                    get_s(i, "to").unwrap_or_default(),
+                )
+            })
+            .collect())
+    }
+
+    // ---- inbound messages ---------------------------------------------
+
+    /// The conversation item alone (one consistent GetItem).
+    pub async fn conversation_meta(
+        &self,
+        conv_id: &str,
+    ) -> Result<Option<ConversationMeta>, StoreError> {
+        self.get(key(conv_pk(conv_id), META_SK))
+            .await?
+            .map(|i| meta_from(&i))
+            .transpose()
+    }
+
+    /// Store one inbound message in one transaction: the message, its SID
+    /// guard, the conversation (created on the first message, version-checked
+    /// after), the contact (upsert) and the org's unread counter.
+    pub async fn store_inbound(&self, w: &InboundWrite<'_>) -> Result<InboundOutcome, StoreError> {
+        let msg = w.message;
+        let conv = &msg.conversation_id;
+        let gsk = activity_sk(&msg.created_at, conv);
+        let mut items = vec![self.put(message_item(msg), Some("attribute_not_exists(PK)"))?];
+        let sid = msg
+            .twilio_sid
+            .as_deref()
+            .ok_or_else(|| StoreError::Corrupt("inbound message without SID".into()))?;
+        let sid_idx = items.len();
+        items.push(self.claim_sid(sid, msg)?);
+        let meta_idx = items.len();
+        match w.existing {
+            None => {
+                let mut m = key(conv_pk(conv), META_SK);
+                for (k, v) in [
+                    ("id", conv.as_str()),
+                    ("kind", w.channel),
+                    ("status", "active"),
+                    ("created_at", msg.created_at.as_str()),
+                    ("created_by", msg.author_id.as_str()),
+                    ("org_id", w.org_id),
+                    ("provider", w.provider),
+                    ("channel", w.channel),
+                    ("contact_address", w.contact_address),
+                    ("business_address", w.business_address),
+                    ("first_message_at", msg.created_at.as_str()),
+                    ("last_message_at", msg.created_at.as_str()),
+                    ("last_message_id", msg.id.as_str()),
+                    ("last_message_preview", w.effects.preview.as_str()),
+                    ("last_message_author", msg.author_id.as_str()),
+                    ("last_user_message_at", msg.created_at.as_str()),
+                    ("pending_side", w.effects.pending_side.as_str()),
+                    ("pending_since", w.effects.pending_since.as_str()),
+                    ("GSI1SK", gsk.as_str()),
+                ] {
+                    m.insert(k.into(), s(v));
+                }
+                m.insert("GSI1PK".into(), s(inbox_gsi_pk(w.org_id)));
+                if let Some(name) = w.contact_name {
+                    m.insert("contact_name".into(), s(name));
+                }
+                for (k, v) in [
+                    ("version", 1),
+                    ("message_count", 1),
+                    ("participant_count", 1),
+                    ("unread_count", 1),
+                    ("response_count", 0),
+                    ("response_total_ms", 0),
+                ] {
+                    m.insert(k.into(), n(v));
+                }
+                m.insert("participants".into(), AttributeValue::L(vec![]));
+                items.push(self.put(m, Some("attribute_not_exists(PK)"))?);
+            }
+            Some(meta) => {
+                let newest = match (&meta.last_message_at, &meta.last_message_id) {
+                    (Some(at), Some(id)) => {
+                        (msg.created_at.as_str(), msg.id.as_str()) > (at.as_str(), id.as_str())
+                    }
+                    _ => true,
+                };
+                let mut set = String::from(
+                    "SET version = version + :one, message_count = message_count + :one, \
+                     pending_side = :ps, pending_since = :pss, #status = :status",
+                );
+                let mut values = vec![
+                    (":one", n(1)),
+                    (":v", n(meta.version)),
+                    (":ps", s(&w.effects.pending_side)),
+                    (":pss", s(&w.effects.pending_since)),
+                    // An inbound message reopens a closed conversation.
+                    (
+                        ":status",
+                        s(if meta.status == "closed" {
+                            "active"
+                        } else {
+                            meta.status.as_str()
+                        }),
+                    ),
+                ];
+                if newest {
+                    set.push_str(
+                        ", last_message_at = :now, last_message_id = :mid, \
+                         last_message_preview = :pv, last_message_author = :au, \
+                         last_user_message_at = :now, GSI1SK = :g",
+                    );
+                    values.extend([
+                        (":now", s(&msg.created_at)),
+                        (":mid", s(&msg.id)),
+                        (":pv", s(&w.effects.preview)),
+                        (":au", s(&msg.author_id)),
+                        (":g", s(&gsk)),
+                    ]);
+                }
+                if let Some(name) = w.contact_name {
+                    set.push_str(", contact_name = :cn");
+                    values.push((":cn", s(name)));
+                }
+                if let Some(ms) = w.effects.response_ms {
+                    set.push_str(
+                        ", response_count = response_count + :one, \
+                         response_total_ms = response_total_ms + :rt, \
+                         first_response_ms = if_not_exists(first_response_ms, :rt)",
+                    );
+                    values.push((":rt", n(ms)));
+                }
+                set.push_str(" ADD unread_count :one");
+                items.push(self.update_named(
+                    key(conv_pk(conv), META_SK),
+                    &set,
+                    Some("version = :v"),
+                    values,
+                    &[("#status", "status")],
+                )?);
+            }
+        }
+        let mut contact_set = String::from(
+            "SET address = :a, channel = :ch, org_id = :o, conversation_id = :c, \
+             last_inbound_at = :t, created_at = if_not_exists(created_at, :t)",
+        );
+        let mut contact_values = vec![
+            (":a", s(w.contact_address)),
+            (":ch", s(w.channel)),
+            (":o", s(w.org_id)),
+            (":c", s(conv)),
+            (":t", s(&msg.created_at)),
+        ];
+        if let Some(name) = w.contact_name {
+            contact_set.push_str(", profile_name = :pn");
+            contact_values.push((":pn", s(name)));
+        }
+        items.push(self.update(
+            key(
+                format!("CONTACT#{}#{}", w.org_id, w.contact_address),
+                "#CONTACT",
+            ),
+            &contact_set,
+            None,
+            contact_values,
+        )?);
+        items.push(self.update(
+            org_counters(w.org_id),
+            "ADD unread_total :one",
+            None,
+            vec![(":one", n(1))],
+        )?);
+        match self.transact(items).await? {
+            TxOutcome::Done => Ok(InboundOutcome::Stored),
+            TxOutcome::Contended => Ok(InboundOutcome::Conflict),
+            TxOutcome::ConditionFailed(failed) => {
+                if let Some((_, old)) = failed.iter().find(|(i, _)| *i == sid_idx) {
+                    if old.as_ref().is_some_and(|o| o.contains_key("message_sk")) {
+                        return Ok(InboundOutcome::Duplicate);
+                    }
+                    return Ok(InboundOutcome::Conflict);
+                }
+                if failed.iter().any(|(i, _)| *i == meta_idx) {
+                    return Ok(InboundOutcome::Conflict);
+                }
+                Err(StoreError::Sdk(format!(
+                    "inbound transaction condition failed at {:?}",
+                    failed.iter().map(|(i, _)| i).collect::<Vec<_>>()
+                )))
+            }
+        }
+    }
+
+    // ---- delivery status ----------------------------------------------
+
+    /// Record a status callback on the SID item (forward only), then apply it
+    /// to the stored message if there is one.
+    pub async fn apply_status(
+        &self,
+        sid: &str,
+        status: &str,
+        error_code: Option<&str>,
+        at: &str,
+    ) -> Result<StatusOutcome, StoreError> {
+        let rank = status_rank(status);
+        let mut expr = String::from("SET msg_status = :s, status_rank = :r, status_at = :t");
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("SID#{sid}"), "#SID")))
+            .condition_expression("attribute_not_exists(status_rank) OR status_rank < :r")
+            .expression_attribute_values(":s", s(status))
+            .expression_attribute_values(":r", n(rank))
+            .expression_attribute_values(":t", s(at))
+            .return_values(ReturnValue::AllNew);
+        if let Some(code) = error_code {
+            expr.push_str(", error_code = :e");
+            req = req.expression_attribute_values(":e", s(code));
+        }
+        let res = req.update_expression(expr.clone()).send().await;
+        let item = match res {
+            Ok(out) => out.attributes.unwrap_or_default(),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                return Ok(StatusOutcome::Stale);
+            }
+            Err(e) => return Err(sdk_err(e)),
+        };
+        let (Some(conv), Some(sk)) = (get_s(&item, "conversation_id"), get_s(&item, "message_sk"))
+        else {
+            return Ok(StatusOutcome::Pending);
+        };
+        let mut msg_expr = String::from("SET #st = :s, status_rank = :r, status_at = :t");
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(conv_pk(&conv), sk)))
+            .condition_expression(
+                "attribute_exists(PK) AND (attribute_not_exists(status_rank) OR status_rank < :r)",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":s", s(status))
+            .expression_attribute_values(":r", n(rank))
+            .expression_attribute_values(":t", s(at));
+        if let Some(code) = error_code {
+            msg_expr.push_str(", error_code = :e");
+            req = req.expression_attribute_values(":e", s(code));
+        }
+        match req.update_expression(msg_expr).send().await {
+            Ok(_) => Ok(StatusOutcome::Applied),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(StatusOutcome::Stale)
+            }
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+
+    /// A status recorded for a SID before its message was stored.
+    pub async fn recorded_status(&self, sid: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .get(key(format!("SID#{sid}"), "#SID"))
+            .await?
+            .and_then(|i| get_s(&i, "msg_status")))
+    }
+
+    // ---- inbox read state ---------------------------------------------
+
+    /// Zero an inbox conversation's unread count (shared by the org's
+    /// agents). `Ok(false)`: it changed meanwhile; re-read and retry.
+    pub async fn mark_inbox_read(
+        &self,
+        meta: &ConversationMeta,
+        inbox: &InboxMeta,
+        by: &str,
+        now: &str,
+    ) -> Result<bool, StoreError> {
+        let mut items = vec![self.update(
+            key(conv_pk(&meta.id), META_SK),
+            "SET unread_count = :zero, last_read_at = :t, last_read_by = :b, \
+             last_read_message_id = :m",
+            Some("unread_count = :n"),
+            vec![
+                (":zero", n(0)),
+                (":t", s(now)),
+                (":b", s(by)),
+                (":m", s(meta.last_message_id.clone().unwrap_or_default())),
+                (":n", n(inbox.unread_count)),
+            ],
+        )?];
+        if inbox.unread_count != 0 {
+            items.push(self.update(
+                org_counters(&inbox.org_id),
+                "ADD unread_total :d",
+                None,
+                vec![(":d", n(-inbox.unread_count))],
+            )?);
+        }
+        Ok(matches!(self.transact(items).await?, TxOutcome::Done))
+    }
+
+    pub async fn org_unread_total(&self, org: &str) -> Result<i64, StoreError> {
+        Ok(self
+            .get(org_counters(org))
+            .await?
+            .and_then(|i| get_n(&i, "unread_total"))
+            .unwrap_or(0)
+            .max(0))
+    }
+}
