@@ -1,4 +1,4 @@
-.PHONY: run test inbound build-release sizes fmt lint bench
+.PHONY: run test inbound load build-release sizes fmt lint bench
 
 ## Start everything locally (emulator, table, Twilio stand-in, gateway on $PORT)
 run:
@@ -11,6 +11,10 @@ test:
 ## Send a signed inbound WhatsApp/SMS webhook through the running stack
 inbound:
 	scripts/inbound.sh
+
+## Load run: N signed webhooks through the local stack, none lost or doubled
+load:
+	scripts/load.sh $(N) $(CONTACTS) $(DELIVERIES)
 
 ## Criterion benchmark of the webhook ingest path (signature + parse + envelope)
 bench:

@@ -40,6 +40,8 @@ pub fn linked(binary: &str) -> Option<Handler> {
         "unread-count" => |d, r| Box::pin(unread_count::handle(d.app, r)),
         "manage-participants" => |d, r| Box::pin(manage_participants::handle(d.app, r)),
         "manage-chat-accounts" => |d, r| Box::pin(manage_chat_accounts::handle(d.app, r)),
+        "update-conversation" => |d, r| Box::pin(update_conversation::handle(d.app, r)),
+        "provider-stats" => |d, r| Box::pin(provider_stats::handle(d.app, r)),
         "webhook-ingest" => |d, r| Box::pin(webhook_ingest::handle(d.ingest, r)),
         _ => return None,
     };

@@ -68,10 +68,24 @@ struct Msg {
     created: String,
 }
 
+#[derive(Clone)]
+struct Sms {
+    sid: String,
+    from: String,
+    to: String,
+    body: String,
+    status: String,
+    created: String,
+}
+
 #[derive(Default)]
 struct Inner {
     /// Where signed webhooks go (the local gateway's base URL).
     webhook_base: Option<String>,
+    /// Messages API messages.
+    sms: Vec<Sms>,
+    /// Send sent/delivered(/read) status callbacks after a message create.
+    no_callbacks: bool,
     convs: Vec<Conv>,
     requests: Vec<Recorded>,
     faults: Vec<Fault>,
@@ -203,6 +217,16 @@ impl StandIn {
         Self::next_sid(&mut inner, "SM")
     }
 
+    /// Stop sending automatic status callbacks (tests that drive them).
+    pub fn disable_status_callbacks(&self) {
+        self.lock().no_callbacks = true;
+    }
+
+    /// Messages API messages sent so far.
+    pub fn sms_count(&self) -> usize {
+        self.lock().sms.len()
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.lock().requests.clone()
     }
@@ -259,6 +283,10 @@ impl StandIn {
             .route(
                 "/v1/Conversations/{sid}/Messages",
                 get(list_msgs).post(create_msg),
+            )
+            .route(
+                "/2010-04-01/Accounts/{account}/Messages.json",
+                post(create_sms),
             )
             .layer(axum::middleware::from_fn_with_state(
                 self.clone(),
@@ -659,6 +687,120 @@ async fn create_msg(State(s): State<StandIn>, Path(sid): Path<String>, body: Byt
     let json = s.msg_json(&conv_sid, &m, participant_sid.as_deref());
     c.messages.push(m);
     (StatusCode::CREATED, axum::Json(json)).into_response()
+}
+
+/// Twilio's magic test numbers: invalid, and not able to receive.
+const INVALID_NUMBER: &str = "+15005550001";
+const UNREACHABLE_NUMBER: &str = "+15005550009";
+
+/// `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`: queue a
+/// WhatsApp/SMS message; then, like Twilio, call its StatusCallback
+/// (signed) with sent, delivered and, on WhatsApp, read.
+async fn create_sms(State(s): State<StandIn>, Path(account): Path<String>, body: Bytes) -> Reply {
+    if account != s.account_sid {
+        return twilio_error(404, 20404, "The requested resource was not found");
+    }
+    let form = form_of(&body);
+    let (Some(from), Some(to)) = (field(&form, "From"), field(&form, "To")) else {
+        return twilio_error(400, 21604, "A 'To' and 'From' phone number is required.");
+    };
+    let number = to.strip_prefix("whatsapp:").unwrap_or(to);
+    if number == INVALID_NUMBER {
+        return twilio_error(400, 21211, "The 'To' number is not a valid phone number.");
+    }
+    if number == UNREACHABLE_NUMBER {
+        return twilio_error(400, 21614, "'To' number is not a valid mobile number");
+    }
+    let text = field(&form, "Body").unwrap_or("");
+    let content = field(&form, "ContentSid");
+    if text.is_empty() && content.is_none() && field(&form, "MediaUrl").is_none() {
+        return twilio_error(400, 21602, "Message body is required.");
+    }
+    let (sid, callbacks) = {
+        let mut inner = s.lock();
+        let sid = StandIn::next_sid(
+            &mut inner,
+            if form.iter().any(|(k, _)| k == "MediaUrl") {
+                "MM"
+            } else {
+                "SM"
+            },
+        );
+        inner.sms.push(Sms {
+            sid: sid.clone(),
+            from: from.into(),
+            to: to.into(),
+            body: text.into(),
+            status: "queued".into(),
+            created: now(),
+        });
+        (sid, !inner.no_callbacks)
+    };
+    if callbacks && let Some(cb) = field(&form, "StatusCallback") {
+        let mut statuses = vec!["sent", "delivered"];
+        if to.starts_with("whatsapp:") {
+            statuses.push("read");
+        }
+        let (s2, cb, sid2, from2, to2) = (
+            s.clone(),
+            cb.to_string(),
+            sid.clone(),
+            from.to_string(),
+            to.to_string(),
+        );
+        tokio::spawn(async move {
+            for status in statuses {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let params: Vec<(String, String)> = vec![
+                    ("MessageSid".into(), sid2.clone()),
+                    ("SmsSid".into(), sid2.clone()),
+                    ("MessageStatus".into(), status.into()),
+                    ("SmsStatus".into(), status.into()),
+                    ("AccountSid".into(), s2.account_sid.clone()),
+                    ("From".into(), from2.clone()),
+                    ("To".into(), to2.clone()),
+                    ("ApiVersion".into(), "2010-04-01".into()),
+                ];
+                let signature = shared::signature::sign(&s2.auth_token, &cb, &params);
+                let _ = reqwest::Client::new()
+                    .post(&cb)
+                    .header("X-Twilio-Signature", signature)
+                    .form(&params)
+                    .send()
+                    .await;
+            }
+        });
+    }
+    let m = s.lock().sms.iter().find(|m| m.sid == sid).cloned();
+    let Some(m) = m else {
+        return twilio_error(500, 20500, "Internal Server Error");
+    };
+    (
+        StatusCode::CREATED,
+        axum::Json(json!({
+            "account_sid": s.account_sid,
+            "api_version": "2010-04-01",
+            "body": m.body,
+            "date_created": m.created,
+            "date_sent": null,
+            "date_updated": m.created,
+            "direction": "outbound-api",
+            "error_code": null,
+            "error_message": null,
+            "from": m.from,
+            "messaging_service_sid": null,
+            "num_media": "0",
+            "num_segments": "1",
+            "price": null,
+            "price_unit": "USD",
+            "sid": m.sid,
+            "status": m.status,
+            "subresource_uris": {"media": format!("/2010-04-01/Accounts/{}/Messages/{}/Media.json", s.account_sid, m.sid)},
+            "to": m.to,
+            "uri": format!("/2010-04-01/Accounts/{}/Messages/{}.json", s.account_sid, m.sid),
+        })),
+    )
+        .into_response()
 }
 
 /// The path templates of the OpenAPI spec this stand-in implements.

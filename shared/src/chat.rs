@@ -120,6 +120,8 @@ pub struct InboxView {
     pub business_address: String,
     /// The WhatsApp 24-hour customer-service window runs from here.
     pub last_user_message_at: Option<String>,
+    /// The contact opted out (STOP): sends are refused until START.
+    pub opted_out: bool,
 }
 
 fn inbox_view(m: &ConversationMeta) -> Option<InboxView> {
@@ -131,6 +133,7 @@ fn inbox_view(m: &ConversationMeta) -> Option<InboxView> {
         contact_name: i.contact_name.clone(),
         business_address: i.business_address.clone(),
         last_user_message_at: i.last_user_message_at.clone(),
+        opted_out: i.opted_out,
     })
 }
 
@@ -229,6 +232,19 @@ pub struct MessageView {
     pub created_at: String,
     pub status: String,
     pub twilio_message_sid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// Media attachments (metadata; not downloaded), when any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<serde_json::Value>,
+    /// A WhatsApp button reply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub button: Option<serde_json::Value>,
+    /// A WhatsApp template send (`content_sid`, `content_variables`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<serde_json::Value>,
 }
 
 impl From<&Message> for MessageView {
@@ -242,8 +258,21 @@ impl From<&Message> for MessageView {
             created_at: m.created_at.clone(),
             status: m.status.clone(),
             twilio_message_sid: m.twilio_sid.clone(),
+            error_code: m.error_code.clone(),
+            media: detail(m, "media"),
+            location: detail(m, "location"),
+            button: detail(m, "button"),
+            template: detail(m, "template"),
         }
     }
+}
+
+fn detail(m: &Message, name: &str) -> Option<serde_json::Value> {
+    m.details
+        .as_ref()
+        .and_then(|d| d.get(name))
+        .filter(|v| !v.is_null())
+        .cloned()
 }
 
 #[derive(Debug, Serialize)]
@@ -552,20 +581,56 @@ fn request_hash(body: &str) -> String {
 
 /// Send a message as the caller: `(created, message)`; with an
 /// `Idempotency-Key`, a repeat returns the first result and never re-sends.
-pub async fn send_message(
+/// A send request: `body` for a chat message or a free-form WhatsApp/SMS
+/// reply, or `content_sid` (+ `content_variables`) for a WhatsApp template;
+/// `media_urls` for WhatsApp/SMS media.
+#[derive(Debug, Default, Deserialize)]
+pub struct SendInput {
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub content_sid: Option<String>,
+    #[serde(default)]
+    pub content_variables: Option<serde_json::Value>,
+    #[serde(default)]
+    pub media_urls: Option<Vec<String>>,
+}
+
+/// Send as the caller: `(created, message)`. Booking chats go through
+/// Twilio Conversations, WhatsApp/SMS conversations through the Messages
+/// API. With an `Idempotency-Key`, a repeat returns the first result and
+/// never re-sends.
+pub async fn send(
     app: &App,
     caller: &Caller,
     conv_id: &str,
+    input: &SendInput,
+    key: Option<IdempotencyKey>,
+) -> Result<(bool, MessageView), ApiError> {
+    let head = load_visible(app, caller, conv_id).await?;
+    if head.meta.inbox.is_some() {
+        return crate::reply::send_reply(app, caller, head, input, key).await;
+    }
+    if input.content_sid.is_some() || input.media_urls.is_some() {
+        return Err(ApiError::unprocessable(
+            "invalid_request",
+            "templates and media are for WhatsApp/SMS conversations; send a body",
+        ));
+    }
+    let body = input
+        .body
+        .as_deref()
+        .ok_or_else(|| ApiError::unprocessable("invalid_request", "missing field `body`"))?;
+    send_message(app, caller, head, body, key).await
+}
+
+async fn send_message(
+    app: &App,
+    caller: &Caller,
+    mut head: Head,
     body: &str,
     key: Option<IdempotencyKey>,
 ) -> Result<(bool, MessageView), ApiError> {
-    let mut head = load_visible(app, caller, conv_id).await?;
-    if head.meta.inbox.is_some() {
-        return Err(ApiError::unprocessable(
-            "channel_not_supported",
-            "replies to WhatsApp/SMS conversations are not available in this version",
-        ));
-    }
     let me = require_participant(&head, caller)?.clone();
     if head.meta.status == "closed" {
         return Err(ApiError::conflict(
@@ -575,27 +640,19 @@ pub async fn send_message(
     }
     let body = MessageBody::parse(body)?;
     let conv = head.meta.id.clone();
-    let message_id = format!("msg_{}", ulid::Ulid::new().to_string().to_lowercase());
-
-    let idem = match key {
-        None => None,
-        Some(k) => {
-            let record = IdemRecord {
-                pk: format!("IDEM#{conv}#{}#{}", caller.user_id, k.as_str()),
-                request_hash: request_hash(body.as_str()),
-                message_id: message_id.clone(),
-                state: IdemState::Pending,
-                message_sk: None,
-            };
-            match app
-                .store
-                .begin_idempotent(&record, app.clock.now().timestamp())
-                .await?
-            {
-                IdemBegin::Fresh => Some(record),
-                IdemBegin::Existing(prev) => return replay(app, &conv, &record, prev).await,
-            }
-        }
+    let message_id = new_message_id();
+    let idem = match claim(
+        app,
+        &conv,
+        caller,
+        key,
+        request_hash(body.as_str()),
+        &message_id,
+    )
+    .await?
+    {
+        Claim::Fresh(idem) => idem,
+        Claim::Replay(result) => return Ok(result),
     };
 
     let twilio_sid = head
@@ -616,16 +673,7 @@ pub async fn send_message(
     {
         Ok(sent) => sent,
         Err(e) => {
-            if let Some(record) = &idem {
-                let cleanup = if e.outcome_unknown() {
-                    app.store.mark_idempotent_unknown(record).await
-                } else {
-                    app.store.abandon_idempotent(record).await
-                };
-                if let Err(ce) = cleanup {
-                    tracing::error!(error = %ce, "could not update idempotency record");
-                }
-            }
+            release(app, idem.as_ref(), &e).await;
             return Err(e.into());
         }
     };
@@ -642,13 +690,79 @@ pub async fn send_message(
         twilio_index: sent.index,
         status: "sent".into(),
         details: None,
+        error_code: None,
     };
-    let stored = store_sent(app, &mut head, &msg, now, idem.as_ref()).await;
+    finish_sent(app, &mut head, msg, now, idem.as_ref()).await
+}
+
+pub(crate) fn new_message_id() -> String {
+    format!("msg_{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+pub(crate) enum Claim {
+    /// Go ahead (holding the key's pending record, if a key was given).
+    Fresh(Option<IdemRecord>),
+    /// The key was used before: this is its answer.
+    Replay((bool, MessageView)),
+}
+
+/// Claim an `Idempotency-Key` before calling Twilio.
+pub(crate) async fn claim(
+    app: &App,
+    conv: &str,
+    caller: &Caller,
+    key: Option<IdempotencyKey>,
+    request_hash: String,
+    message_id: &str,
+) -> Result<Claim, ApiError> {
+    let Some(k) = key else {
+        return Ok(Claim::Fresh(None));
+    };
+    let record = IdemRecord {
+        pk: format!("IDEM#{conv}#{}#{}", caller.user_id, k.as_str()),
+        request_hash,
+        message_id: message_id.to_string(),
+        state: IdemState::Pending,
+        message_sk: None,
+    };
+    match app
+        .store
+        .begin_idempotent(&record, app.clock.now().timestamp())
+        .await?
+    {
+        IdemBegin::Fresh => Ok(Claim::Fresh(Some(record))),
+        IdemBegin::Existing(prev) => replay(app, conv, &record, prev).await.map(Claim::Replay),
+    }
+}
+
+/// After a failed Twilio call: release the key if Twilio provably did
+/// nothing, record `unknown` if it may have sent.
+pub(crate) async fn release(app: &App, idem: Option<&IdemRecord>, e: &crate::twilio::TwilioError) {
+    let Some(record) = idem else { return };
+    let cleanup = if e.outcome_unknown() {
+        app.store.mark_idempotent_unknown(record).await
+    } else {
+        app.store.abandon_idempotent(record).await
+    };
+    if let Err(ce) = cleanup {
+        tracing::error!(error = %ce, "could not update idempotency record");
+    }
+}
+
+/// Store a message Twilio accepted; if that fails, Twilio's webhook will
+/// bring it, and the key is marked `unknown` so nobody re-sends.
+pub(crate) async fn finish_sent(
+    app: &App,
+    head: &mut Head,
+    mut msg: Message,
+    now: DateTime<Utc>,
+    idem: Option<&IdemRecord>,
+) -> Result<(bool, MessageView), ApiError> {
+    let stored = store_sent(app, head, &mut msg, now, idem).await;
     if let Err(e) = &stored {
-        // Twilio has the message; our copy will come from its webhook.
-        tracing::error!(conversation_id = %conv, twilio_sid = %sent.sid, error = %e,
+        tracing::error!(conversation_id = %msg.conversation_id, error = %e,
             "message sent but not stored");
-        if let Some(record) = &idem
+        if let Some(record) = idem
             && let Err(ce) = app.store.mark_idempotent_unknown(record).await
         {
             tracing::error!(error = %ce, "could not update idempotency record");
@@ -661,7 +775,7 @@ pub async fn send_message(
 async fn store_sent(
     app: &App,
     head: &mut Head,
-    msg: &Message,
+    msg: &mut Message,
     now: DateTime<Utc>,
     idem: Option<&IdemRecord>,
 ) -> Result<(), ApiError> {
@@ -672,6 +786,16 @@ async fn store_sent(
             StoreMessageOutcome::Conflict => {
                 tracing::debug!(attempt, "conversation changed; retrying message write");
                 contention_pause(attempt).await;
+                // A status callback may have beaten us to the SID: store
+                // the newer status it recorded.
+                if head.meta.inbox.is_some()
+                    && let Some(sid) = &msg.twilio_sid
+                    && let Some(recorded) = app.store.recorded_status(sid).await?
+                    && crate::domain::status_rank(&recorded)
+                        > crate::domain::status_rank(&msg.status)
+                {
+                    msg.status = recorded;
+                }
                 *head = app
                     .store
                     .load_head(&msg.conversation_id)
@@ -1090,6 +1214,111 @@ pub async fn remove_participant(
 /// A caller of the API that is not an end user of a booking chat.
 pub fn is_staff(caller: &Caller) -> bool {
     matches!(caller.user_type, UserType::Service | UserType::Agent)
+}
+
+// ---- status ---------------------------------------------------------------
+
+/// `PATCH /conversations/{id}` `{status}`: active, escalated or closed.
+/// Booking chats: an active participant (or a service); closing one also
+/// closes the Twilio conversation, which Twilio never reopens, so a closed
+/// booking chat stays closed. WhatsApp/SMS: the org's agents; a closed one
+/// can be reopened (an inbound message also reopens it).
+pub async fn update_status(
+    app: &App,
+    caller: &Caller,
+    conv_id: &str,
+    status: &str,
+) -> Result<(bool, ConversationView), ApiError> {
+    if !matches!(status, "active" | "escalated" | "closed") {
+        return Err(ApiError::unprocessable(
+            "invalid_status",
+            "status must be active, escalated or closed",
+        ));
+    }
+    let mut head = load_visible(app, caller, conv_id).await?;
+    match &head.meta.inbox {
+        Some(_) if !(caller.user_type == UserType::Agent || caller.is_service()) => {
+            return Err(ApiError::forbidden(
+                "agents_only",
+                "only the org's agents change a WhatsApp/SMS conversation",
+            ));
+        }
+        None if !caller.is_service() => {
+            require_participant(&head, caller)?;
+        }
+        _ => {}
+    }
+    for attempt in 0..MAX_RETRIES {
+        let from = head.meta.status.clone();
+        if from == status {
+            return Ok((false, ConversationView::of(&head, caller)));
+        }
+        let booking = head.meta.inbox.is_none();
+        let allowed = match (from.as_str(), status) {
+            ("closed", _) if booking => false,
+            ("closed", "escalated") => false,
+            _ => true,
+        };
+        if !allowed {
+            return Err(ApiError::unprocessable(
+                "invalid_transition",
+                if booking {
+                    "a closed booking conversation cannot be reopened".to_string()
+                } else {
+                    format!("cannot go from {from} to {status}; reopen it (active) first")
+                },
+            ));
+        }
+        if booking
+            && status == "closed"
+            && let Some(sid) = &head.meta.twilio_sid
+        {
+            app.twilio.set_conversation_state(sid, "closed").await?;
+        }
+        let now = format_ts(app.clock.now());
+        if app.store.set_status(&head, status, &now).await? {
+            let head = app
+                .store
+                .load_head(&head.meta.id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            return Ok((true, ConversationView::of(&head, caller)));
+        }
+        contention_pause(attempt).await;
+        head = app
+            .store
+            .load_head(&head.meta.id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+    }
+    Err(ApiError::Store(crate::store::StoreError::Unavailable(
+        "too much contention".into(),
+    )))
+}
+
+/// `GET /stats/providers`: the caller's org, per provider.
+pub async fn provider_stats(
+    app: &App,
+    caller: &Caller,
+    org_param: Option<&str>,
+) -> Result<serde_json::Value, ApiError> {
+    let org = match (caller.user_type, &caller.org_id) {
+        (UserType::Agent, Some(org)) => org.clone(),
+        (UserType::Service, _) => org_param
+            .filter(|o| !o.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| ApiError::unprocessable("missing_org_id", "org_id is required"))?,
+        _ => {
+            return Err(ApiError::forbidden(
+                "agents_only",
+                "provider statistics are for an org's agents",
+            ));
+        }
+    };
+    let now = app.clock.now();
+    let since = format_ts(now - chrono::Duration::hours(24));
+    let providers = app.store.provider_stats(&org, &since).await?;
+    Ok(serde_json::json!({"org_id": org, "as_of": format_ts(now), "providers": providers}))
 }
 
 #[cfg(test)]

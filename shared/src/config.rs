@@ -34,6 +34,8 @@ pub struct Config {
     /// Org of inbound messages to numbers no chat account claims
     /// (single-tenant installs). Without it such messages are parked.
     pub default_org_id: Option<String>,
+    /// The base URL Twilio calls (status callbacks of replies go there).
+    pub public_base_url: Option<String>,
 }
 
 impl Config {
@@ -71,6 +73,7 @@ impl Config {
         let trim = |s: String| s.trim_end_matches('/').to_string();
         Ok(Self {
             default_org_id: get("DEFAULT_ORG_ID"),
+            public_base_url: get("PUBLIC_BASE_URL").map(|u| u.trim_end_matches('/').to_string()),
             table_name: required("TABLE_NAME")?,
             jwt_secret,
             twilio: TwilioConfig {

@@ -28,6 +28,16 @@ pub enum ApiError {
     Forbidden { code: &'static str, message: String },
     #[error("conflict ({code}): {message}")]
     Conflict { code: &'static str, message: String },
+    /// A free-form WhatsApp message outside the 24-hour customer-service
+    /// window (Twilio would fail it with 63016).
+    #[error("outside the customer service window")]
+    OutsideWindow {
+        closed_at: Option<String>,
+        twilio_code: Option<i64>,
+    },
+    /// Rate limited by Twilio after our retries (WhatsApp/SMS replies).
+    #[error("too many requests")]
+    TooManyRequests { retry_after: Option<Duration> },
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("unsupported media type")]
@@ -36,6 +46,14 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("twilio: {0}")]
     Twilio(#[from] TwilioError),
+    /// Twilio refused for a reason the client can act on (invalid or
+    /// unreachable number, opted out): 422 with Twilio's code kept.
+    #[error("twilio refused ({code}): {twilio_code}")]
+    TwilioRefused {
+        code: &'static str,
+        message: String,
+        twilio_code: i64,
+    },
     #[error("storage: {0}")]
     Store(#[from] StoreError),
     #[error("internal: {0}")]
@@ -79,6 +97,10 @@ impl ApiError {
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::OutsideWindow { .. } | Self::TwilioRefused { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -101,6 +123,9 @@ impl ApiError {
             | Self::Unprocessable { code, .. }
             | Self::Forbidden { code, .. }
             | Self::Conflict { code, .. } => code,
+            Self::OutsideWindow { .. } => "outside_customer_service_window",
+            Self::TwilioRefused { code, .. } => code,
+            Self::TooManyRequests { .. } => "twilio_rate_limited",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -123,7 +148,15 @@ impl ApiError {
             Self::BadRequest { message, .. }
             | Self::Unprocessable { message, .. }
             | Self::Forbidden { message, .. }
+            | Self::TwilioRefused { message, .. }
             | Self::Conflict { message, .. } => message.clone(),
+            Self::OutsideWindow { .. } => {
+                "more than 24 hours have passed since the contact's last \
+                 message: WhatsApp only accepts a template now (send content_sid and \
+                 content_variables)"
+                    .into()
+            }
+            Self::TooManyRequests { .. } => "Twilio is rate limiting requests; retry later".into(),
             Self::PayloadTooLarge => "request body too large".into(),
             Self::UnsupportedMediaType => "expected Content-Type: application/json".into(),
             Self::MethodNotAllowed => "method not allowed on this route".into(),
@@ -152,7 +185,8 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::Twilio(TwilioError::RateLimited { retry_after }) => {
+            Self::Twilio(TwilioError::RateLimited { retry_after })
+            | Self::TooManyRequests { retry_after } => {
                 Some(retry_after.unwrap_or(Duration::from_secs(1)))
             }
             Self::Twilio(TwilioError::Unavailable(_)) | Self::Store(StoreError::Unavailable(_)) => {
@@ -177,11 +211,27 @@ impl ApiError {
         let mut details = serde_json::Map::new();
         details.insert("code".into(), json!(self.code()));
         details.insert("message".into(), json!(self.public_message()));
-        if let Self::Twilio(TwilioError::Api {
-            code: Some(code), ..
-        }) = &self
+        match &self {
+            Self::Twilio(TwilioError::Api {
+                code: Some(code), ..
+            })
+            | Self::OutsideWindow {
+                twilio_code: Some(code),
+                ..
+            } => {
+                details.insert("twilio_code".into(), json!(code));
+            }
+            Self::TwilioRefused { twilio_code, .. } => {
+                details.insert("twilio_code".into(), json!(twilio_code));
+            }
+            _ => {}
+        }
+        if let Self::OutsideWindow {
+            closed_at: Some(at),
+            ..
+        } = &self
         {
-            details.insert("twilio_code".into(), json!(code));
+            details.insert("window_closed_at".into(), json!(at));
         }
         let mut builder = Response::builder()
             .status(status)

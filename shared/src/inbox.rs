@@ -145,6 +145,16 @@ fn details(env: &Envelope) -> Value {
     Value::Object(d)
 }
 
+/// WhatsApp/SMS opt-out keywords (any case, trimmed): `Some(true)` opts
+/// out, `Some(false)` opts back in.
+pub fn opt_keyword(body: &str) -> Option<bool> {
+    match body.trim().to_ascii_uppercase().as_str() {
+        "STOP" | "STOPALL" | "UNSUBSCRIBE" | "CANCEL" | "END" | "QUIT" => Some(true),
+        "START" | "UNSTOP" => Some(false),
+        _ => None,
+    }
+}
+
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
@@ -179,6 +189,7 @@ async fn inbound_message(app: &App, env: &Envelope, raw: &str) -> Result<(), Pro
         twilio_index: None,
         status: "received".into(),
         details: Some(details(env)),
+        error_code: None,
     };
     let name = env.param("ProfileName").filter(|n| !n.is_empty());
     for attempt in 0..MAX_ATTEMPTS {
@@ -199,6 +210,7 @@ async fn inbound_message(app: &App, env: &Envelope, raw: &str) -> Result<(), Pro
             message: &msg,
             effects: &fx,
             existing: existing.as_ref(),
+            opt_out: opt_keyword(body),
         };
         match app.store.store_inbound(&write).await? {
             InboundOutcome::Stored => {
@@ -327,6 +339,7 @@ async fn message_added(app: &App, env: &Envelope, head: &Head) -> Result<bool, P
         twilio_index: env.param("Index").and_then(|i| i.parse().ok()),
         status: "sent".into(),
         details: None,
+        error_code: None,
     };
     let fx = message_effects(&head.meta, &author_type, body, at);
     Ok(
@@ -374,4 +387,47 @@ async fn participant_added(
         last_read_message_id: None,
     };
     Ok(app.store.add_participant(head, &p, now).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_a_contact_sends_an_opt_keyword_it_should_be_recognised() {
+        for w in [
+            "STOP",
+            " stop ",
+            "StopAll",
+            "unsubscribe",
+            "CANCEL",
+            "end",
+            "QUIT\n",
+        ] {
+            assert_eq!(opt_keyword(w), Some(true), "{w}");
+        }
+        for w in ["START", "unstop"] {
+            assert_eq!(opt_keyword(w), Some(false), "{w}");
+        }
+        for w in ["stop please", "", "STOPP", "start now"] {
+            assert_eq!(opt_keyword(w), None, "{w}");
+        }
+    }
+
+    #[test]
+    fn when_inbox_ids_are_derived_they_should_depend_on_every_part() {
+        let a = inbox_conversation_id("org", "twilio", "whatsapp", "whatsapp:+1555");
+        assert_eq!(
+            a,
+            inbox_conversation_id("org", "twilio", "whatsapp", "whatsapp:+1555")
+        );
+        assert_ne!(
+            a,
+            inbox_conversation_id("org2", "twilio", "whatsapp", "whatsapp:+1555")
+        );
+        assert_ne!(
+            a,
+            inbox_conversation_id("org", "twilio", "sms", "whatsapp:+1555")
+        );
+    }
 }

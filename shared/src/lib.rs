@@ -15,6 +15,7 @@ pub mod http;
 pub mod inbox;
 pub mod ingest;
 pub mod lambda;
+pub mod reply;
 pub mod signature;
 pub mod store;
 pub mod twilio;

@@ -104,6 +104,28 @@ pub struct MessageResource {
     pub author: Option<String>,
 }
 
+/// A message resource of the Messages API (API 2010).
+#[derive(Clone, Debug, Deserialize)]
+pub struct SmsResource {
+    pub sid: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub error_code: Option<i64>,
+}
+
+/// What a WhatsApp/SMS reply carries: free-form text (and media), or a
+/// WhatsApp template (`ContentSid` + `ContentVariables`).
+pub struct OutboundMessage<'a> {
+    pub from: &'a str,
+    pub to: &'a str,
+    pub body: Option<&'a str>,
+    pub content_sid: Option<&'a str>,
+    pub content_variables: Option<String>,
+    pub media_urls: &'a [String],
+    pub status_callback: Option<String>,
+}
+
 pub struct NewParticipant<'a> {
     pub identity: &'a str,
     pub attributes: String,
@@ -267,6 +289,43 @@ impl TwilioClient {
             ("Body", body.to_string()),
             ("Attributes", attributes.to_string()),
         ];
+        self.send(Method::POST, &url, Some(&form)).await
+    }
+
+    /// Close (or reopen) a conversation: `State=closed|active`.
+    pub async fn set_conversation_state(
+        &self,
+        conversation_sid: &str,
+        state: &str,
+    ) -> Result<ConversationResource, TwilioError> {
+        let url = self.conv_url(&format!("/v1/Conversations/{}", enc(conversation_sid)));
+        let form: Form = vec![("State", state.to_string())];
+        self.send(Method::POST, &url, Some(&form)).await
+    }
+
+    /// Send a WhatsApp/SMS message with the Messages API.
+    pub async fn send_message(&self, m: &OutboundMessage<'_>) -> Result<SmsResource, TwilioError> {
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Messages.json",
+            self.cfg.api_base_url,
+            enc(&self.cfg.account_sid)
+        );
+        let mut form: Form = vec![("From", m.from.to_string()), ("To", m.to.to_string())];
+        if let Some(body) = m.body {
+            form.push(("Body", body.to_string()));
+        }
+        if let Some(sid) = m.content_sid {
+            form.push(("ContentSid", sid.to_string()));
+        }
+        if let Some(vars) = &m.content_variables {
+            form.push(("ContentVariables", vars.clone()));
+        }
+        for url in m.media_urls {
+            form.push(("MediaUrl", url.clone()));
+        }
+        if let Some(cb) = &m.status_callback {
+            form.push(("StatusCallback", cb.clone()));
+        }
         self.send(Method::POST, &url, Some(&form)).await
     }
 

@@ -1,1 +1,320 @@
-// (tests to come)
+//! `/chat-accounts`: which Twilio number belongs to which org, managed by
+//! service tokens (any org) and org admins (their own org only).
+
+use crate::helpers::*;
+use serde_json::{Value, json};
+use shared::auth::UserType;
+
+const NUMBER_A: &str = "whatsapp:+15550001111";
+const NUMBER_A2: &str = "+15550002222";
+const NUMBER_B: &str = "whatsapp:+15550003333";
+
+fn account(address: &str, org: Option<&str>) -> Value {
+    match org {
+        Some(org) => json!({"address": address, "org_id": org}),
+        None => json!({"address": address}),
+    }
+}
+
+/// `?address=` with the address percent-encoded (`+` and `:`).
+fn address_query(address: &str) -> String {
+    serde_urlencoded::to_string([("address", address)]).unwrap()
+}
+
+fn addresses(list: &Value) -> Vec<String> {
+    let mut a: Vec<String> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["address"].as_str().unwrap().to_string())
+        .collect();
+    a.sort();
+    a
+}
+
+#[tokio::test]
+async fn when_a_service_registers_a_number_it_should_be_201_then_200_and_409_for_another_org() {
+    let t = spawn_app().await;
+    let r = t
+        .post(
+            "/chat-accounts",
+            &service(),
+            account(NUMBER_A, Some("org_a")),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    assert_eq!(r.json["address"], NUMBER_A);
+    assert_eq!(r.json["org_id"], "org_a");
+    assert_eq!(r.json["channel"], "whatsapp");
+    assert_eq!(r.json["provider"], "twilio");
+    assert_eq!(r.json["created_by"], "booking-system");
+
+    let again = t
+        .post(
+            "/chat-accounts",
+            &service(),
+            account(NUMBER_A, Some("org_a")),
+        )
+        .await;
+    assert_eq!(again.status, 200, "{:?}", again.json);
+    assert_eq!(again.json["org_id"], "org_a");
+
+    let taken = t
+        .post(
+            "/chat-accounts",
+            &service(),
+            account(NUMBER_A, Some("org_b")),
+        )
+        .await;
+    assert_error(&taken, 409, "address_taken");
+    // Still org_a's.
+    let list = t.get("/chat-accounts?org_id=org_a", &service()).await;
+    assert_eq!(addresses(&list.json), [NUMBER_A]);
+    let list = t.get("/chat-accounts?org_id=org_b", &service()).await;
+    assert!(addresses(&list.json).is_empty());
+
+    let sms = t
+        .post(
+            "/chat-accounts",
+            &service(),
+            account(NUMBER_A2, Some("org_a")),
+        )
+        .await;
+    assert_eq!(sms.status, 201, "{:?}", sms.json);
+    assert_eq!(sms.json["channel"], "sms");
+}
+
+#[tokio::test]
+async fn when_an_org_admin_registers_a_number_it_should_only_be_for_their_own_org() {
+    let t = spawn_app().await;
+    let admin = admin_token("adm_a", "org_a");
+
+    let r = t
+        .post("/chat-accounts", &admin, account(NUMBER_A, None))
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    assert_eq!(r.json["org_id"], "org_a");
+    assert_eq!(r.json["created_by"], "adm_a");
+    let r = t
+        .post("/chat-accounts", &admin, account(NUMBER_A2, Some("org_a")))
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+
+    let r = t
+        .post("/chat-accounts", &admin, account(NUMBER_B, Some("org_b")))
+        .await;
+    assert_error(&r, 403, "admin_only");
+    let r = t.get("/chat-accounts?org_id=org_b", &admin).await;
+    assert_error(&r, 403, "admin_only");
+    // Nothing was registered for org_b.
+    let list = t.get("/chat-accounts?org_id=org_b", &service()).await;
+    assert!(addresses(&list.json).is_empty(), "{:?}", list.json);
+}
+
+#[tokio::test]
+async fn when_a_plain_agent_customer_or_provider_manages_accounts_it_should_be_403() {
+    let t = spawn_app().await;
+    t.register_number(NUMBER_A, "org_a").await;
+    let query = address_query(NUMBER_A);
+    let orgless_admin = shared::auth::issue_token(
+        SECRET,
+        &shared::auth::Caller {
+            user_id: "adm_x".into(),
+            user_type: UserType::Agent,
+            org_id: None,
+            role: Some("admin".into()),
+        },
+        3600,
+    );
+    let admin_customer = shared::auth::issue_token(
+        SECRET,
+        &shared::auth::Caller {
+            user_id: "cust_9".into(),
+            user_type: UserType::Customer,
+            org_id: Some("org_a".into()),
+            role: Some("admin".into()),
+        },
+        3600,
+    );
+    for (who, tok) in [
+        ("plain agent", agent_of("agent_1", "org_a")),
+        ("customer", customer()),
+        ("provider", provider()),
+        ("admin without an org", orgless_admin),
+        ("customer with an admin role", admin_customer),
+    ] {
+        let r = t
+            .post("/chat-accounts", &tok, account(NUMBER_B, Some("org_a")))
+            .await;
+        assert_eq!(r.code(), "admin_only", "{who} POST: {:?}", r.json);
+        assert_error(&r, 403, "admin_only");
+        assert_error(&t.get("/chat-accounts", &tok).await, 403, "admin_only");
+        assert_error(
+            &t.delete(&format!("/chat-accounts?{query}"), &tok).await,
+            403,
+            "admin_only",
+        );
+    }
+    let list = t.get("/chat-accounts?org_id=org_a", &service()).await;
+    assert_eq!(addresses(&list.json), [NUMBER_A]);
+    assert_error(
+        &t.call(reqwest::Method::GET, "/chat-accounts", None, None, &[])
+            .await,
+        401,
+        "unauthorized",
+    );
+}
+
+#[tokio::test]
+async fn when_the_address_or_org_is_invalid_it_should_be_422() {
+    let t = spawn_app().await;
+    for bad in [
+        "15551234567",
+        "whatsapp:+1",
+        "+0123456789",
+        "whatsapp:15551234567",
+        "sms:+15551234567",
+        "+1555abc4567",
+        "",
+    ] {
+        let r = t
+            .post("/chat-accounts", &service(), account(bad, Some("org_a")))
+            .await;
+        assert_error(&r, 422, "invalid_address");
+        let r = t
+            .post(
+                "/chat-accounts",
+                &admin_token("adm", "org_a"),
+                account(bad, None),
+            )
+            .await;
+        assert_error(&r, 422, "invalid_address");
+    }
+    let r = t
+        .post("/chat-accounts", &service(), account(NUMBER_A, None))
+        .await;
+    assert_error(&r, 422, "missing_org_id");
+    let r = t
+        .delete("/chat-accounts?address=nonsense&org_id=org_a", &service())
+        .await;
+    assert_error(&r, 422, "invalid_address");
+    let r = t.delete("/chat-accounts?org_id=org_a", &service()).await;
+    assert_error(&r, 400, "missing_address");
+    let list = t.get("/chat-accounts?org_id=org_a", &service()).await;
+    assert!(addresses(&list.json).is_empty());
+}
+
+#[tokio::test]
+async fn when_listing_accounts_it_should_show_only_the_callers_org() {
+    let t = spawn_app().await;
+    t.register_number(NUMBER_A, "org_a").await;
+    t.register_number(NUMBER_A2, "org_a").await;
+    t.register_number(NUMBER_B, "org_b").await;
+
+    let r = t
+        .get("/chat-accounts", &admin_token("adm_a", "org_a"))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(r.json["org_id"], "org_a");
+    let mut want = vec![NUMBER_A.to_string(), NUMBER_A2.to_string()];
+    want.sort();
+    assert_eq!(addresses(&r.json), want);
+    assert!(
+        r.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["org_id"] == "org_a")
+    );
+
+    let r = t
+        .get("/chat-accounts", &admin_token("adm_b", "org_b"))
+        .await;
+    assert_eq!(addresses(&r.json), [NUMBER_B]);
+    let r = t.get("/chat-accounts?org_id=org_b", &service()).await;
+    assert_eq!(addresses(&r.json), [NUMBER_B]);
+    assert_error(
+        &t.get("/chat-accounts", &service()).await,
+        422,
+        "missing_org_id",
+    );
+}
+
+#[tokio::test]
+async fn when_an_account_is_deleted_it_should_be_204_then_404() {
+    let t = spawn_app().await;
+    t.register_number(NUMBER_A, "org_a").await;
+    t.register_number(NUMBER_B, "org_b").await;
+    let admin_a = admin_token("adm_a", "org_a");
+
+    // Another org's number is not the admin's to delete.
+    let r = t
+        .delete(
+            &format!("/chat-accounts?{}", address_query(NUMBER_B)),
+            &admin_a,
+        )
+        .await;
+    assert_error(&r, 404, "not_found");
+    let list = t.get("/chat-accounts?org_id=org_b", &service()).await;
+    assert_eq!(addresses(&list.json), [NUMBER_B]);
+
+    let path = format!("/chat-accounts?{}", address_query(NUMBER_A));
+    let r = t.delete(&path, &admin_a).await;
+    assert_eq!(r.status, 204, "{:?}", r.json);
+    assert_eq!(r.json, Value::Null);
+    assert_error(&t.delete(&path, &admin_a).await, 404, "not_found");
+    let list = t.get("/chat-accounts", &admin_a).await;
+    assert!(addresses(&list.json).is_empty());
+
+    // A service names the org; the freed number can be registered again.
+    let path = format!("/chat-accounts?{}&org_id=org_b", address_query(NUMBER_B));
+    assert_eq!(t.delete(&path, &service()).await.status, 204);
+    let r = t
+        .post(
+            "/chat-accounts",
+            &service(),
+            account(NUMBER_B, Some("org_a")),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+}
+
+#[tokio::test]
+async fn when_a_number_is_registered_inbound_messages_to_it_should_route_to_its_org() {
+    let t = spawn_app().await;
+    let contact = "whatsapp:+15551234567";
+    // Before registration: nobody's, so parked.
+    let early = t.inbound(contact, NUMBER_A, "anyone?").await;
+    assert_eq!(t.drain().await, 1);
+    let agent_a = agent_of("agent_a", "org_a");
+    assert!(t.inbox(&agent_a).await.is_empty());
+
+    let r = t
+        .post(
+            "/chat-accounts",
+            &admin_token("adm_a", "org_a"),
+            account(NUMBER_A, None),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    let sid = t.inbound(contact, NUMBER_A, "hello org a").await;
+    assert_eq!(t.drain().await, 1);
+
+    let inbox = t.inbox(&agent_a).await;
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert_eq!(inbox[0]["inbox"]["org_id"], "org_a");
+    assert_eq!(inbox[0]["inbox"]["business_address"], NUMBER_A);
+    let conv = inbox[0]["id"].as_str().unwrap();
+    let messages = t.messages(conv, &agent_a).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["twilio_message_sid"], sid.as_str());
+    assert!(t.inbox(&agent_of("agent_b", "org_b")).await.is_empty());
+    let parked = t.get("/chat-accounts?org_id=org_a", &service()).await;
+    let parked: Vec<&Value> = parked.json["unroutable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    assert_eq!(parked[0]["message_sid"], early.as_str());
+}

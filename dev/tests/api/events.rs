@@ -1,27 +1,44 @@
-//! The sample API Gateway (HTTP API, payload 2.0) events in `events/`: each
-//! parses the way the Lambda runtime parses it, fits its route in the
-//! template, and, replayed in order through the linked handlers against a
-//! fresh stack, drives a booking chat.
+//! The sample events in `events/`. The API Gateway (HTTP API, payload 2.0)
+//! ones each parse the way the Lambda runtime parses them and fit their route
+//! in the template; replayed in order through the linked handlers against a
+//! fresh stack, they drive a booking chat, sign and enqueue Twilio webhooks
+//! and manage a chat account. The SQS one (`process-inbound.json`) carries
+//! the envelopes webhook ingest enqueues and stores an inbound WhatsApp
+//! message in the org inbox.
 
 use crate::helpers::{TestApp, spawn_app_with};
+use aws_lambda_events::event::sqs::SqsEvent;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use dev::gateway::{linked, match_path};
+use dev::standin::DEV_AUTH_TOKEN;
 use dev::template::{Route, Template, workspace_root};
 use lambda_http::request::{RequestContext, from_str};
 use lambda_http::{Body, Request, RequestExt};
-use serde_json::Value;
-use shared::auth::{JwtVerifier, UserType};
+use serde_json::{Value, json};
+use shared::auth::{Caller, JwtVerifier, UserType, issue_token};
 use shared::domain::{BookingId, ConversationId};
+use shared::envelope::{Envelope, Kind, Source};
+use shared::ingest::EMPTY_TWIML;
+use shared::signature::{SignedBody, is_valid};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The secret the events' tokens are signed with (the local dev default).
 const DEV_SECRET: &str = "local-dev-secret-change-me-0123456789";
 /// The events' tokens expire in 2100.
 const EVENT_TOKEN_EXP: i64 = 4_102_444_800;
+/// The `PUBLIC_BASE_URL` the webhook events are signed for (with
+/// [`DEV_AUTH_TOKEN`], the stand-in's and the local dev auth token).
+const WEBHOOK_BASE_URL: &str = "http://127.0.0.1:3000";
+/// The binary that takes Twilio's webhooks (signed, not bearer-authenticated).
+const WEBHOOK_BINARY: &str = "webhook-ingest";
+/// The org, business number and contact of the inbox events.
+const DEMO_ORG: &str = "org_demo";
+const BUSINESS_ADDRESS: &str = "whatsapp:+15550001111";
+const CONTACT_ADDRESS: &str = "whatsapp:+15551234567";
 
 /// Every `events/*.json`: file stem → JSON text.
-fn event_files() -> BTreeMap<String, String> {
+fn all_event_files() -> BTreeMap<String, String> {
     let dir = workspace_root().join("events");
     let files: BTreeMap<String, String> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -36,6 +53,45 @@ fn event_files() -> BTreeMap<String, String> {
         .collect();
     assert!(!files.is_empty(), "no event files in {}", dir.display());
     files
+}
+
+/// An SQS event (`{"Records": [...]}`) rather than an API Gateway one.
+fn is_sqs_event(text: &str) -> bool {
+    serde_json::from_str::<Value>(text).is_ok_and(|v| v.get("Records").is_some())
+}
+
+/// The API Gateway events: file stem → JSON text.
+fn event_files() -> BTreeMap<String, String> {
+    all_event_files()
+        .into_iter()
+        .filter(|(_, text)| !is_sqs_event(text))
+        .collect()
+}
+
+/// The SQS events: file stem → JSON text.
+fn sqs_event_files() -> BTreeMap<String, String> {
+    all_event_files()
+        .into_iter()
+        .filter(|(_, text)| is_sqs_event(text))
+        .collect()
+}
+
+/// The binaries the template feeds from an SQS queue.
+fn sqs_binaries() -> BTreeSet<String> {
+    let text = std::fs::read_to_string(workspace_root().join("template.yaml")).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    doc["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .values()
+        .filter(|res| {
+            res["Properties"]["Events"]
+                .as_mapping()
+                .is_some_and(|events| events.values().any(|e| e["Type"] == "SQS"))
+        })
+        .filter_map(|res| res["Metadata"]["BuildProperties"]["Binary"].as_str())
+        .map(str::to_string)
+        .collect()
 }
 
 fn routes() -> Vec<Route> {
@@ -72,7 +128,7 @@ fn demo_conversation() -> String {
 }
 
 fn load(stem: &str) -> Request {
-    let files = event_files();
+    let files = all_event_files();
     let text = files
         .get(stem)
         .unwrap_or_else(|| panic!("no events/{stem}.json"));
@@ -96,7 +152,11 @@ fn when_event_files_are_parsed_they_should_be_api_gateway_v2_requests_for_their_
         let raw: Value =
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{stem}: not JSON: {e}"));
         assert_eq!(raw["version"], "2.0", "{stem}");
-        assert_eq!(raw["isBase64Encoded"], false, "{stem}");
+        let binary = binary_for(&stem, &routes)
+            .unwrap_or_else(|| panic!("{stem}: names no binary of the template"));
+        let is_webhook = binary == WEBHOOK_BINARY;
+        // API Gateway base64-encodes form posts (Twilio's webhooks).
+        assert_eq!(raw["isBase64Encoded"], is_webhook, "{stem}");
         let route_key = raw["routeKey"].as_str().expect("routeKey");
 
         let req = from_str(&text).unwrap_or_else(|e| panic!("{stem}: {e}"));
@@ -110,8 +170,6 @@ fn when_event_files_are_parsed_they_should_be_api_gateway_v2_requests_for_their_
         assert_eq!(req.raw_http_path(), req.uri().path(), "{stem}");
 
         // The route is one of its binary's routes in the template.
-        let binary = binary_for(&stem, &routes)
-            .unwrap_or_else(|| panic!("{stem}: names no binary of the template"));
         let route = route_of(&routes, &binary, route_key)
             .unwrap_or_else(|| panic!("{stem}: {route_key} is not a route of {binary}"));
         assert_eq!(req.method().as_str(), route.method, "{stem}");
@@ -131,18 +189,16 @@ fn when_event_files_are_parsed_they_should_be_api_gateway_v2_requests_for_their_
             assert_eq!(id, &conv, "{stem}: the conversation of booking bk_demo");
         }
 
-        // Query parameters agree with the raw query string.
-        let from_raw: Value = raw["rawQueryString"]
-            .as_str()
-            .unwrap_or("")
-            .split('&')
-            .filter(|kv| !kv.is_empty())
-            .map(|kv| {
-                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-                (k.to_string(), Value::from(v))
-            })
-            .collect::<serde_json::Map<_, _>>()
-            .into();
+        // Query parameters agree with the raw query string (which API
+        // Gateway passes on as sent, percent-encoded).
+        let from_raw: Value = serde_urlencoded::from_str::<Vec<(String, String)>>(
+            raw["rawQueryString"].as_str().unwrap_or(""),
+        )
+        .unwrap_or_else(|e| panic!("{stem}: rawQueryString: {e}"))
+        .into_iter()
+        .map(|(k, v)| (k, Value::from(v)))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
         let listed = raw
             .get("queryStringParameters")
             .cloned()
@@ -154,6 +210,11 @@ fn when_event_files_are_parsed_they_should_be_api_gateway_v2_requests_for_their_
                 v.as_str(),
                 "{stem}: {k}"
             );
+        }
+
+        if is_webhook {
+            check_webhook_event(&stem, &req);
+            continue;
         }
 
         // A JSON body comes with its content type and a plain text body.
@@ -188,6 +249,115 @@ fn when_event_files_are_parsed_they_should_be_api_gateway_v2_requests_for_their_
     }
 }
 
+/// A Twilio webhook: no bearer token, a form body signed with the dev auth
+/// token for the local public URL, and Twilio's idempotency token.
+fn check_webhook_event(stem: &str, req: &Request) {
+    assert!(
+        req.headers().get("authorization").is_none(),
+        "{stem}: Twilio sends no bearer token"
+    );
+    assert_eq!(
+        req.headers()["content-type"],
+        "application/x-www-form-urlencoded",
+        "{stem}"
+    );
+    assert!(
+        req.headers().get("i-twilio-idempotency-token").is_some(),
+        "{stem}"
+    );
+    let Body::Binary(bytes) = req.body() else {
+        panic!("{stem}: a base64 body should decode to bytes");
+    };
+    assert_eq!(
+        req.headers()["content-length"].to_str().unwrap(),
+        bytes.len().to_string(),
+        "{stem}: content-length is the decoded body's"
+    );
+    let params: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes)
+        .unwrap_or_else(|e| panic!("{stem}: body is not form-encoded: {e}"));
+    assert!(!params.is_empty(), "{stem}");
+    let source = Source::from_path(req.uri().path()).expect("a webhook route");
+    let url = format!("{WEBHOOK_BASE_URL}{}", source.path());
+    let signature = req.headers()["x-twilio-signature"].to_str().unwrap();
+    assert!(
+        is_valid(
+            &[DEV_AUTH_TOKEN],
+            &url,
+            SignedBody::Form(&params),
+            signature
+        ),
+        "{stem}: X-Twilio-Signature is not the dev auth token's for {url}"
+    );
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("{stem}: no {name}"))
+    };
+    match source {
+        Source::Messaging => {
+            assert_eq!(param("From"), CONTACT_ADDRESS, "{stem}");
+            assert_eq!(param("To"), BUSINESS_ADDRESS, "{stem}");
+            assert!(param("MessageSid").starts_with("SM"), "{stem}");
+        }
+        Source::Conversations => {
+            assert_eq!(param("EventType"), "onMessageAdded", "{stem}");
+            assert!(param("ConversationSid").starts_with("CH"), "{stem}");
+            assert!(param("MessageSid").starts_with("IM"), "{stem}");
+        }
+    }
+}
+
+fn sqs_event(stem: &str) -> SqsEvent {
+    let files = all_event_files();
+    let text = files
+        .get(stem)
+        .unwrap_or_else(|| panic!("no events/{stem}.json"));
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("events/{stem}.json: {e}"))
+}
+
+#[test]
+fn when_sqs_event_files_are_parsed_they_should_carry_ingest_envelopes() {
+    let files = sqs_event_files();
+    let binaries = sqs_binaries();
+    assert!(binaries.contains("process-inbound"), "{binaries:?}");
+    for binary in &binaries {
+        assert!(
+            files.contains_key(binary),
+            "no events/{binary}.json for the SQS-fed {binary}"
+        );
+    }
+    for stem in files.keys() {
+        assert!(
+            binaries.contains(stem),
+            "events/{stem}.json: {stem} is not fed by SQS in the template"
+        );
+        let event = sqs_event(stem);
+        assert!(!event.records.is_empty(), "{stem}");
+        for record in &event.records {
+            assert_eq!(record.event_source.as_deref(), Some("aws:sqs"), "{stem}");
+            assert!(record.message_id.is_some(), "{stem}");
+            assert!(record.receipt_handle.is_some(), "{stem}");
+            let body = record.body.as_deref().expect("a body");
+            let env = Envelope::from_json(body).unwrap_or_else(|e| panic!("{stem}: {e}"));
+            // Exactly what webhook ingest serialises.
+            assert_eq!(serde_json::to_string(&env).unwrap(), body, "{stem}");
+            assert_eq!(env.source, Source::Messaging, "{stem}");
+        }
+    }
+    let kinds: Vec<Kind> = sqs_event("process-inbound")
+        .records
+        .iter()
+        .map(|r| {
+            Envelope::from_json(r.body.as_deref().unwrap())
+                .unwrap()
+                .kind
+        })
+        .collect();
+    assert_eq!(kinds, [Kind::InboundMessage, Kind::StatusCallback]);
+}
+
 #[test]
 fn when_the_template_has_a_route_it_should_have_an_event_file() {
     let routes = routes();
@@ -214,6 +384,24 @@ fn when_the_template_has_a_route_it_should_have_an_event_file() {
             r.binary
         );
     }
+}
+
+/// Run `events/<stem>.json` through its binary's linked handler: status,
+/// content type and body text.
+async fn invoke_raw(t: &TestApp, stem: &str) -> (u16, Option<String>, Option<String>) {
+    let binary = binary_for(stem, &routes()).expect("a binary");
+    let handler = linked(&binary).expect("a linked handler");
+    let resp = handler(t.deps, load(stem)).await;
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string());
+    let text = match resp.body() {
+        Body::Empty => None,
+        Body::Text(text) => Some(text.clone()),
+        other => panic!("{stem}: unexpected body {other:?}"),
+    };
+    (resp.status().as_u16(), content_type, text)
 }
 
 /// Run `events/<stem>.json` through its binary's linked handler.
@@ -321,4 +509,183 @@ async fn when_the_events_are_replayed_in_order_they_should_drive_the_booking_cha
         .expect("prov_cleo kept in history")
         .clone();
     assert_eq!(cleo["is_active"], false, "{listed}");
+}
+
+/// The messages waiting on the inbound queue (received and deleted).
+async fn drain_queue(t: &TestApp) -> Vec<String> {
+    let out = t
+        .sqs
+        .receive_message()
+        .queue_url(&t.queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .expect("receive");
+    let messages = out.messages.unwrap_or_default();
+    for m in &messages {
+        t.sqs
+            .delete_message()
+            .queue_url(&t.queue_url)
+            .receipt_handle(m.receipt_handle.clone().unwrap())
+            .send()
+            .await
+            .expect("delete");
+    }
+    messages.into_iter().filter_map(|m| m.body).collect()
+}
+
+/// The form parameters of a webhook event, in order.
+fn form_params(stem: &str) -> Vec<(String, String)> {
+    match load(stem).body() {
+        Body::Binary(bytes) => serde_urlencoded::from_bytes(bytes).unwrap(),
+        other => panic!("{stem}: unexpected body {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn when_the_webhook_events_are_replayed_they_should_be_accepted_and_enqueued() {
+    // Ingest checks signatures against this public URL and TWILIO_AUTH_TOKEN,
+    // which the stack sets to the stand-in's, the dev auth token.
+    let t = spawn_app_with(&[
+        ("PUBLIC_BASE_URL", WEBHOOK_BASE_URL),
+        ("AUTH_JWT_SECRET", DEV_SECRET),
+    ])
+    .await;
+
+    let (status, content_type, body) = invoke_raw(&t, "webhook-ingest-messaging").await;
+    assert_eq!(status, 200, "{body:?}");
+    assert_eq!(content_type.as_deref(), Some("text/xml"));
+    assert_eq!(body.as_deref(), Some(EMPTY_TWIML));
+    let queued = drain_queue(&t).await;
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    let env = Envelope::from_json(&queued[0]).unwrap();
+    assert_eq!(env.source, Source::Messaging);
+    assert_eq!(env.kind, Kind::InboundMessage);
+    assert_eq!(env.params, form_params("webhook-ingest-messaging"));
+    assert_eq!(env.param("From"), Some(CONTACT_ADDRESS));
+    assert_eq!(
+        env.idempotency_token.as_deref(),
+        Some("MQa1b2c3d4e5f60718293a4b5c6d7e8f90")
+    );
+    // process-inbound.json's first record is this envelope, as enqueued.
+    let sample = sqs_event("process-inbound");
+    let mut recorded = Envelope::from_json(sample.records[0].body.as_deref().unwrap()).unwrap();
+    recorded.received_at.clone_from(&env.received_at);
+    assert_eq!(recorded, env);
+
+    let (status, content_type, body) = invoke_raw(&t, "webhook-ingest-conversations").await;
+    assert_eq!((status, body), (200, None));
+    assert_eq!(content_type, None);
+    let queued = drain_queue(&t).await;
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    let env = Envelope::from_json(&queued[0]).unwrap();
+    assert_eq!(env.source, Source::Conversations);
+    assert_eq!(env.kind, Kind::ConversationEvent);
+    assert_eq!(env.params, form_params("webhook-ingest-conversations"));
+
+    // Signed for another public URL: refused, nothing enqueued.
+    let other = spawn_app_with(&[("AUTH_JWT_SECRET", DEV_SECRET)]).await;
+    let (status, _, body) = invoke_raw(&other, "webhook-ingest-messaging").await;
+    assert_eq!(status, 403, "{body:?}");
+    let error: Value = serde_json::from_str(body.as_deref().unwrap()).unwrap();
+    assert_eq!(error["error"]["code"], "invalid_signature");
+    assert!(drain_queue(&other).await.is_empty());
+}
+
+#[tokio::test]
+async fn when_the_inbox_events_are_replayed_they_should_route_the_message_to_the_org() {
+    let t = spawn_app_with(&[("AUTH_JWT_SECRET", DEV_SECRET)]).await;
+
+    let (status, added) = invoke(&t, "manage-chat-accounts-add").await;
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(
+        added,
+        json!({
+            "provider": "twilio",
+            "address": BUSINESS_ADDRESS,
+            "channel": "whatsapp",
+            "org_id": DEMO_ORG,
+            "created_at": added["created_at"],
+            "created_by": "booking-system",
+        })
+    );
+    let (status, again) = invoke(&t, "manage-chat-accounts-add").await;
+    assert_eq!(status, 200, "{again}");
+
+    let Ok(response) = process_inbound::handle(t.app, sqs_event("process-inbound")).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "{:?}",
+        response
+            .batch_item_failures
+            .iter()
+            .map(|f| &f.item_identifier)
+            .collect::<Vec<_>>()
+    );
+
+    let (status, listed) = invoke(&t, "manage-chat-accounts-list").await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["org_id"], DEMO_ORG);
+    assert_eq!(listed["items"], json!([added]));
+    assert_eq!(listed["unroutable"], json!([]), "the number was claimed");
+
+    // The org's agents see the contact's conversation and message.
+    let agent = issue_token(
+        DEV_SECRET,
+        &Caller {
+            user_id: "agent_dee".into(),
+            user_type: UserType::Agent,
+            org_id: Some(DEMO_ORG.into()),
+            role: None,
+        },
+        3600,
+    );
+    let inbox = t.get("/conversations", &agent).await;
+    assert_eq!(inbox.status, 200, "{}", inbox.json);
+    let items = inbox.json["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", inbox.json);
+    assert_eq!(items[0]["type"], "whatsapp");
+    assert_eq!(items[0]["unread_count"], 1);
+    let inbox_view = &items[0]["inbox"];
+    for (field, expected) in [
+        ("org_id", DEMO_ORG),
+        ("provider", "twilio"),
+        ("channel", "whatsapp"),
+        ("contact_address", CONTACT_ADDRESS),
+        ("contact_name", "Ana"),
+        ("business_address", BUSINESS_ADDRESS),
+        // The envelope's receive time, not the processing time.
+        ("last_user_message_at", "2026-01-01T09:00:12.000Z"),
+    ] {
+        assert_eq!(inbox_view[field], expected, "{field}: {}", inbox.json);
+    }
+    let conv = items[0]["id"].as_str().unwrap();
+    let page = t
+        .get(&format!("/conversations/{conv}/messages"), &agent)
+        .await;
+    assert_eq!(page.status, 200, "{}", page.json);
+    let messages = page.json["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1, "{}", page.json);
+    assert_eq!(messages[0]["body"], "Hi! Is my cleaning still on for 10am?");
+    assert_eq!(messages[0]["author_id"], CONTACT_ADDRESS);
+    assert_eq!(messages[0]["author_type"], "contact");
+    assert_eq!(messages[0]["status"], "received");
+    assert_eq!(
+        messages[0]["twilio_message_sid"],
+        "SMa1b2c3d4e5f60718293a4b5c6d7e8f90"
+    );
+    assert_eq!(t.unread_total(&agent).await, 1);
+
+    // A redelivered batch changes nothing.
+    let Ok(response) = process_inbound::handle(t.app, sqs_event("process-inbound")).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(t.unread_total(&agent).await, 1);
+
+    let (status, removed) = invoke(&t, "manage-chat-accounts-remove").await;
+    assert_eq!((status, removed), (204, Value::Null));
+    let (status, gone) = invoke(&t, "manage-chat-accounts-remove").await;
+    assert_eq!((status, &gone["error"]["code"]), (404, &json!("not_found")));
+    let (_, listed) = invoke(&t, "manage-chat-accounts-list").await;
+    assert_eq!(listed["items"], json!([]), "{listed}");
 }

@@ -379,3 +379,248 @@ impl TestApp {
         r.json["unread_count"].as_i64().expect("unread_count")
     }
 }
+
+// ---- inbound pipeline -----------------------------------------------------
+
+/// An org agent whose `app_metadata.role` is `admin`.
+pub fn admin_token(user: &str, org: &str) -> String {
+    issue_token(
+        SECRET,
+        &Caller {
+            user_id: user.into(),
+            user_type: UserType::Agent,
+            org_id: Some(org.into()),
+            role: Some("admin".into()),
+        },
+        3600,
+    )
+}
+
+/// A plain agent of `org`.
+pub fn agent_of(user: &str, org: &str) -> String {
+    token_with(user, UserType::Agent, Some(org))
+}
+
+/// Form parameters from string pairs.
+pub fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A webhook answer: status, content type and body text.
+#[derive(Debug)]
+pub struct WebhookResp {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: String,
+}
+
+impl TestApp {
+    /// What the SQS event source mapping does, until the queue has nothing
+    /// visible left: returns the number of records received. Records the
+    /// processor reports as failed stay in flight (invisible), so this ends.
+    pub async fn drain(&self) -> usize {
+        let mut total = 0;
+        for _ in 0..50 {
+            let n = dev::poller::poll_once(&self.sqs, &self.queue_url, self.app, 0)
+                .await
+                .expect("poll");
+            if n == 0 {
+                return total;
+            }
+            total += n;
+        }
+        panic!("the queue never drained ({total} records received)");
+    }
+
+    /// `(visible, in flight)` messages of a queue.
+    pub async fn queue_depth(&self, queue_url: &str) -> (i64, i64) {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let out = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("queue attributes");
+        let attrs = out.attributes.unwrap_or_default();
+        let n = |a: A| {
+            attrs
+                .get(&a)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("no {a:?} in {attrs:?}"))
+        };
+        (
+            n(A::ApproximateNumberOfMessages),
+            n(A::ApproximateNumberOfMessagesNotVisible),
+        )
+    }
+
+    /// Assert the inbound queue holds nothing, visible or in flight, and
+    /// that a receive finds nothing.
+    pub async fn assert_queue_empty(&self) {
+        assert_eq!(self.queue_depth(&self.queue_url).await, (0, 0));
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .expect("receive");
+        assert!(
+            out.messages.unwrap_or_default().is_empty(),
+            "the queue should be empty"
+        );
+    }
+
+    /// The `X-Twilio-Signature` Twilio would send for `route` on this
+    /// deployment's public URL.
+    pub fn twilio_signature(&self, route: &str, params: &[(String, String)]) -> String {
+        shared::signature::sign(
+            self.standin.auth_token(),
+            &format!("{}{route}", self.base),
+            params,
+        )
+    }
+
+    /// POST a raw webhook: any body, content type, signature and
+    /// idempotency token.
+    pub async fn post_webhook_raw(
+        &self,
+        route: &str,
+        content_type: Option<&str>,
+        signature: Option<&str>,
+        idempotency_token: Option<&str>,
+        body: impl Into<Vec<u8>>,
+    ) -> WebhookResp {
+        let mut req = self
+            .http
+            .post(format!("{}{route}", self.base))
+            .body(body.into());
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        if let Some(s) = signature {
+            req = req.header("X-Twilio-Signature", s);
+        }
+        if let Some(t) = idempotency_token {
+            req = req.header("I-Twilio-Idempotency-Token", t);
+        }
+        let resp = req.send().await.expect("webhook request");
+        WebhookResp {
+            status: resp.status().as_u16(),
+            content_type: resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            body: resp.text().await.unwrap_or_default(),
+        }
+    }
+
+    /// POST a form webhook signed as Twilio signs it, with a chosen
+    /// `I-Twilio-Idempotency-Token`.
+    pub async fn signed_webhook(
+        &self,
+        route: &str,
+        params: &[(String, String)],
+        idempotency_token: Option<&str>,
+    ) -> WebhookResp {
+        let signature = self.twilio_signature(route, params);
+        self.post_webhook_raw(
+            route,
+            Some("application/x-www-form-urlencoded"),
+            Some(&signature),
+            idempotency_token,
+            serde_urlencoded::to_string(params).expect("form"),
+        )
+        .await
+    }
+
+    /// An inbound WhatsApp/SMS message through the gateway, as Twilio sends
+    /// it (asserting the 200). Returns the message SID.
+    pub async fn inbound(&self, from: &str, to: &str, body: &str) -> String {
+        let sid = self.standin.new_message_sid();
+        let p = self.standin.inbound_params(&sid, from, to, body);
+        let (status, answer) = self
+            .standin
+            .send_webhook("/webhooks/twilio/messaging", &p)
+            .await
+            .expect("webhook");
+        assert_eq!(status, 200, "{answer}");
+        sid
+    }
+
+    /// Register a Twilio number for an org with a service token.
+    pub async fn register_number(&self, address: &str, org: &str) {
+        let r = self
+            .post(
+                "/chat-accounts",
+                &service(),
+                json!({"address": address, "org_id": org}),
+            )
+            .await;
+        assert!(
+            r.status == 201 || r.status == 200,
+            "{}: {:?}",
+            r.status,
+            r.json
+        );
+    }
+
+    /// The org inbox as an agent of it sees it (`GET /conversations`).
+    pub async fn inbox(&self, agent: &str) -> Vec<Value> {
+        let r = self.get("/conversations?limit=100", agent).await;
+        assert_eq!(r.status, 200, "{:?}", r.json);
+        r.json["items"].as_array().expect("items").clone()
+    }
+
+    /// A conversation's messages, oldest first, as `token` sees them.
+    pub async fn messages(&self, conv: &str, token: &str) -> Vec<Value> {
+        let r = self
+            .get(&format!("/conversations/{conv}/messages?limit=100"), token)
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.json);
+        r.json["messages"].as_array().expect("messages").clone()
+    }
+}
+
+/// A DynamoDB client on the emulator, for looking at items the API does not
+/// show (contacts).
+pub async fn raw_dynamodb() -> aws_sdk_dynamodb::Client {
+    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    aws_sdk_dynamodb::Client::new(&sdk)
+}
+
+/// Every item of `table` whose `PK` starts with `prefix`.
+pub async fn items_with_pk_prefix(
+    table: &str,
+    prefix: &str,
+) -> Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let client = raw_dynamodb().await;
+    let mut found = Vec::new();
+    let mut start = None;
+    loop {
+        let out = client
+            .scan()
+            .table_name(table)
+            .filter_expression("begins_with(PK, :p)")
+            .expression_attribute_values(":p", AttributeValue::S(prefix.into()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan");
+        found.extend(out.items.unwrap_or_default());
+        match out.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => return found,
+        }
+    }
+}

@@ -1,14 +1,10 @@
-//! `POST /conversations/{id}/messages`: send through Twilio, store, count unread.
+//! `POST /conversations/{id}/messages`: send through Twilio (Conversations
+//! for booking chats, the Messages API for WhatsApp/SMS), store, count unread.
 
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
+use shared::chat::{self, SendInput};
 use shared::domain::IdempotencyKey;
-use shared::{ApiError, App, chat, http};
-
-#[derive(Deserialize)]
-struct SendInput {
-    body: String,
-}
+use shared::{ApiError, App, http};
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     http::respond(run(app, &req).await)
@@ -21,6 +17,6 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         .map(|k| IdempotencyKey::parse(&k))
         .transpose()?;
     let input: SendInput = http::parse_json(req)?;
-    let (created, message) = chat::send_message(app, &caller, &id, &input.body, key).await?;
+    let (created, message) = chat::send(app, &caller, &id, &input, key).await?;
     Ok(http::json(if created { 201 } else { 200 }, &message))
 }

@@ -9,9 +9,14 @@
 //! | inbox conversation    | `CONV#<id>`                     | `#META`      | `ORG#<org>#INBOX` / `<activity>#<id>` |
 //! | org counters          | `ORG#<org>`                     | `#COUNTERS`  |                 |
 //! | unroutable message    | `UNROUTABLE`                    | `<received>#<sid>` |           |
+//! | provider counters     | `ORG#<org>`                     | `#STATS#<provider>` |          |
+//!
+//! Inbox conversations also carry `GSI2PK = ORG#<org>#PROV#<provider>`,
+//! `GSI2SK = <last_user_message_at>`, so "contacts who wrote in the last 24 h"
+//! is one COUNT query per provider.
 //! | message status        | `SID#<sid>` (the SID guard)     | `#SID`       |                 |
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
 
 use super::item::*;
 use super::*;
@@ -30,6 +35,8 @@ pub struct InboxMeta {
     /// Unread by the org (its agents share the inbox).
     pub unread_count: i64,
     pub last_read_at: Option<String>,
+    /// The contact replied STOP (and not START since): no sends.
+    pub opted_out: bool,
 }
 
 pub(super) fn inbox_meta_from(i: &Item) -> Option<InboxMeta> {
@@ -43,6 +50,7 @@ pub(super) fn inbox_meta_from(i: &Item) -> Option<InboxMeta> {
         last_user_message_at: get_s(i, "last_user_message_at"),
         unread_count: get_n(i, "unread_count").unwrap_or(0),
         last_read_at: get_s(i, "last_read_at"),
+        opted_out: get_bool(i, "opted_out").unwrap_or(false),
     })
 }
 
@@ -93,10 +101,46 @@ pub struct InboundWrite<'a> {
     pub effects: &'a MessageEffects,
     /// The conversation as read before this write (`None`: first message).
     pub existing: Option<&'a ConversationMeta>,
+    /// `Some(true)` for STOP-like keywords, `Some(false)` for START/UNSTOP.
+    pub opt_out: Option<bool>,
 }
 
 fn account_key(provider: &str, address: &str) -> Item {
     key(format!("ACCOUNT#{provider}#{address}"), "#ACCOUNT")
+}
+
+pub const PROVIDERS: [&str; 3] = ["twilio", "meta", "kommo"];
+
+/// Per-provider figures of an org's inbox.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ProviderStats {
+    pub provider: String,
+    pub total: i64,
+    pub active: i64,
+    pub escalated: i64,
+    pub within_24h: i64,
+}
+
+/// A conversation imported from another provider (or seeded).
+pub struct InboxImport<'a> {
+    pub org_id: &'a str,
+    pub provider: &'a str,
+    pub channel: &'a str,
+    /// The contact's address (`twilio`, `meta`).
+    pub contact_address: Option<&'a str>,
+    /// The Kommo chat id (`kommo` conversations must carry one).
+    pub kommo_chat_id: Option<&'a str>,
+    pub status: &'a str,
+    pub created_at: &'a str,
+    pub last_user_message_at: Option<&'a str>,
+}
+
+fn stats_key(org: &str, provider: &str) -> Item {
+    key(format!("ORG#{org}"), format!("#STATS#{provider}"))
+}
+
+pub fn provider_gsi_pk(org: &str, provider: &str) -> String {
+    format!("ORG#{org}#PROV#{provider}")
 }
 
 fn org_counters(org: &str) -> Item {
@@ -115,6 +159,139 @@ fn account_from(i: &Item) -> Result<ChatAccount, StoreError> {
 }
 
 impl Store {
+    /// The counter update for a status change (`from` "" = a new
+    /// conversation): `None` when nothing changes.
+    pub(super) fn stats_delta(
+        &self,
+        org: &str,
+        provider: &str,
+        from: &str,
+        to: &str,
+        new: i64,
+    ) -> Result<Option<TransactWriteItem>, StoreError> {
+        let weight = |status: &str, wanted: &str| i64::from(status == wanted);
+        let active = weight(to, "active") - weight(from, "active");
+        let escalated = weight(to, "escalated") - weight(from, "escalated");
+        if active == 0 && escalated == 0 && new == 0 {
+            return Ok(None);
+        }
+        self.update(
+            stats_key(org, provider),
+            "ADD total :n, active :a, escalated :e",
+            None,
+            vec![(":n", n(new)), (":a", n(active)), (":e", n(escalated))],
+        )
+        .map(Some)
+    }
+
+    /// Per provider: total, active, escalated (counters kept in the same
+    /// transactions as the conversations) and contacts who wrote in the
+    /// last 24 h (a COUNT query on GSI2). 2 requests per provider.
+    pub async fn provider_stats(
+        &self,
+        org: &str,
+        since: &str,
+    ) -> Result<Vec<ProviderStats>, StoreError> {
+        let mut out = Vec::new();
+        for provider in PROVIDERS {
+            let counters = self.get(stats_key(org, provider)).await?;
+            let get = |k: &str| counters.as_ref().and_then(|c| get_n(c, k)).unwrap_or(0);
+            let mut within = 0i64;
+            let mut start = None;
+            loop {
+                let page = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name("GSI2")
+                    .key_condition_expression("GSI2PK = :p AND GSI2SK > :since")
+                    .expression_attribute_values(":p", s(provider_gsi_pk(org, provider)))
+                    .expression_attribute_values(":since", s(since))
+                    .select(aws_sdk_dynamodb::types::Select::Count)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(sdk_err)?;
+                within += i64::from(page.count);
+                match page.last_evaluated_key {
+                    Some(k) if !k.is_empty() => start = Some(k),
+                    _ => break,
+                }
+            }
+            out.push(ProviderStats {
+                provider: provider.into(),
+                total: get("total"),
+                active: get("active"),
+                escalated: get("escalated"),
+                within_24h: within,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Store a conversation from another provider (imports, seeds), with
+    /// its counters. Idempotent: `Ok(false)` when it already exists.
+    pub async fn import_conversation(
+        &self,
+        c: &InboxImport<'_>,
+    ) -> Result<(String, bool), StoreError> {
+        let identity = match (c.provider, c.kommo_chat_id, c.contact_address) {
+            ("kommo", Some(chat), _) if !chat.is_empty() => chat,
+            ("kommo", _, _) => {
+                return Err(StoreError::Corrupt(
+                    "kommo conversations must carry a kommo_chat_id".into(),
+                ));
+            }
+            (_, _, Some(address)) if !address.is_empty() => address,
+            _ => {
+                return Err(StoreError::Corrupt(
+                    "twilio and meta conversations are keyed by the contact address".into(),
+                ));
+            }
+        };
+        let id = crate::inbox::inbox_conversation_id(c.org_id, c.provider, c.channel, identity);
+        let mut m = key(conv_pk(&id), META_SK);
+        for (k, v) in [
+            ("id", id.as_str()),
+            ("kind", c.channel),
+            ("status", c.status),
+            ("created_at", c.created_at),
+            ("created_by", "import"),
+            ("org_id", c.org_id),
+            ("provider", c.provider),
+            ("channel", c.channel),
+            ("contact_address", c.contact_address.unwrap_or("")),
+            ("business_address", ""),
+            ("GSI1SK", &activity_sk(c.created_at, &id)),
+        ] {
+            m.insert(k.into(), s(v));
+        }
+        m.insert("GSI1PK".into(), s(inbox_gsi_pk(c.org_id)));
+        if let Some(chat) = c.kommo_chat_id {
+            m.insert("kommo_chat_id".into(), s(chat));
+        }
+        if let Some(t) = c.last_user_message_at {
+            m.insert("last_user_message_at".into(), s(t));
+            m.insert("GSI2PK".into(), s(provider_gsi_pk(c.org_id, c.provider)));
+            m.insert("GSI2SK".into(), s(t));
+        }
+        for (k, v) in [
+            ("version", 1),
+            ("message_count", 0),
+            ("participant_count", 1),
+            ("unread_count", 0),
+            ("response_count", 0),
+            ("response_total_ms", 0),
+        ] {
+            m.insert(k.into(), n(v));
+        }
+        m.insert("participants".into(), AttributeValue::L(vec![]));
+        let mut items = vec![self.put(m, Some("attribute_not_exists(PK)"))?];
+        items.extend(self.stats_delta(c.org_id, c.provider, "", c.status, 1)?);
+        let created = matches!(self.transact(items).await?, TxOutcome::Done);
+        Ok((id, created))
+    }
+
     // ---- chat accounts ------------------------------------------------
 
     pub async fn chat_account(
@@ -329,6 +506,8 @@ impl Store {
                     m.insert(k.into(), s(v));
                 }
                 m.insert("GSI1PK".into(), s(inbox_gsi_pk(w.org_id)));
+                m.insert("GSI2PK".into(), s(provider_gsi_pk(w.org_id, w.provider)));
+                m.insert("GSI2SK".into(), s(&msg.created_at));
                 if let Some(name) = w.contact_name {
                     m.insert("contact_name".into(), s(name));
                 }
@@ -343,6 +522,7 @@ impl Store {
                     m.insert(k.into(), n(v));
                 }
                 m.insert("participants".into(), AttributeValue::L(vec![]));
+                m.insert("opted_out".into(), b(w.opt_out == Some(true)));
                 items.push(self.put(m, Some("attribute_not_exists(PK)"))?);
             }
             Some(meta) => {
@@ -375,7 +555,7 @@ impl Store {
                     set.push_str(
                         ", last_message_at = :now, last_message_id = :mid, \
                          last_message_preview = :pv, last_message_author = :au, \
-                         last_user_message_at = :now, GSI1SK = :g",
+                         last_user_message_at = :now, GSI1SK = :g, GSI2SK = :now",
                     );
                     values.extend([
                         (":now", s(&msg.created_at)),
@@ -388,6 +568,10 @@ impl Store {
                 if let Some(name) = w.contact_name {
                     set.push_str(", contact_name = :cn");
                     values.push((":cn", s(name)));
+                }
+                if let Some(opt) = w.opt_out {
+                    set.push_str(", opted_out = :oo");
+                    values.push((":oo", b(opt)));
                 }
                 if let Some(ms) = w.effects.response_ms {
                     set.push_str(
@@ -422,6 +606,10 @@ impl Store {
             contact_set.push_str(", profile_name = :pn");
             contact_values.push((":pn", s(name)));
         }
+        if let Some(opt) = w.opt_out {
+            contact_set.push_str(", opted_out = :oo, opted_out_changed_at = :t");
+            contact_values.push((":oo", b(opt)));
+        }
         items.push(self.update(
             key(
                 format!("CONTACT#{}#{}", w.org_id, w.contact_address),
@@ -437,6 +625,14 @@ impl Store {
             None,
             vec![(":one", n(1))],
         )?);
+        let stats = match w.existing {
+            None => self.stats_delta(w.org_id, w.provider, "", "active", 1)?,
+            Some(meta) if meta.status == "closed" => {
+                self.stats_delta(w.org_id, w.provider, "closed", "active", 0)?
+            }
+            Some(_) => None,
+        };
+        items.extend(stats);
         match self.transact(items).await? {
             TxOutcome::Done => Ok(InboundOutcome::Stored),
             TxOutcome::Contended => Ok(InboundOutcome::Conflict),
@@ -456,6 +652,34 @@ impl Store {
                 )))
             }
         }
+    }
+
+    /// Record an opt-out (or opt-in) learnt from Twilio on the conversation
+    /// and the contact.
+    pub async fn set_opted_out(
+        &self,
+        meta: &ConversationMeta,
+        inbox: &InboxMeta,
+        opted_out: bool,
+    ) -> Result<(), StoreError> {
+        let items = vec![
+            self.update(
+                key(conv_pk(&meta.id), META_SK),
+                "SET opted_out = :o",
+                Some("attribute_exists(PK)"),
+                vec![(":o", b(opted_out))],
+            )?,
+            self.update(
+                key(
+                    format!("CONTACT#{}#{}", inbox.org_id, inbox.contact_address),
+                    "#CONTACT",
+                ),
+                "SET opted_out = :o",
+                None,
+                vec![(":o", b(opted_out))],
+            )?,
+        ];
+        self.transact(items).await.map(|_| ())
     }
 
     // ---- delivery status ----------------------------------------------

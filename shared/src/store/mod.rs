@@ -167,6 +167,8 @@ pub struct Message {
     /// Channel extras: media, location, button reply, error code, and the
     /// complete Twilio parameters of an inbound message.
     pub details: Option<serde_json::Value>,
+    /// Twilio's error code of a failed/undelivered message.
+    pub error_code: Option<String>,
 }
 
 impl Message {
@@ -411,7 +413,15 @@ impl Store {
             ],
             &[("#status", "status")],
         )?;
-        Ok(matches!(self.transact(vec![item]).await?, TxOutcome::Done))
+        let mut items = vec![item];
+        // Inbox conversations keep their org's per-provider counters exact.
+        if let Some(inbox) = &head.meta.inbox
+            && let Some(counters) =
+                self.stats_delta(&inbox.org_id, &inbox.provider, &head.meta.status, status, 0)?
+        {
+            items.push(counters);
+        }
+        Ok(matches!(self.transact(items).await?, TxOutcome::Done))
     }
 
     pub async fn booking_conversation_id(
@@ -680,6 +690,11 @@ impl Store {
                 ", last_message_at = :now, last_message_id = :mid, \
                  last_message_preview = :pv, last_message_author = :au",
             );
+            if head.meta.inbox.is_some() {
+                // The inbox orders by the conversation item's own key.
+                set.push_str(", GSI1SK = :g");
+                values.push((":g", s(activity_sk(&msg.created_at, conv))));
+            }
             values.extend([
                 (":now", s(&msg.created_at)),
                 (":mid", s(&msg.id)),
@@ -1200,6 +1215,7 @@ fn message_from(i: &Item) -> Result<Message, StoreError> {
         twilio_index: get_n(i, "twilio_index"),
         status: get_s(i, "status").unwrap_or_else(|| "sent".into()),
         details: get_s(i, "details").and_then(|d| serde_json::from_str(&d).ok()),
+        error_code: get_s(i, "error_code"),
     })
 }
 
