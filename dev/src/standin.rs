@@ -820,5 +820,9 @@ pub fn implemented_paths() -> HashMap<&'static str, &'static [&'static str]> {
             "/v1/Conversations/{ConversationSid}/Messages",
             &["GET", "POST"][..],
         ),
+        (
+            "/2010-04-01/Accounts/{AccountSid}/Messages.json",
+            &["POST"][..],
+        ),
     ])
 }

@@ -652,7 +652,7 @@ async fn send_message(
     .await?
     {
         Claim::Fresh(idem) => idem,
-        Claim::Replay(result) => return Ok(result),
+        Claim::Replay(result) => return Ok(*result),
     };
 
     let twilio_sid = head
@@ -703,7 +703,7 @@ pub(crate) enum Claim {
     /// Go ahead (holding the key's pending record, if a key was given).
     Fresh(Option<IdemRecord>),
     /// The key was used before: this is its answer.
-    Replay((bool, MessageView)),
+    Replay(Box<(bool, MessageView)>),
 }
 
 /// Claim an `Idempotency-Key` before calling Twilio.
@@ -731,7 +731,9 @@ pub(crate) async fn claim(
         .await?
     {
         IdemBegin::Fresh => Ok(Claim::Fresh(Some(record))),
-        IdemBegin::Existing(prev) => replay(app, conv, &record, prev).await.map(Claim::Replay),
+        IdemBegin::Existing(prev) => replay(app, conv, &record, prev)
+            .await
+            .map(|r| Claim::Replay(Box::new(r))),
     }
 }
 
@@ -790,11 +792,12 @@ async fn store_sent(
                 // the newer status it recorded.
                 if head.meta.inbox.is_some()
                     && let Some(sid) = &msg.twilio_sid
-                    && let Some(recorded) = app.store.recorded_status(sid).await?
+                    && let Some((recorded, error_code)) = app.store.recorded_status(sid).await?
                     && crate::domain::status_rank(&recorded)
                         > crate::domain::status_rank(&msg.status)
                 {
                     msg.status = recorded;
+                    msg.error_code = error_code;
                 }
                 *head = app
                     .store

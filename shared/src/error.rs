@@ -158,7 +158,11 @@ impl ApiError {
             }
             Self::TooManyRequests { .. } => "Twilio is rate limiting requests; retry later".into(),
             Self::PayloadTooLarge => "request body too large".into(),
-            Self::UnsupportedMediaType => "expected Content-Type: application/json".into(),
+            Self::UnsupportedMediaType => {
+                "unsupported Content-Type (the API takes application/json; Twilio webhooks \
+                 application/x-www-form-urlencoded or application/json)"
+                    .into()
+            }
             Self::MethodNotAllowed => "method not allowed on this route".into(),
             Self::Twilio(e) => match e {
                 TwilioError::RateLimited { .. } => {

@@ -179,6 +179,40 @@ fn map_twilio(e: TwilioError) -> ApiError {
     }
 }
 
+/// What is refused before calling Twilio: a closed conversation, an
+/// opted-out contact, no business number to send from, the 24-hour window.
+fn check_rules(
+    head: &Head,
+    inbox: &crate::store::InboxMeta,
+    content: &ReplyContent,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    if head.meta.status == "closed" {
+        return Err(ApiError::conflict(
+            "conversation_closed",
+            "this conversation is closed; set it active to reply",
+        ));
+    }
+    if inbox.opted_out {
+        return Err(ApiError::unprocessable(
+            "contact_opted_out",
+            "the contact has opted out (replied STOP); they must send START first",
+        ));
+    }
+    if inbox.business_address.is_empty() {
+        return Err(ApiError::unprocessable(
+            "no_business_number",
+            "this conversation has no business number to reply from yet",
+        ));
+    }
+    check_window(
+        &inbox.channel,
+        content,
+        inbox.last_user_message_at.as_deref(),
+        now,
+    )
+}
+
 /// Send an agent's reply on a WhatsApp/SMS conversation.
 pub async fn send_reply(
     app: &App,
@@ -199,25 +233,23 @@ pub async fn send_reply(
         .clone()
         .ok_or_else(|| ApiError::Internal("not an inbox conversation".into()))?;
     let content = validate(input)?;
-    if inbox.opted_out {
-        return Err(ApiError::unprocessable(
-            "contact_opted_out",
-            "the contact has opted out (replied STOP); they must send START first",
-        ));
-    }
-    let now = app.clock.now();
-    check_window(
-        &inbox.channel,
-        &content,
-        inbox.last_user_message_at.as_deref(),
-        now,
-    )?;
     let conv = head.meta.id.clone();
     let message_id = new_message_id();
+    // A repeat of an earlier request answers as it did, whatever changed
+    // since (window, opt-out, status): so the key is looked at first.
     let idem = match claim(app, &conv, caller, key, content.hash(), &message_id).await? {
         Claim::Fresh(idem) => idem,
-        Claim::Replay(result) => return Ok(result),
+        Claim::Replay(result) => return Ok(*result),
     };
+    let now = app.clock.now();
+    if let Err(refused) = check_rules(&head, &inbox, &content, now) {
+        if let Some(record) = &idem
+            && let Err(e) = app.store.abandon_idempotent(record).await
+        {
+            tracing::error!(error = %e, "could not release the idempotency record");
+        }
+        return Err(refused);
+    }
     let (body, media, content_sid, variables) = match &content {
         ReplyContent::FreeForm { body, media_urls } => (
             body.as_ref().map(|b| b.as_str().to_string()),
@@ -268,6 +300,10 @@ pub async fn send_reply(
         );
     }
     if let Some(sid) = &content_sid {
+        let variables: Value = variables
+            .as_deref()
+            .and_then(|v| serde_json::from_str(v).ok())
+            .unwrap_or(Value::Null);
         details.insert(
             "template".into(),
             json!({"content_sid": sid, "content_variables": variables}),

@@ -58,6 +58,17 @@ async fn when_a_service_registers_a_number_it_should_be_201_then_200_and_409_for
         .await;
     assert_eq!(again.status, 200, "{:?}", again.json);
     assert_eq!(again.json["org_id"], "org_a");
+    // Unchanged: the original registration, not a new one.
+    let by_admin = t
+        .post(
+            "/chat-accounts",
+            &admin_token("adm_a", "org_a"),
+            account(NUMBER_A, None),
+        )
+        .await;
+    assert_eq!(by_admin.status, 200, "{:?}", by_admin.json);
+    assert_eq!(by_admin.json["created_by"], "booking-system");
+    assert_eq!(by_admin.json["created_at"], r.json["created_at"]);
 
     let taken = t
         .post(

@@ -1,10 +1,11 @@
 //! The sample events in `events/`. The API Gateway (HTTP API, payload 2.0)
 //! ones each parse the way the Lambda runtime parses them and fit their route
 //! in the template; replayed in order through the linked handlers against a
-//! fresh stack, they drive a booking chat, sign and enqueue Twilio webhooks
-//! and manage a chat account. The SQS one (`process-inbound.json`) carries
-//! the envelopes webhook ingest enqueues and stores an inbound WhatsApp
-//! message in the org inbox.
+//! fresh stack, they drive a booking chat (escalated at the end), sign and
+//! enqueue Twilio webhooks, manage a chat account, read the org's provider
+//! statistics and answer the contact with a WhatsApp template. The SQS one
+//! (`process-inbound.json`) carries the envelopes webhook ingest enqueues and
+//! stores an inbound WhatsApp message in the org inbox.
 
 use crate::helpers::{TestApp, spawn_app_with};
 use aws_lambda_events::event::sqs::SqsEvent;
@@ -19,6 +20,7 @@ use serde_json::{Value, json};
 use shared::auth::{Caller, JwtVerifier, UserType, issue_token};
 use shared::domain::{BookingId, ConversationId};
 use shared::envelope::{Envelope, Kind, Source};
+use shared::inbox::inbox_conversation_id;
 use shared::ingest::EMPTY_TWIML;
 use shared::signature::{SignedBody, is_valid};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -36,6 +38,10 @@ const WEBHOOK_BINARY: &str = "webhook-ingest";
 const DEMO_ORG: &str = "org_demo";
 const BUSINESS_ADDRESS: &str = "whatsapp:+15550001111";
 const CONTACT_ADDRESS: &str = "whatsapp:+15551234567";
+/// The agent of `org_demo` who calls the inbox events.
+const DEMO_AGENT: &str = "agent_dee";
+/// The providers `GET /stats/providers` reports, in order.
+const STATS_PROVIDERS: [&str; 3] = ["twilio", "meta", "kommo"];
 
 /// Every `events/*.json`: file stem → JSON text.
 fn all_event_files() -> BTreeMap<String, String> {
@@ -127,6 +133,11 @@ fn demo_conversation() -> String {
         .to_string()
 }
 
+/// The WhatsApp conversation of `org_demo` with the demo contact.
+fn inbox_conversation() -> String {
+    inbox_conversation_id(DEMO_ORG, "twilio", "whatsapp", CONTACT_ADDRESS)
+}
+
 fn load(stem: &str) -> Request {
     let files = all_event_files();
     let text = files
@@ -147,7 +158,6 @@ fn claims_of(req: &Request) -> Value {
 fn when_event_files_are_parsed_they_should_be_api_gateway_v2_requests_for_their_routes() {
     let routes = routes();
     let verifier = JwtVerifier::new(DEV_SECRET);
-    let conv = demo_conversation();
     for (stem, text) in event_files() {
         let raw: Value =
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{stem}: not JSON: {e}"));
@@ -185,9 +195,6 @@ fn when_event_files_are_parsed_they_should_be_api_gateway_v2_requests_for_their_
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         assert_eq!(params, from_path, "{stem}: pathParameters");
-        if let Some(id) = params.get("id") {
-            assert_eq!(id, &conv, "{stem}: the conversation of booking bk_demo");
-        }
 
         // Query parameters agree with the raw query string (which API
         // Gateway passes on as sent, percent-encoded).
@@ -243,9 +250,30 @@ fn when_event_files_are_parsed_they_should_be_api_gateway_v2_requests_for_their_
             "cust_ana" => UserType::Customer,
             "prov_ben" => UserType::Provider,
             "booking-system" => UserType::Service,
+            DEMO_AGENT => UserType::Agent,
             other => panic!("{stem}: unexpected caller {other}"),
         };
         assert_eq!(caller.user_type, expected_type, "{stem}");
+        // Only agents carry an org: org_demo's.
+        let expected_org = (expected_type == UserType::Agent).then(|| DEMO_ORG.to_string());
+        assert_eq!(caller.org_id, expected_org, "{stem}");
+        assert_eq!(
+            claims["app_metadata"].get("org_id").and_then(Value::as_str),
+            expected_org.as_deref(),
+            "{stem}"
+        );
+
+        // A conversation in the path: the booking chat of bk_demo for its
+        // participants and the service, org_demo's WhatsApp conversation
+        // with the demo contact for its agent.
+        if let Some(id) = params.get("id") {
+            let (expected, which) = if expected_type == UserType::Agent {
+                (inbox_conversation(), "org_demo's WhatsApp conversation")
+            } else {
+                (demo_conversation(), "the conversation of booking bk_demo")
+            };
+            assert_eq!(id, &expected, "{stem}: {which}");
+        }
     }
 }
 
@@ -362,6 +390,7 @@ fn when_sqs_event_files_are_parsed_they_should_carry_ingest_envelopes() {
 fn when_the_template_has_a_route_it_should_have_an_event_file() {
     let routes = routes();
     let mut covered: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut route_of_stem: BTreeMap<String, (String, String, String)> = BTreeMap::new();
     for (stem, text) in event_files() {
         let binary = binary_for(&stem, &routes)
             .unwrap_or_else(|| panic!("events/{stem}.json names no binary of the template"));
@@ -371,10 +400,42 @@ fn when_the_template_has_a_route_it_should_have_an_event_file() {
             panic!("events/{stem}.json: {route_key} is not a route of {binary}")
         });
         covered.insert((route.method.clone(), route.path.clone()));
+        route_of_stem.insert(
+            stem.clone(),
+            (binary.clone(), route.method.clone(), route.path.clone()),
+        );
         assert!(linked(&binary).is_some(), "{binary} is not linked");
     }
     let binaries: BTreeSet<&str> = routes.iter().map(|r| r.binary.as_str()).collect();
     assert!(binaries.len() >= 8, "{binaries:?}");
+    // The files of the status, statistics and WhatsApp template routes.
+    for (stem, binary, method, path) in [
+        (
+            "update-conversation",
+            "update-conversation",
+            "PATCH",
+            "/conversations/{id}",
+        ),
+        (
+            "provider-stats",
+            "provider-stats",
+            "GET",
+            "/stats/providers",
+        ),
+        (
+            "send-message-whatsapp-template",
+            "send-message",
+            "POST",
+            "/conversations/{id}/messages",
+        ),
+    ] {
+        let expected = (binary.to_string(), method.to_string(), path.to_string());
+        assert_eq!(
+            route_of_stem.get(stem),
+            Some(&expected),
+            "events/{stem}.json should be {method} {path} ({binary})"
+        );
+    }
     for r in &routes {
         assert!(
             covered.contains(&(r.method.clone(), r.path.clone())),
@@ -509,6 +570,25 @@ async fn when_the_events_are_replayed_in_order_they_should_drive_the_booking_cha
         .expect("prov_cleo kept in history")
         .clone();
     assert_eq!(cleo["is_active"], false, "{listed}");
+
+    // A participant escalates the chat; the same request again changes
+    // nothing and still answers 200.
+    let (status, escalated) = invoke(&t, "update-conversation").await;
+    assert_eq!(status, 200, "{escalated}");
+    assert_eq!(escalated["id"], conv.as_str());
+    assert_eq!(escalated["status"], "escalated", "{escalated}");
+    assert_eq!(escalated["booking_id"], "bk_demo");
+    let (status, again) = invoke(&t, "update-conversation").await;
+    assert_eq!(
+        (status, &again["status"]),
+        (200, &json!("escalated")),
+        "{again}"
+    );
+    let (_, detail) = invoke(&t, "get-conversation").await;
+    assert_eq!(detail["status"], "escalated", "{detail}");
+    // An escalated chat still takes messages (the replay answers 200).
+    let (status, replayed) = invoke(&t, "send-message").await;
+    assert_eq!((status, &replayed["id"]), (200, &sent["id"]), "{replayed}");
 }
 
 /// The messages waiting on the inbound queue (received and deleted).
@@ -661,6 +741,7 @@ async fn when_the_inbox_events_are_replayed_they_should_route_the_message_to_the
         assert_eq!(inbox_view[field], expected, "{field}: {}", inbox.json);
     }
     let conv = items[0]["id"].as_str().unwrap();
+    assert_eq!(conv, inbox_conversation());
     let page = t
         .get(&format!("/conversations/{conv}/messages"), &agent)
         .await;
@@ -681,6 +762,75 @@ async fn when_the_inbox_events_are_replayed_they_should_route_the_message_to_the
     let Ok(response) = process_inbound::handle(t.app, sqs_event("process-inbound")).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(t.unread_total(&agent).await, 1);
+
+    // The org's figures: the one Twilio WhatsApp conversation, active.
+    // Whether the contact wrote within 24 h depends on today's date (the
+    // message is from 2026-01-01).
+    let (status, stats) = invoke(&t, "provider-stats").await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(stats["org_id"], DEMO_ORG);
+    let as_of = chrono::DateTime::parse_from_rfc3339(stats["as_of"].as_str().expect("as_of"))
+        .unwrap_or_else(|e| panic!("as_of: {e}: {stats}"));
+    let wrote = chrono::DateTime::parse_from_rfc3339("2026-01-01T09:00:12.000Z").unwrap();
+    let within = i64::from(as_of < wrote + chrono::Duration::hours(24));
+    let providers = stats["providers"].as_array().expect("providers");
+    let names: Vec<&str> = providers
+        .iter()
+        .map(|p| p["provider"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, STATS_PROVIDERS, "{stats}");
+    assert_eq!(
+        providers[0],
+        json!({"provider": "twilio", "total": 1, "active": 1, "escalated": 0, "within_24h": within}),
+        "{stats}"
+    );
+    for p in &providers[1..] {
+        for field in ["total", "active", "escalated", "within_24h"] {
+            assert_eq!(p[field], 0, "{field}: {stats}");
+        }
+    }
+
+    // The agent answers with a WhatsApp template, which needs no open
+    // 24-hour window; the Idempotency-Key makes a replay return it.
+    let (status, sent) = invoke(&t, "send-message-whatsapp-template").await;
+    assert_eq!(status, 201, "{sent}");
+    assert_eq!(sent["conversation_id"], conv);
+    assert_eq!(sent["author_id"], DEMO_AGENT);
+    assert_eq!(sent["author_type"], "agent");
+    assert_eq!(sent["body"], "");
+    assert_eq!(
+        sent["template"]["content_sid"], "HX0123456789abcdef0123456789abcdef",
+        "{sent}"
+    );
+    // The variables come back as the object that was sent.
+    assert_eq!(
+        sent["template"]["content_variables"],
+        json!({"1": "Ana", "2": "10am"}),
+        "{sent}"
+    );
+    assert!(
+        sent["twilio_message_sid"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("SM")),
+        "{sent}"
+    );
+    let (status, replayed) = invoke(&t, "send-message-whatsapp-template").await;
+    assert_eq!((status, &replayed["id"]), (200, &sent["id"]), "{replayed}");
+    assert_eq!(t.standin.sms_count(), 1, "Twilio got the template once");
+    let create = t
+        .standin
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST" && r.path.ends_with("/Messages.json"))
+        .expect("a Messages API request");
+    let form: BTreeMap<String, String> = create.form.into_iter().collect();
+    assert_eq!(form.get("From").map(String::as_str), Some(BUSINESS_ADDRESS));
+    assert_eq!(form.get("To").map(String::as_str), Some(CONTACT_ADDRESS));
+    assert_eq!(
+        form.get("ContentSid").map(String::as_str),
+        Some("HX0123456789abcdef0123456789abcdef")
+    );
+    assert!(!form.contains_key("Body"), "{form:?}");
 
     let (status, removed) = invoke(&t, "manage-chat-accounts-remove").await;
     assert_eq!((status, removed), (204, Value::Null));

@@ -527,31 +527,47 @@ async fn when_dynamodb_is_unreachable_every_record_should_be_reported_and_land_o
         .endpoint_url(format!("http://127.0.0.1:{closed_port}"))
         .load()
         .await;
-    let broken =
+    let unreachable =
         shared::App::new(t.app.config.clone(), aws_sdk_dynamodb::Client::new(&sdk)).unwrap();
+    // And one whose table is gone.
+    let missing_table = shared::App::new(
+        shared::config::Config {
+            table_name: format!("missing-{}", ulid::Ulid::new().to_string().to_lowercase()),
+            ..t.app.config.clone()
+        },
+        raw_dynamodb().await,
+    )
+    .unwrap();
 
     let other = "+15557654321";
     let sids: Vec<String> = (0..3).map(|_| t.standin.new_message_sid()).collect();
+    // SQS redelivers the very same bodies.
+    let bodies = [
+        (
+            "r1",
+            inbound_envelope(&t, &sids[0], CONTACT, BUSINESS, "one"),
+        ),
+        (
+            "r2",
+            inbound_envelope(&t, &sids[1], CONTACT, BUSINESS, "two"),
+        ),
+        (
+            "r3",
+            inbound_envelope(&t, &sids[2], other, BUSINESS, "three"),
+        ),
+    ];
     let records = || {
-        vec![
-            record(
-                "r1",
-                &inbound_envelope(&t, &sids[0], CONTACT, BUSINESS, "one"),
-            ),
-            record(
-                "r2",
-                &inbound_envelope(&t, &sids[1], CONTACT, BUSINESS, "two"),
-            ),
-            record(
-                "r3",
-                &inbound_envelope(&t, &sids[2], other, BUSINESS, "three"),
-            ),
-        ]
+        bodies
+            .iter()
+            .map(|(id, b)| record(id, b))
+            .collect::<Vec<_>>()
     };
-    assert_eq!(
-        failed_ids(&broken, records()).await,
-        set(&["r1", "r2", "r3"])
-    );
+    for broken in [&unreachable, &missing_table] {
+        assert_eq!(
+            failed_ids(broken, records()).await,
+            set(&["r1", "r2", "r3"])
+        );
+    }
 
     // Nothing half-written.
     let agent = agent_of("agent_1", ORG);

@@ -219,8 +219,8 @@ async fn when_a_message_fails_it_should_stay_failed_and_keep_its_error_code() {
     assert_eq!(m["status"], "failed", "{m}");
     assert_eq!(m["error_code"], "30008", "{m}");
     assert_eq!(
-        t.app.store.recorded_status(&sid).await.unwrap().as_deref(),
-        Some("failed")
+        t.app.store.recorded_status(&sid).await.unwrap(),
+        Some(("failed".to_string(), Some("30008".to_string())))
     );
 }
 
@@ -238,8 +238,8 @@ async fn when_callbacks_arrive_before_the_message_is_stored_their_status_should_
     // Acknowledged, not left failing on the queue, and recorded.
     t.assert_queue_empty().await;
     assert_eq!(
-        t.app.store.recorded_status(&sid).await.unwrap().as_deref(),
-        Some("delivered")
+        t.app.store.recorded_status(&sid).await.unwrap(),
+        Some(("delivered".to_string(), None))
     );
     assert!(message(&t, &conv, &sid).await.is_none());
 
@@ -251,7 +251,7 @@ async fn when_callbacks_arrive_before_the_message_is_stored_their_status_should_
     assert!(message(&t, &conv, &sid).await.is_none());
 
     // The intended flow: the newer of its own and the recorded status.
-    let recorded = t.app.store.recorded_status(&sid).await.unwrap().unwrap();
+    let (recorded, _) = t.app.store.recorded_status(&sid).await.unwrap().unwrap();
     let status = if status_rank(&recorded) > status_rank("sent") {
         recorded
     } else {

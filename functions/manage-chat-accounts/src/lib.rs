@@ -80,7 +80,7 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             };
             match app.store.put_chat_account(&account).await? {
                 PutAccount::Created => Ok(http::json(201, &view(&account))),
-                PutAccount::Unchanged => Ok(http::json(200, &view(&account))),
+                PutAccount::Unchanged(existing) => Ok(http::json(200, &view(&existing))),
                 PutAccount::OwnedByOther => Err(ApiError::conflict(
                     "address_taken",
                     "this address belongs to another org",

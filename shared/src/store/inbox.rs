@@ -67,7 +67,7 @@ pub struct ChatAccount {
 pub enum PutAccount {
     Created,
     /// The same org already had it: nothing changed.
-    Unchanged,
+    Unchanged(ChatAccount),
     /// Another org owns this address.
     OwnedByOther,
 }
@@ -175,11 +175,13 @@ impl Store {
         if active == 0 && escalated == 0 && new == 0 {
             return Ok(None);
         }
-        self.update(
+        // `total` is a DynamoDB reserved word.
+        self.update_named(
             stats_key(org, provider),
-            "ADD total :n, active :a, escalated :e",
+            "ADD #total :n, active :a, escalated :e",
             None,
             vec![(":n", n(new)), (":a", n(active)), (":e", n(escalated))],
+            &[("#total", "total")],
         )
         .map(Some)
     }
@@ -330,7 +332,9 @@ impl Store {
                     .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
             {
                 match self.chat_account(&acc.provider, &acc.address).await? {
-                    Some(existing) if existing.org_id == acc.org_id => Ok(PutAccount::Unchanged),
+                    Some(existing) if existing.org_id == acc.org_id => {
+                        Ok(PutAccount::Unchanged(existing))
+                    }
                     _ => Ok(PutAccount::OwnedByOther),
                 }
             }
@@ -555,7 +559,8 @@ impl Store {
                     set.push_str(
                         ", last_message_at = :now, last_message_id = :mid, \
                          last_message_preview = :pv, last_message_author = :au, \
-                         last_user_message_at = :now, GSI1SK = :g, GSI2SK = :now",
+                         last_user_message_at = :now, GSI1SK = :g, \
+                         GSI2PK = :gp, GSI2SK = :now",
                     );
                     values.extend([
                         (":now", s(&msg.created_at)),
@@ -563,7 +568,20 @@ impl Store {
                         (":pv", s(&w.effects.preview)),
                         (":au", s(&msg.author_id)),
                         (":g", s(&gsk)),
+                        // An imported conversation may have no GSI2PK yet:
+                        // without it the 24-hour count would miss it.
+                        (":gp", s(provider_gsi_pk(w.org_id, w.provider))),
                     ]);
+                }
+                // Imported conversations have no business number until
+                // the contact writes to one: replies go out from it.
+                if meta
+                    .inbox
+                    .as_ref()
+                    .is_some_and(|i| i.business_address.is_empty())
+                {
+                    set.push_str(", business_address = :ba");
+                    values.push((":ba", s(w.business_address)));
                 }
                 if let Some(name) = w.contact_name {
                     set.push_str(", contact_name = :cn");
@@ -753,12 +771,16 @@ impl Store {
         }
     }
 
-    /// A status recorded for a SID before its message was stored.
-    pub async fn recorded_status(&self, sid: &str) -> Result<Option<String>, StoreError> {
+    /// A status (and error code) recorded for a SID by a status callback,
+    /// possibly before its message was stored.
+    pub async fn recorded_status(
+        &self,
+        sid: &str,
+    ) -> Result<Option<(String, Option<String>)>, StoreError> {
         Ok(self
             .get(key(format!("SID#{sid}"), "#SID"))
             .await?
-            .and_then(|i| get_s(&i, "msg_status")))
+            .and_then(|i| Some((get_s(&i, "msg_status")?, get_s(&i, "error_code")))))
     }
 
     // ---- inbox read state ---------------------------------------------
