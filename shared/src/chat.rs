@@ -24,12 +24,23 @@ const MAX_RETRIES: usize = 8;
 /// out longer than other writes (with a jittered pause between attempts).
 const STORE_SENT_ATTEMPTS: usize = 24;
 
-/// A random pause of up to `min(5 ms * 2^attempt, 80 ms)` ("full jitter"), so
-/// writers that lost an optimistic-lock race do not collide again in step.
-async fn contention_pause(attempt: usize) {
-    let cap_ms = (5u64 << attempt.min(4)).min(80);
-    let jitter_ms = (ulid::Ulid::new().random() % u128::from(cap_ms + 1)) as u64;
-    tokio::time::sleep(std::time::Duration::from_millis(jitter_ms)).await;
+use crate::clock::contention_pause;
+
+/// After losing an optimistic-lock race: a short random pause, then the
+/// conversation as it is now.
+async fn reload(app: &App, conv_id: &str, attempt: usize) -> Result<Head, ApiError> {
+    contention_pause(attempt).await;
+    app.store
+        .load_head(conv_id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+/// Every retry lost its race: retryable (503).
+fn contended() -> ApiError {
+    ApiError::Store(crate::store::StoreError::Unavailable(
+        "too much contention".into(),
+    ))
 }
 
 // ---- views (the API's JSON) ---------------------------------------------
@@ -787,7 +798,6 @@ async fn store_sent(
             StoreMessageOutcome::Stored | StoreMessageOutcome::Duplicate => return Ok(()),
             StoreMessageOutcome::Conflict => {
                 tracing::debug!(attempt, "conversation changed; retrying message write");
-                contention_pause(attempt).await;
                 // A status callback may have beaten us to the SID: store
                 // the newer status it recorded.
                 if head.meta.inbox.is_some()
@@ -799,17 +809,11 @@ async fn store_sent(
                     msg.status = recorded;
                     msg.error_code = error_code;
                 }
-                *head = app
-                    .store
-                    .load_head(&msg.conversation_id)
-                    .await?
-                    .ok_or(ApiError::NotFound)?;
+                *head = reload(app, &msg.conversation_id, attempt).await?;
             }
         }
     }
-    Err(ApiError::Store(crate::store::StoreError::Unavailable(
-        "too much contention".into(),
-    )))
+    Err(contended())
 }
 
 async fn replay(
@@ -882,16 +886,9 @@ pub async fn mark_read(app: &App, caller: &Caller, conv_id: &str) -> Result<Read
                 last_read_message_id: last.or(me.last_read_message_id),
             });
         }
-        contention_pause(attempt).await;
-        head = app
-            .store
-            .load_head(&head.meta.id)
-            .await?
-            .ok_or(ApiError::NotFound)?;
+        head = reload(app, &head.meta.id, attempt).await?;
     }
-    Err(ApiError::Store(crate::store::StoreError::Unavailable(
-        "too much contention".into(),
-    )))
+    Err(contended())
 }
 
 /// An agent reads an inbox conversation for the whole org.
@@ -926,16 +923,9 @@ async fn mark_inbox_read(
                 last_read_message_id: head.meta.last_message_id.clone(),
             });
         }
-        contention_pause(attempt).await;
-        head = app
-            .store
-            .load_head(&head.meta.id)
-            .await?
-            .ok_or(ApiError::NotFound)?;
+        head = reload(app, &head.meta.id, attempt).await?;
     }
-    Err(ApiError::Store(crate::store::StoreError::Unavailable(
-        "too much contention".into(),
-    )))
+    Err(contended())
 }
 
 /// Best effort: Twilio's `LastReadMessageIndex` follows ours; a failure is
@@ -1152,16 +1142,9 @@ pub async fn add_participant(
         if app.store.add_participant(&head, &new, &now).await? {
             return Ok((true, (&new).into()));
         }
-        contention_pause(attempt).await;
-        head = app
-            .store
-            .load_head(&head.meta.id)
-            .await?
-            .ok_or(ApiError::NotFound)?;
+        head = reload(app, &head.meta.id, attempt).await?;
     }
-    Err(ApiError::Store(crate::store::StoreError::Unavailable(
-        "too much contention".into(),
-    )))
+    Err(contended())
 }
 
 /// Remove a participant, keeping history (service tokens, or a participant
@@ -1202,16 +1185,9 @@ pub async fn remove_participant(
         if app.store.remove_participant(&head, &target, &now).await? {
             return Ok(());
         }
-        contention_pause(attempt).await;
-        head = app
-            .store
-            .load_head(&head.meta.id)
-            .await?
-            .ok_or(ApiError::NotFound)?;
+        head = reload(app, &head.meta.id, attempt).await?;
     }
-    Err(ApiError::Store(crate::store::StoreError::Unavailable(
-        "too much contention".into(),
-    )))
+    Err(contended())
 }
 
 /// A caller of the API that is not an end user of a booking chat.
@@ -1287,16 +1263,9 @@ pub async fn update_status(
                 .ok_or(ApiError::NotFound)?;
             return Ok((true, ConversationView::of(&head, caller)));
         }
-        contention_pause(attempt).await;
-        head = app
-            .store
-            .load_head(&head.meta.id)
-            .await?
-            .ok_or(ApiError::NotFound)?;
+        head = reload(app, &head.meta.id, attempt).await?;
     }
-    Err(ApiError::Store(crate::store::StoreError::Unavailable(
-        "too much contention".into(),
-    )))
+    Err(contended())
 }
 
 /// `GET /stats/providers`: the caller's org, per provider.

@@ -26,3 +26,11 @@ impl Clock {
 pub fn format_ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
+
+/// A random pause of up to `min(5 ms * 2^attempt, 80 ms)` ("full jitter"), so
+/// writers that lost an optimistic-lock race do not collide again in step.
+pub async fn contention_pause(attempt: usize) {
+    let cap_ms = (5u64 << attempt.min(4)).min(80);
+    let jitter_ms = (ulid::Ulid::new().random() % u128::from(cap_ms + 1)) as u64;
+    tokio::time::sleep(std::time::Duration::from_millis(jitter_ms)).await;
+}

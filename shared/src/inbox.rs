@@ -52,11 +52,7 @@ impl AccountCache {
     }
 }
 
-async fn pause(attempt: usize) {
-    let cap_ms = (5u64 << attempt.min(4)).min(80);
-    let jitter = (ulid::Ulid::new().random() % u128::from(cap_ms + 1)) as u64;
-    tokio::time::sleep(Duration::from_millis(jitter)).await;
-}
+use crate::clock::contention_pause as pause;
 
 /// Process one queued envelope.
 pub async fn process(app: &App, raw: &str) -> Result<(), ProcessError> {

@@ -819,11 +819,6 @@ impl Store {
     }
 
     pub async fn org_unread_total(&self, org: &str) -> Result<i64, StoreError> {
-        Ok(self
-            .get(org_counters(org))
-            .await?
-            .and_then(|i| get_n(&i, "unread_total"))
-            .unwrap_or(0)
-            .max(0))
+        self.counter(org_counters(org), "unread_total").await
     }
 }

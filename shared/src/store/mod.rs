@@ -865,10 +865,15 @@ impl Store {
     }
 
     pub async fn unread_total(&self, user_id: &str) -> Result<i64, StoreError> {
+        self.counter(counters_key(user_id), "unread_total").await
+    }
+
+    /// A counter attribute (absent counts as 0; never negative).
+    pub(crate) async fn counter(&self, key: Item, attribute: &str) -> Result<i64, StoreError> {
         Ok(self
-            .get(counters_key(user_id))
+            .get(key)
             .await?
-            .and_then(|i| get_n(&i, "unread_total"))
+            .and_then(|i| get_n(&i, attribute))
             .unwrap_or(0)
             .max(0))
     }
