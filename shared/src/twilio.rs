@@ -133,7 +133,10 @@ pub struct NewParticipant<'a> {
 
 #[derive(Clone)]
 pub struct TwilioClient {
-    http: reqwest::Client,
+    /// Built on first use: loading the platform's root certificates costs a
+    /// few milliseconds that functions which never call Twilio (most reads)
+    /// should not pay at cold start.
+    http: std::sync::Arc<std::sync::OnceLock<reqwest::Client>>,
     cfg: TwilioConfig,
 }
 
@@ -141,13 +144,24 @@ type Form = Vec<(&'static str, String)>;
 
 impl TwilioClient {
     pub fn new(cfg: TwilioConfig) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(cfg.timeout)
+        Ok(Self {
+            http: Default::default(),
+            cfg,
+        })
+    }
+
+    fn http(&self) -> Result<&reqwest::Client, TwilioError> {
+        if let Some(client) = self.http.get() {
+            return Ok(client);
+        }
+        let client = reqwest::Client::builder()
+            .timeout(self.cfg.timeout)
             .connect_timeout(Duration::from_secs(2))
             .pool_idle_timeout(Duration::from_secs(50))
             .user_agent(concat!("booking-messaging/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { http, cfg })
+            .build()
+            .map_err(|e| TwilioError::Unavailable(format!("http client: {e}")))?;
+        Ok(self.http.get_or_init(|| client))
     }
 
     fn conv_url(&self, path: &str) -> String {
@@ -352,7 +366,7 @@ impl TwilioClient {
             let last = attempt >= self.cfg.max_attempts;
             let backoff = self.cfg.backoff * 2u32.pow(attempt - 1);
             let mut req = self
-                .http
+                .http()?
                 .request(method.clone(), url)
                 .basic_auth(&self.cfg.username, Some(&self.cfg.password));
             if let Some(form) = form {
