@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Cold-start benchmark of the release binaries against the local stack:
 # init time (exec → first /next), first request done, RSS.
-# Usage: bench/init.sh [RUNS]   (after `make build-release`)
+# Usage: bench/init.sh [RUNS] [BINARY...]   (after `make build-release`)
+#   BIN_DIR=target/opt-s/release bench/init.sh 30 unread-count   (another build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-30}"
+shift || true
+bins=("$@")
+[ ${#bins[@]} -gt 0 ] || bins=(unread-count webhook-ingest)
+bin_dir="${BIN_DIR:-target/release}"
 mkdir -p .local
 export PORT="${PORT:-3400}" TWILIO_STANDIN_PORT="${TWILIO_STANDIN_PORT:-3401}" MOTO_PORT="${MOTO_PORT:-4680}" DEMO=0
 scripts/run.sh > .local/bench-stack.log 2>&1 &
@@ -24,6 +29,9 @@ export TABLE_NAME=messaging-local AUTH_JWT_SECRET=local-dev-secret-change-me-012
 export TWILIO_ACCOUNT_SID=AC00000000000000000000000000000000 TWILIO_AUTH_TOKEN=dev-auth-token
 export TWILIO_CONVERSATIONS_BASE_URL="http://127.0.0.1:$TWILIO_STANDIN_PORT" TWILIO_API_BASE_URL="http://127.0.0.1:$TWILIO_STANDIN_PORT"
 export PUBLIC_BASE_URL="http://127.0.0.1:3000" QUEUE_URL="$AWS_ENDPOINT_URL/123456789012/messaging-local-InboundQueue"
-python3 bench/init.py target/release/unread-count events/unread-count.json "$runs"
-python3 bench/init.py target/release/webhook-ingest events/webhook-ingest-messaging.json "$runs"
-
+for b in "${bins[@]}"; do
+  event="events/$b.json"
+  [ -f "$event" ] || event="events/$b-messaging.json"
+  ls -l "$bin_dir/$b" | awk '{printf "%s: %.2f MB\n", $9, $5/1048576}'
+  python3 bench/init.py "$bin_dir/$b" "$event" "$runs"
+done
