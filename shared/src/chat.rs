@@ -1190,11 +1190,6 @@ pub async fn remove_participant(
     Err(contended())
 }
 
-/// A caller of the API that is not an end user of a booking chat.
-pub fn is_staff(caller: &Caller) -> bool {
-    matches!(caller.user_type, UserType::Service | UserType::Agent)
-}
-
 // ---- status ---------------------------------------------------------------
 
 /// `PATCH /conversations/{id}` `{status}`: active, escalated or closed.
