@@ -637,12 +637,7 @@ impl Store {
             None,
             contact_values,
         )?);
-        items.push(self.update(
-            org_counters(w.org_id),
-            "ADD unread_total :one",
-            None,
-            vec![(":one", n(1))],
-        )?);
+        items.extend(self.add_unread(org_counters(w.org_id), 1)?);
         let stats = match w.existing {
             None => self.stats_delta(w.org_id, w.provider, "", "active", 1)?,
             Some(meta) if meta.status == "closed" => {
@@ -807,14 +802,7 @@ impl Store {
                 (":n", n(inbox.unread_count)),
             ],
         )?];
-        if inbox.unread_count != 0 {
-            items.push(self.update(
-                org_counters(&inbox.org_id),
-                "ADD unread_total :d",
-                None,
-                vec![(":d", n(-inbox.unread_count))],
-            )?);
-        }
+        items.extend(self.add_unread(org_counters(&inbox.org_id), -inbox.unread_count)?);
         Ok(matches!(self.transact(items).await?, TxOutcome::Done))
     }
 

@@ -753,12 +753,7 @@ impl Store {
                     None,
                     values,
                 )?);
-                items.push(self.update(
-                    counters_key(&p.user_id),
-                    "ADD unread_total :one",
-                    None,
-                    vec![(":one", n(1))],
-                )?);
+                items.extend(self.add_unread(counters_key(&p.user_id), 1)?);
             }
         }
         if let Some(idem) = idem {
@@ -853,19 +848,30 @@ impl Store {
             Some("unread_count = :n AND is_active = :yes"),
             values,
         )?];
-        if p.unread_count != 0 {
-            items.push(self.update(
-                counters_key(&p.user_id),
-                "ADD unread_total :d",
-                None,
-                vec![(":d", n(-p.unread_count))],
-            )?);
-        }
+        items.extend(self.add_unread(counters_key(&p.user_id), -p.unread_count)?);
         Ok(matches!(self.transact(items).await?, TxOutcome::Done))
     }
 
     pub async fn unread_total(&self, user_id: &str) -> Result<i64, StoreError> {
         self.counter(counters_key(user_id), "unread_total").await
+    }
+
+    /// `ADD unread_total` on a counters item (`None` when `delta` is 0).
+    pub(crate) fn add_unread(
+        &self,
+        counters: Item,
+        delta: i64,
+    ) -> Result<Option<TransactWriteItem>, StoreError> {
+        if delta == 0 {
+            return Ok(None);
+        }
+        self.update(
+            counters,
+            "ADD unread_total :d",
+            None,
+            vec![(":d", n(delta))],
+        )
+        .map(Some)
     }
 
     /// A counter attribute (absent counts as 0; never negative).
@@ -963,14 +969,7 @@ impl Store {
                 ],
             )?,
         ];
-        if p.unread_count != 0 {
-            items.push(self.update(
-                counters_key(&p.user_id),
-                "ADD unread_total :d",
-                None,
-                vec![(":d", n(-p.unread_count))],
-            )?);
-        }
+        items.extend(self.add_unread(counters_key(&p.user_id), -p.unread_count)?);
         Ok(matches!(self.transact(items).await?, TxOutcome::Done))
     }
 
