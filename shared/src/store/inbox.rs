@@ -317,28 +317,12 @@ impl Store {
         item.insert("created_by".into(), s(&acc.created_by));
         item.insert("GSI1PK".into(), s(format!("ORG#{}#ACCOUNTS", acc.org_id)));
         item.insert("GSI1SK".into(), s(&acc.address));
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(PutAccount::Created),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                match self.chat_account(&acc.provider, &acc.address).await? {
-                    Some(existing) if existing.org_id == acc.org_id => {
-                        Ok(PutAccount::Unchanged(existing))
-                    }
-                    _ => Ok(PutAccount::OwnedByOther),
-                }
-            }
-            Err(e) => Err(sdk_err(e)),
+        if self.put_new(item).await? {
+            return Ok(PutAccount::Created);
+        }
+        match self.chat_account(&acc.provider, &acc.address).await? {
+            Some(existing) if existing.org_id == acc.org_id => Ok(PutAccount::Unchanged(existing)),
+            _ => Ok(PutAccount::OwnedByOther),
         }
     }
 
@@ -360,18 +344,15 @@ impl Store {
             .await;
         match res {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if is_condition_failure(&e) => Ok(false),
             Err(e) => Err(sdk_err(e)),
         }
     }
 
+    /// An org's chat accounts: one Query on GSI1 (keys only there), then
+    /// one BatchGetItem per 100 accounts.
     pub async fn org_chat_accounts(&self, org: &str) -> Result<Vec<ChatAccount>, StoreError> {
-        let mut out_items = Vec::new();
+        let mut keys = Vec::new();
         let mut start = None;
         loop {
             let out = self
@@ -385,20 +366,24 @@ impl Store {
                 .send()
                 .await
                 .map_err(sdk_err)?;
-            // GSI1 projects keys and unread_count only: fetch the items.
-            for i in out.items() {
-                if let (Some(pk), Some(sk)) = (get_s(i, "PK"), get_s(i, "SK"))
-                    && let Some(item) = self.get(key(pk, sk)).await?
-                {
-                    out_items.push(account_from(&item)?);
-                }
-            }
+            keys.extend(
+                out.items()
+                    .iter()
+                    .filter_map(|i| Some(key(get_s(i, "PK")?, get_s(i, "SK")?))),
+            );
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
                 _ => break,
             }
         }
-        Ok(out_items)
+        let mut accounts = self
+            .batch_get(keys)
+            .await?
+            .iter()
+            .map(account_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        accounts.sort_by(|a, b| a.address.cmp(&b.address));
+        Ok(accounts)
     }
 
     // ---- unroutable ---------------------------------------------------
@@ -725,10 +710,7 @@ impl Store {
         let res = req.update_expression(expr.clone()).send().await;
         let item = match res {
             Ok(out) => out.attributes.unwrap_or_default(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
+            Err(e) if is_condition_failure(&e) => {
                 return Ok(StatusOutcome::Stale);
             }
             Err(e) => return Err(sdk_err(e)),
@@ -756,12 +738,7 @@ impl Store {
         }
         match req.update_expression(msg_expr).send().await {
             Ok(_) => Ok(StatusOutcome::Applied),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(StatusOutcome::Stale)
-            }
+            Err(e) if is_condition_failure(&e) => Ok(StatusOutcome::Stale),
             Err(e) => Err(sdk_err(e)),
         }
     }

@@ -68,6 +68,15 @@ where
     }
 }
 
+/// A conditional write whose condition did not hold.
+fn is_condition_failure<E, R>(e: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error()
+        .is_some_and(|se| se.code() == Some("ConditionalCheckFailedException"))
+}
+
 fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
     StoreError::Sdk(e.to_string())
 }
@@ -507,12 +516,22 @@ impl Store {
         &self,
         ids: &[String],
     ) -> Result<HashMap<String, ConversationMeta>, StoreError> {
+        let keys: Vec<Item> = ids.iter().map(|id| key(conv_pk(id), META_SK)).collect();
         let mut found = HashMap::new();
-        for chunk in ids.chunks(100) {
-            let keys: Vec<Item> = chunk.iter().map(|id| key(conv_pk(id), META_SK)).collect();
+        for item in self.batch_get(keys).await? {
+            let m = meta_from(&item)?;
+            found.insert(m.id.clone(), m);
+        }
+        Ok(found)
+    }
+
+    /// Items by key: one BatchGetItem per 100 keys, unprocessed keys retried.
+    pub(crate) async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
             let mut request = Some(
                 KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
+                    .set_keys(Some(chunk.to_vec()))
                     .consistent_read(true)
                     .build()
                     .map_err(build_err)?,
@@ -526,11 +545,8 @@ impl Store {
                     .send()
                     .await
                     .map_err(sdk_err)?;
-                if let Some(items) = out.responses.as_ref().and_then(|r| r.get(&self.table)) {
-                    for item in items {
-                        let m = meta_from(item)?;
-                        found.insert(m.id.clone(), m);
-                    }
+                if let Some(items) = out.responses.and_then(|mut r| r.remove(&self.table)) {
+                    found.extend(items);
                 }
                 request = out
                     .unprocessed_keys
@@ -547,6 +563,23 @@ impl Store {
             }
         }
         Ok(found)
+    }
+
+    /// Put an item unless its key exists: `Ok(false)` when it did.
+    pub(crate) async fn put_new(&self, item: Item) -> Result<bool, StoreError> {
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(sdk_err(e)),
+        }
     }
 
     /// A user's conversations, most recent activity first: `(conversation
@@ -987,41 +1020,25 @@ impl Store {
         item.insert("message_id".into(), s(&record.message_id));
         item.insert("state".into(), s(record.state.as_str()));
         item.insert("expires_at".into(), n(now_epoch + IDEM_TTL_SECS));
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(IdemBegin::Fresh),
-            Err(e) => {
-                let conditional = e
-                    .as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception());
-                if !conditional {
-                    return Err(sdk_err(e));
-                }
-                let existing = self
-                    .get(key(&record.pk, "#IDEM"))
-                    .await?
-                    .ok_or_else(|| StoreError::Unavailable("idempotency record vanished".into()))?;
-                let state = match get_s(&existing, "state").as_deref() {
-                    Some("sent") => IdemState::Sent,
-                    Some("unknown") => IdemState::Unknown,
-                    _ => IdemState::Pending,
-                };
-                Ok(IdemBegin::Existing(IdemRecord {
-                    pk: record.pk.clone(),
-                    request_hash: req_s(&existing, "request_hash")?,
-                    message_id: req_s(&existing, "message_id")?,
-                    state,
-                    message_sk: get_s(&existing, "message_sk"),
-                }))
-            }
+        if self.put_new(item).await? {
+            return Ok(IdemBegin::Fresh);
         }
+        let existing = self
+            .get(key(&record.pk, "#IDEM"))
+            .await?
+            .ok_or_else(|| StoreError::Unavailable("idempotency record vanished".into()))?;
+        let state = match get_s(&existing, "state").as_deref() {
+            Some("sent") => IdemState::Sent,
+            Some("unknown") => IdemState::Unknown,
+            _ => IdemState::Pending,
+        };
+        Ok(IdemBegin::Existing(IdemRecord {
+            pk: record.pk.clone(),
+            request_hash: req_s(&existing, "request_hash")?,
+            message_id: req_s(&existing, "message_id")?,
+            state,
+            message_sk: get_s(&existing, "message_sk"),
+        }))
     }
 
     /// Release a claimed key after a failure that provably sent nothing.
