@@ -18,6 +18,8 @@ unset TWILIO_ACCOUNT_SID TWILIO_AUTH_TOKEN TWILIO_API_KEY_SID TWILIO_API_KEY_SEC
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
+echo "==> shared crate: no import cycle between modules"
+python3 scripts/module-graph.py
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "==> cargo test"

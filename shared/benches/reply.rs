@@ -3,9 +3,9 @@
 
 use chrono::{Duration, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
-use shared::chat::SendInput;
 use shared::clock::format_ts;
-use shared::reply::{check_window, validate};
+use shared::conversation::SendInput;
+use shared::inbox::reply::{check_window, validate};
 use std::hint::black_box;
 
 fn bench(c: &mut Criterion) {

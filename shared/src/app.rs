@@ -17,7 +17,7 @@ pub struct App {
     pub cursors: CursorCodec,
     pub clock: Clock,
     /// Chat-account routing (`To` address → org), kept across warm invocations.
-    pub accounts: crate::inbox::AccountCache,
+    pub accounts: crate::accounts::AccountCache,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,17 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::BTreeMap;
 
-use crate::error::ApiError;
+/// A cursor that was not issued by us for this listing (or was altered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("cursor is invalid or expired")]
+pub struct InvalidCursor;
+
+impl InvalidCursor {
+    /// The stable code an API client sees.
+    pub fn code(&self) -> &'static str {
+        "invalid_cursor"
+    }
+}
 
 /// The string attributes of a DynamoDB key.
 pub type Key = BTreeMap<String, String>;
@@ -44,8 +54,8 @@ impl CursorCodec {
         )
     }
 
-    pub fn decode(&self, scope: &str, cursor: &str) -> Result<Key, ApiError> {
-        let bad = || ApiError::bad_request("invalid_cursor", "cursor is invalid or expired");
+    pub fn decode(&self, scope: &str, cursor: &str) -> Result<Key, InvalidCursor> {
+        let bad = || InvalidCursor;
         let (payload, tag) = cursor.split_once('.').ok_or_else(bad)?;
         let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| bad())?;
         let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| bad())?;

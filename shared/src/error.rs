@@ -9,6 +9,8 @@ use lambda_http::{Body, Response};
 use serde_json::json;
 use std::time::Duration;
 
+use crate::cursor::InvalidCursor;
+use crate::domain::DomainError;
 use crate::store::StoreError;
 use crate::twilio::TwilioError;
 
@@ -56,8 +58,27 @@ pub enum ApiError {
     },
     #[error("storage: {0}")]
     Store(#[from] StoreError),
+    /// The queue (SQS) did not accept a message: Twilio retries the webhook.
+    #[error("queue unavailable")]
+    QueueUnavailable,
     #[error("internal: {0}")]
     Internal(String),
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Invalid { code, message } => Self::Unprocessable { code, message },
+            DomainError::Malformed { code, message } => Self::BadRequest { code, message },
+            DomainError::UnknownId => Self::NotFound,
+        }
+    }
+}
+
+impl From<InvalidCursor> for ApiError {
+    fn from(e: InvalidCursor) -> Self {
+        Self::bad_request(e.code(), e.to_string())
+    }
 }
 
 impl ApiError {
@@ -110,7 +131,9 @@ impl ApiError {
                 }
                 _ => StatusCode::BAD_GATEWAY,
             },
-            Self::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Store(StoreError::Unavailable(_)) | Self::QueueUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Store(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -136,6 +159,7 @@ impl ApiError {
                 TwilioError::Api { .. } | TwilioError::Decode(_) => "twilio_error",
             },
             Self::Store(StoreError::Unavailable(_)) => "storage_unavailable",
+            Self::QueueUnavailable => "queue_unavailable",
             Self::Store(_) | Self::Internal(_) => "internal_error",
         }
     }
@@ -183,6 +207,7 @@ impl ApiError {
             Self::Store(StoreError::Unavailable(_)) => {
                 "storage is temporarily unavailable; retry later".into()
             }
+            Self::QueueUnavailable => "the queue is temporarily unavailable; retry later".into(),
             Self::Store(_) | Self::Internal(_) => "internal error".into(),
         }
     }
@@ -193,9 +218,9 @@ impl ApiError {
             | Self::TooManyRequests { retry_after } => {
                 Some(retry_after.unwrap_or(Duration::from_secs(1)))
             }
-            Self::Twilio(TwilioError::Unavailable(_)) | Self::Store(StoreError::Unavailable(_)) => {
-                Some(Duration::from_secs(1))
-            }
+            Self::Twilio(TwilioError::Unavailable(_))
+            | Self::Store(StoreError::Unavailable(_))
+            | Self::QueueUnavailable => Some(Duration::from_secs(1)),
             _ => None,
         }
     }

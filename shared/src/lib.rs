@@ -2,20 +2,22 @@
 //! the DynamoDB store, the Twilio client, the booking-chat operations and the
 //! HTTP glue that turns them into API Gateway responses.
 
+pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod chat;
 pub mod clock;
 pub mod config;
+pub mod conversation;
 pub mod cursor;
 pub mod domain;
 pub mod envelope;
 pub mod error;
 pub mod http;
+pub mod idempotency;
 pub mod inbox;
 pub mod ingest;
 pub mod lambda;
-pub mod reply;
 pub mod signature;
 pub mod store;
 pub mod twilio;

@@ -703,7 +703,7 @@ async fn when_sqs_refuses_the_message_the_webhook_should_be_503_so_twilio_retrie
         other => panic!("unexpected body {other:?}"),
     };
     let json: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(json["error"]["code"], "storage_unavailable", "{json}");
+    assert_eq!(json["error"]["code"], "queue_unavailable", "{json}");
     t.assert_queue_empty().await;
 
     // The same request with a working queue is accepted.

@@ -4,7 +4,6 @@
 
 use crate::helpers::*;
 use serde_json::Value;
-use shared::chat::message_effects;
 use shared::clock::format_ts;
 use shared::domain::status_rank;
 use shared::inbox::inbox_conversation_id;
@@ -43,7 +42,7 @@ async fn store_outbound(t: &TestApp, conv: &str, sid: &str, status: &str) -> Sto
         details: None,
         error_code: None,
     };
-    let fx = message_effects(&head.meta, "agent", &body, now);
+    let fx = head.meta.message_effects("agent", &body, now);
     t.app
         .store
         .store_message(&head, &msg, &fx, None)

@@ -1,7 +1,8 @@
 //! `GET /conversations/{id}`: participants, read horizons, analytics.
 
 use lambda_http::{Body, Request, Response};
-use shared::chat::{self, ConversationView};
+use shared::conversation::access::load_visible;
+use shared::conversation::views::ConversationView;
 use shared::{ApiError, App, http};
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -11,6 +12,6 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 async fn run(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = app.auth.caller(req)?;
     let id = http::path_param(req, "id").ok_or(ApiError::NotFound)?;
-    let head = chat::load_visible(app, &caller, &id).await?;
+    let head = load_visible(app, &caller, &id).await?;
     Ok(http::json(200, &ConversationView::of(&head, &caller)))
 }

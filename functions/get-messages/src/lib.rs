@@ -1,7 +1,8 @@
 //! `GET /conversations/{id}/messages`: stored messages, cursor paginated.
 
 use lambda_http::{Body, Request, Response};
-use shared::{ApiError, App, chat, http};
+use shared::chat::listing::get_messages;
+use shared::{ApiError, App, http};
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     http::respond(run(app, &req).await)
@@ -22,6 +23,6 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     };
     let limit = http::page_limit(req)?;
     let cursor = http::query_param(req, "cursor");
-    let page = chat::get_messages(app, &caller, &id, ascending, limit, cursor.as_deref()).await?;
+    let page = get_messages(app, &caller, &id, ascending, limit, cursor.as_deref()).await?;
     Ok(http::json(200, &page))
 }

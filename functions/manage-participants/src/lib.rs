@@ -2,7 +2,8 @@
 //! `DELETE /conversations/{id}/participants/{user_id}`.
 
 use lambda_http::{Body, Request, Response};
-use shared::chat::{self, ParticipantInput};
+use shared::chat::create::ParticipantInput;
+use shared::chat::participants;
 use shared::{ApiError, App, http};
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -15,7 +16,7 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let user = http::path_param(req, "user_id");
     match (req.method().as_str(), user) {
         ("GET", None) => {
-            let list = chat::list_participants(app, &caller, &id).await?;
+            let list = participants::list_participants(app, &caller, &id).await?;
             Ok(http::json(
                 200,
                 &serde_json::json!({ "participants": list }),
@@ -23,11 +24,11 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         }
         ("POST", None) => {
             let input: ParticipantInput = http::parse_json(req)?;
-            let (created, view) = chat::add_participant(app, &caller, &id, &input).await?;
+            let (created, view) = participants::add_participant(app, &caller, &id, &input).await?;
             Ok(http::json(if created { 201 } else { 200 }, &view))
         }
         ("DELETE", Some(user)) => {
-            chat::remove_participant(app, &caller, &id, &user).await?;
+            participants::remove_participant(app, &caller, &id, &user).await?;
             Ok(Response::builder()
                 .status(204)
                 .body(Body::Empty)

@@ -1,7 +1,8 @@
 //! `POST /conversations/{id}/read`: move the caller's read horizon, zero unread.
 
 use lambda_http::{Body, Request, Response};
-use shared::{ApiError, App, chat, http};
+use shared::chat::read::mark_read;
+use shared::{ApiError, App, http};
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     http::respond(run(app, &req).await)
@@ -10,6 +11,6 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 async fn run(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = app.auth.caller(req)?;
     let id = http::path_param(req, "id").ok_or(ApiError::NotFound)?;
-    let read = chat::mark_read(app, &caller, &id).await?;
+    let read = mark_read(app, &caller, &id).await?;
     Ok(http::json(200, &read))
 }

@@ -2,7 +2,8 @@
 //! caller's org: total, active, escalated, within_24h.
 
 use lambda_http::{Body, Request, Response};
-use shared::{ApiError, App, chat, http};
+use shared::inbox::stats::provider_stats;
+use shared::{ApiError, App, http};
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     http::respond(run(app, &req).await)
@@ -11,6 +12,6 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 async fn run(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = app.auth.caller(req)?;
     let org = http::query_param(req, "org_id");
-    let stats = chat::provider_stats(app, &caller, org.as_deref()).await?;
+    let stats = provider_stats(app, &caller, org.as_deref()).await?;
     Ok(http::json(200, &stats))
 }

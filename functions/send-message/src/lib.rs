@@ -2,9 +2,10 @@
 //! for booking chats, the Messages API for WhatsApp/SMS), store, count unread.
 
 use lambda_http::{Body, Request, Response};
-use shared::chat::{self, SendInput};
+use shared::conversation::SendInput;
+use shared::conversation::access::load_visible;
 use shared::domain::IdempotencyKey;
-use shared::{ApiError, App, http};
+use shared::{ApiError, App, chat, http, inbox};
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     http::respond(run(app, &req).await)
@@ -17,6 +18,13 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         .map(|k| IdempotencyKey::parse(&k))
         .transpose()?;
     let input: SendInput = http::parse_json(req)?;
-    let (created, message) = chat::send(app, &caller, &id, &input, key).await?;
+    let head = load_visible(app, &caller, &id).await?;
+    // Booking chats go through Twilio Conversations, WhatsApp/SMS
+    // conversations through the Messages API.
+    let (created, message) = if head.meta.inbox.is_some() {
+        inbox::reply::send_reply(app, &caller, head, &input, key).await?
+    } else {
+        chat::send::send(app, &caller, head, &input, key).await?
+    };
     Ok(http::json(if created { 201 } else { 200 }, &message))
 }

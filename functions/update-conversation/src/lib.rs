@@ -2,7 +2,8 @@
 
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
-use shared::{ApiError, App, chat, http};
+use shared::chat::status::update_status;
+use shared::{ApiError, App, http};
 
 #[derive(Deserialize)]
 struct UpdateInput {
@@ -17,6 +18,6 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = app.auth.caller(req)?;
     let id = http::path_param(req, "id").ok_or(ApiError::NotFound)?;
     let input: UpdateInput = http::parse_json(req)?;
-    let (_changed, view) = chat::update_status(app, &caller, &id, &input.status).await?;
+    let (_changed, view) = update_status(app, &caller, &id, &input.status).await?;
     Ok(http::json(200, &view))
 }

@@ -66,7 +66,7 @@ async fn run(deps: &Ingest, req: &Request) -> Result<Response<Body>, ApiError> {
         .await
         .map_err(|e| {
             tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "enqueue failed");
-            ApiError::Store(shared::store::StoreError::Unavailable("queue".into()))
+            ApiError::QueueUnavailable
         })?;
     tracing::info!(kind, source = ?envelope.source, "webhook enqueued");
     let response = match envelope.source {

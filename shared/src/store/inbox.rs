@@ -251,7 +251,7 @@ impl Store {
                 ));
             }
         };
-        let id = crate::inbox::inbox_conversation_id(c.org_id, c.provider, c.channel, identity);
+        let id = crate::domain::inbox_conversation_id(c.org_id, c.provider, c.channel, identity);
         let mut m = key(conv_pk(&id), META_SK);
         for (k, v) in [
             ("id", id.as_str()),

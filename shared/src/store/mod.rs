@@ -26,6 +26,10 @@ use aws_sdk_dynamodb::types::{
 };
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+
+use crate::domain::effects::MessageEffects;
+
 pub use inbox::*;
 pub use item::Item;
 use item::*;
@@ -151,6 +155,24 @@ pub struct Head {
     pub participants: Vec<Participant>,
 }
 
+impl ConversationMeta {
+    /// The analytics a new message by `author_type` causes here.
+    pub fn message_effects(
+        &self,
+        author_type: &str,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> MessageEffects {
+        crate::domain::effects::message_effects(
+            self.pending_side.as_deref(),
+            self.pending_since.as_deref(),
+            author_type,
+            body,
+            now,
+        )
+    }
+}
+
 impl Head {
     pub fn active_participant(&self, user_id: &str) -> Option<&Participant> {
         self.participants
@@ -184,16 +206,6 @@ impl Message {
     pub fn sort_key(&self) -> String {
         format!("MSG#{}#{}", self.created_at, self.id)
     }
-}
-
-/// Analytics changes computed by the caller for one new message.
-#[derive(Clone, Debug)]
-pub struct MessageEffects {
-    pub preview: String,
-    /// Milliseconds since the other side's pending message, if this answers it.
-    pub response_ms: Option<i64>,
-    pub pending_side: String,
-    pub pending_since: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -4,21 +4,16 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use crate::app::App;
-use crate::chat::message_effects;
 use crate::clock::format_ts;
-use crate::domain::{Address, redact, short_hash};
+use crate::domain::{Address, inbox_conversation_id, redact};
 use crate::envelope::{Envelope, Kind};
 use crate::store::{
-    Head, InboundOutcome, InboundWrite, Message, Participant, StoreError, StoreMessageOutcome,
+    ConversationMeta, Head, InboundOutcome, InboundWrite, Message, Participant, StoreError,
+    StoreMessageOutcome,
 };
 
-/// How long a resolved chat account is trusted before it is read again.
-const ACCOUNT_TTL: Duration = Duration::from_secs(300);
 const MAX_ATTEMPTS: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,27 +24,6 @@ pub enum ProcessError {
     /// Will never succeed (malformed envelope): goes to the DLQ.
     #[error("permanent: {0}")]
     Permanent(String),
-}
-
-/// `To` address → org, cached across warm invocations (hits only, so a
-/// newly registered number routes at once).
-#[derive(Default)]
-pub struct AccountCache {
-    entries: Mutex<HashMap<String, (String, Instant)>>,
-}
-
-impl AccountCache {
-    fn get(&self, address: &str) -> Option<String> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
-            .get(address)
-            .filter(|(_, at)| at.elapsed() < ACCOUNT_TTL)
-            .map(|(org, _)| org.clone())
-    }
-    fn put(&self, address: &str, org: &str) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.insert(address.to_string(), (org.to_string(), Instant::now()));
-    }
 }
 
 use crate::clock::contention_pause as pause;
@@ -90,15 +64,6 @@ pub async fn resolve_org(app: &App, address: &str) -> Result<Option<String>, Sto
         }
         None => Ok(app.config.default_org_id.clone()),
     }
-}
-
-/// The deterministic id of the conversation of (org, provider, channel,
-/// contact): racing first messages from a new number meet on one item.
-pub fn inbox_conversation_id(org: &str, provider: &str, channel: &str, contact: &str) -> String {
-    format!(
-        "conv_{}",
-        short_hash(&["inbox", org, provider, channel, contact])
-    )
 }
 
 /// Media, location and button replies as attachment metadata (media is not
@@ -190,12 +155,10 @@ async fn inbound_message(app: &App, env: &Envelope, raw: &str) -> Result<(), Pro
     let name = env.param("ProfileName").filter(|n| !n.is_empty());
     for attempt in 0..MAX_ATTEMPTS {
         let existing = app.store.conversation_meta(&conv).await?;
-        let fx = message_effects(
-            existing.as_ref().unwrap_or(&Default::default()),
-            "contact",
-            body,
-            at,
-        );
+        let fx = match &existing {
+            Some(meta) => meta.message_effects("contact", body, at),
+            None => ConversationMeta::default().message_effects("contact", body, at),
+        };
         let write = InboundWrite {
             org_id: &org,
             provider: "twilio",
@@ -337,7 +300,7 @@ async fn message_added(app: &App, env: &Envelope, head: &Head) -> Result<bool, P
         details: None,
         error_code: None,
     };
-    let fx = message_effects(&head.meta, &author_type, body, at);
+    let fx = head.meta.message_effects(&author_type, body, at);
     Ok(
         match app.store.store_message(head, &msg, &fx, None).await? {
             StoreMessageOutcome::Stored | StoreMessageOutcome::Duplicate => true,

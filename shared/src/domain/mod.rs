@@ -3,7 +3,44 @@
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
+pub mod effects;
+
+/// Why a value could not become a domain type. `error.rs` maps it to HTTP.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// A value breaks the rules (422).
+    #[error("invalid ({code}): {message}")]
+    Invalid { code: &'static str, message: String },
+    /// A header or parameter that is not even well-formed (400).
+    #[error("malformed ({code}): {message}")]
+    Malformed { code: &'static str, message: String },
+    /// An id that cannot name anything of ours (404: existence is never
+    /// revealed, so neither is the id format).
+    #[error("unknown id")]
+    UnknownId,
+}
+
+impl DomainError {
+    /// The stable code an API client sees.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid { code, .. } | Self::Malformed { code, .. } => code,
+            Self::UnknownId => "not_found",
+        }
+    }
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn malformed(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Malformed {
+            code,
+            message: message.into(),
+        }
+    }
+}
 
 /// The longest free-form message Twilio accepts.
 pub const MAX_BODY_CHARS: usize = 1600;
@@ -19,11 +56,11 @@ fn id_like(s: &str, max: usize) -> bool {
 }
 
 /// An external identifier (booking id, user id): 1..=128 of `[A-Za-z0-9-_.:@]`.
-fn parse_id(field: &'static str, s: &str) -> Result<String, ApiError> {
+fn parse_id(field: &'static str, s: &str) -> Result<String, DomainError> {
     if id_like(s, 128) {
         Ok(s.to_string())
     } else {
-        Err(ApiError::unprocessable(
+        Err(DomainError::invalid(
             "invalid_field",
             format!("{field} must be 1-128 characters of letters, digits, - _ . : @"),
         ))
@@ -35,7 +72,7 @@ fn parse_id(field: &'static str, s: &str) -> Result<String, ApiError> {
 pub struct BookingId(String);
 
 impl BookingId {
-    pub fn parse(s: &str) -> Result<Self, ApiError> {
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
         parse_id("booking_id", s).map(Self)
     }
     pub fn as_str(&self) -> &str {
@@ -48,7 +85,7 @@ impl BookingId {
 pub struct UserId(String);
 
 impl UserId {
-    pub fn parse(s: &str) -> Result<Self, ApiError> {
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
         parse_id("user_id", s).map(Self)
     }
     pub fn as_str(&self) -> &str {
@@ -63,11 +100,11 @@ pub struct ConversationId(String);
 
 impl ConversationId {
     /// A path id that cannot be ours is simply not found.
-    pub fn parse(s: &str) -> Result<Self, ApiError> {
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
         if s.starts_with("conv_") && id_like(s, 64) {
             Ok(Self(s.to_string()))
         } else {
-            Err(ApiError::NotFound)
+            Err(DomainError::UnknownId)
         }
     }
 
@@ -108,11 +145,11 @@ pub enum ParticipantType {
 }
 
 impl ParticipantType {
-    pub fn parse(s: &str) -> Result<Self, ApiError> {
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
         match s {
             "customer" => Ok(Self::Customer),
             "provider" => Ok(Self::Provider),
-            other => Err(ApiError::unprocessable(
+            other => Err(DomainError::invalid(
                 "invalid_user_type",
                 format!(
                     "user_type must be customer or provider, got {:?}",
@@ -134,16 +171,13 @@ impl ParticipantType {
 pub struct MessageBody(String);
 
 impl MessageBody {
-    pub fn parse(s: &str) -> Result<Self, ApiError> {
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
         if s.trim().is_empty() {
-            return Err(ApiError::unprocessable(
-                "empty_body",
-                "body must contain text",
-            ));
+            return Err(DomainError::invalid("empty_body", "body must contain text"));
         }
         let chars = s.chars().count();
         if chars > MAX_BODY_CHARS {
-            return Err(ApiError::unprocessable(
+            return Err(DomainError::invalid(
                 "body_too_long",
                 format!("body has {chars} characters; the limit is {MAX_BODY_CHARS}"),
             ));
@@ -156,10 +190,10 @@ impl MessageBody {
 }
 
 /// A display name: trimmed, 1..=100 characters, no control characters.
-pub fn parse_display_name(s: &str) -> Result<String, ApiError> {
+pub fn parse_display_name(s: &str) -> Result<String, DomainError> {
     let t = s.trim();
     if t.is_empty() || t.chars().count() > 100 || t.chars().any(char::is_control) {
-        return Err(ApiError::unprocessable(
+        return Err(DomainError::invalid(
             "invalid_field",
             "display_name must be 1-100 printable characters",
         ));
@@ -172,11 +206,11 @@ pub fn parse_display_name(s: &str) -> Result<String, ApiError> {
 pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
-    pub fn parse(s: &str) -> Result<Self, ApiError> {
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
         if !s.is_empty() && s.len() <= 255 && s.bytes().all(|b| b.is_ascii_graphic()) {
             Ok(Self(s.to_string()))
         } else {
-            Err(ApiError::bad_request(
+            Err(DomainError::malformed(
                 "invalid_idempotency_key",
                 "Idempotency-Key must be 1-255 visible ASCII characters",
             ))
@@ -188,6 +222,20 @@ impl IdempotencyKey {
 }
 
 /// The first `max` characters of `s` (for previews and error messages).
+/// The deterministic id of the conversation of (org, provider, channel,
+/// contact): racing first messages from a new number meet on one item.
+pub fn inbox_conversation_id(org: &str, provider: &str, channel: &str, contact: &str) -> String {
+    format!(
+        "conv_{}",
+        short_hash(&["inbox", org, provider, channel, contact])
+    )
+}
+
+/// A new message id: `msg_` + a lower-case ULID (time-ordered).
+pub fn new_message_id() -> String {
+    format!("msg_{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
 pub fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
@@ -229,7 +277,7 @@ impl Channel {
 pub struct Address(String);
 
 impl Address {
-    pub fn parse(s: &str) -> Result<Self, ApiError> {
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
         let s = s.trim();
         let number = s.strip_prefix("whatsapp:").unwrap_or(s);
         let digits = number.strip_prefix('+').unwrap_or("");
@@ -239,7 +287,7 @@ impl Address {
         if ok {
             Ok(Self(s.to_string()))
         } else {
-            Err(ApiError::unprocessable(
+            Err(DomainError::invalid(
                 "invalid_address",
                 "address must be +E164 (SMS) or whatsapp:+E164",
             ))

@@ -8,10 +8,16 @@ use sha2::{Digest, Sha256};
 
 use crate::app::App;
 use crate::auth::{Caller, UserType};
-use crate::chat::{Claim, MessageView, SendInput, claim, finish_sent, new_message_id, release};
 use crate::clock::format_ts;
+use crate::conversation::SendInput;
+use crate::conversation::outgoing::finish_sent;
+use crate::conversation::views::MessageView;
+use crate::domain::new_message_id;
 use crate::domain::{IdempotencyKey, MessageBody, status_rank};
 use crate::error::ApiError;
+use crate::idempotency::Claim;
+use crate::idempotency::claim;
+use crate::idempotency::release;
 use crate::store::{Head, Message};
 use crate::twilio::{OutboundMessage, TwilioError};
 

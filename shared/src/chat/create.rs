@@ -1,0 +1,220 @@
+//! Create-or-get the conversation of a booking.
+
+use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
+
+use crate::app::App;
+use crate::auth::Caller;
+use crate::clock::format_ts;
+use crate::conversation::access::can_see;
+use crate::conversation::views::ConversationView;
+use crate::domain::*;
+use crate::error::ApiError;
+use crate::store::ConversationMeta;
+use crate::store::Head;
+use crate::store::Participant;
+use crate::store::ParticipantSummary;
+use crate::twilio::NewParticipant;
+
+// ---- create -------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+pub struct ParticipantInput {
+    pub user_id: String,
+    pub user_type: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreateConversationInput {
+    pub booking_id: String,
+    pub participants: Vec<ParticipantInput>,
+    #[serde(default)]
+    pub conversation_type: Option<String>,
+}
+
+pub(crate) struct ParsedParticipant {
+    pub(crate) user_id: UserId,
+    pub(crate) user_type: ParticipantType,
+    pub(crate) display_name: String,
+}
+
+pub(crate) fn parse_participant(p: &ParticipantInput) -> Result<ParsedParticipant, ApiError> {
+    let user_id = UserId::parse(&p.user_id)?;
+    let display_name = match &p.display_name {
+        Some(d) => parse_display_name(d)?,
+        None => user_id.as_str().to_string(),
+    };
+    Ok(ParsedParticipant {
+        user_type: ParticipantType::parse(&p.user_type)?,
+        user_id,
+        display_name,
+    })
+}
+
+pub(crate) fn participant_attributes(p: &ParsedParticipant) -> String {
+    serde_json::json!({"user_type": p.user_type.as_str(), "display_name": p.display_name})
+        .to_string()
+}
+
+/// Create-or-get the conversation of a booking: `(created, view)`.
+///
+/// Idempotent per booking: the conversation id and Twilio `UniqueName` are
+/// derived from the booking id, the booking guard is written with
+/// `attribute_not_exists` in the same transaction as the conversation, and a
+/// retry after a crash finds the Twilio conversation by its unique name.
+pub async fn create_conversation(
+    app: &App,
+    caller: &Caller,
+    input: &CreateConversationInput,
+) -> Result<(bool, ConversationView), ApiError> {
+    let booking = BookingId::parse(&input.booking_id)?;
+    match input.conversation_type.as_deref() {
+        None | Some("booking") => {}
+        Some(_) => {
+            return Err(ApiError::unprocessable(
+                "invalid_conversation_type",
+                "conversation_type must be \"booking\"",
+            ));
+        }
+    }
+    let parsed = input
+        .participants
+        .iter()
+        .map(parse_participant)
+        .collect::<Result<Vec<_>, _>>()?;
+    if parsed.len() < 2 || parsed.len() > MAX_PARTICIPANTS {
+        return Err(ApiError::unprocessable(
+            "invalid_participants",
+            format!("a booking conversation needs 2 to {MAX_PARTICIPANTS} participants"),
+        ));
+    }
+    let mut seen = HashSet::new();
+    if !parsed.iter().all(|p| seen.insert(p.user_id.as_str())) {
+        return Err(ApiError::unprocessable(
+            "invalid_participants",
+            "participants must have distinct user_id values",
+        ));
+    }
+    let has = |t| parsed.iter().any(|p| p.user_type == t);
+    if !has(ParticipantType::Customer) || !has(ParticipantType::Provider) {
+        return Err(ApiError::unprocessable(
+            "invalid_participants",
+            "a booking conversation needs at least one customer and one provider",
+        ));
+    }
+    if !caller.is_service() {
+        let me = parsed
+            .iter()
+            .find(|p| p.user_id.as_str() == caller.user_id)
+            .ok_or_else(|| {
+                ApiError::forbidden(
+                    "not_a_participant",
+                    "the caller must be one of the participants (or use a service token)",
+                )
+            })?;
+        if me.user_type.as_str() != caller.user_type.as_str() {
+            return Err(ApiError::forbidden(
+                "user_type_mismatch",
+                "the caller's user_type must match their token",
+            ));
+        }
+    }
+
+    let id = ConversationId::for_booking(&booking);
+    if let Some(head) = app.store.load_head(id.as_str()).await? {
+        return existing(&head, caller).map(|v| (false, v));
+    }
+
+    let attributes =
+        serde_json::json!({"booking_id": booking.as_str(), "conversation_id": id.as_str()})
+            .to_string();
+    let wanted: Vec<(String, String)> = parsed
+        .iter()
+        .map(|p| (p.user_id.as_str().to_string(), participant_attributes(p)))
+        .collect();
+    let new_participants: Vec<NewParticipant> = wanted
+        .iter()
+        .map(|(identity, attributes)| NewParticipant {
+            identity,
+            attributes: attributes.clone(),
+        })
+        .collect();
+    let conv = app
+        .twilio
+        .create_conversation_with_participants(
+            id.as_str(),
+            &format!("Booking {}", booking.as_str()),
+            &attributes,
+            &new_participants,
+        )
+        .await?;
+    let sids: HashMap<String, String> = app
+        .twilio
+        .list_participants(&conv.sid)
+        .await?
+        .into_iter()
+        .filter_map(|p| Some((p.identity?, p.sid)))
+        .collect();
+
+    let now = format_ts(app.clock.now());
+    let participants: Vec<Participant> = parsed
+        .iter()
+        .map(|p| Participant {
+            user_id: p.user_id.as_str().into(),
+            user_type: p.user_type.as_str().into(),
+            display_name: p.display_name.clone(),
+            identity: p.user_id.as_str().into(),
+            twilio_sid: sids.get(p.user_id.as_str()).cloned(),
+            is_active: true,
+            joined_at: now.clone(),
+            left_at: None,
+            unread_count: 0,
+            last_read_at: None,
+            last_read_message_id: None,
+        })
+        .collect();
+    let meta = ConversationMeta {
+        id: id.as_str().into(),
+        kind: "booking".into(),
+        booking_id: Some(booking.as_str().into()),
+        status: "active".into(),
+        twilio_sid: Some(conv.sid.clone()),
+        created_at: now.clone(),
+        created_by: caller.user_id.clone(),
+        version: 1,
+        participant_count: participants.len() as i64,
+        participants: participants
+            .iter()
+            .map(|p| ParticipantSummary {
+                user_id: p.user_id.clone(),
+                user_type: p.user_type.clone(),
+                display_name: p.display_name.clone(),
+                is_active: true,
+            })
+            .collect(),
+        ..Default::default()
+    };
+    if app.store.create_conversation(&meta, &participants).await? {
+        tracing::info!(conversation_id = %id.as_str(), "booking conversation created");
+        let head = Head { meta, participants };
+        return Ok((true, ConversationView::of(&head, caller)));
+    }
+    // A concurrent create won the booking guard: answer with its conversation.
+    let head = app.store.load_head(id.as_str()).await?.ok_or_else(|| {
+        // Both creates were cancelled by each other: the client retries.
+        ApiError::Store(crate::store::StoreError::Unavailable(
+            "concurrent create of the same booking".into(),
+        ))
+    })?;
+    existing(&head, caller).map(|v| (false, v))
+}
+
+fn existing(head: &Head, caller: &Caller) -> Result<ConversationView, ApiError> {
+    if head.meta.inbox.is_none() && can_see(head, caller) {
+        Ok(ConversationView::of(head, caller))
+    } else {
+        Err(ApiError::NotFound)
+    }
+}

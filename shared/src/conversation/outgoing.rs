@@ -1,0 +1,72 @@
+//! Storing a message the transport already accepted.
+
+use chrono::{DateTime, Utc};
+
+use crate::app::App;
+use crate::conversation::contended;
+use crate::conversation::reload;
+use crate::conversation::views::MessageView;
+use crate::error::ApiError;
+use crate::store::Head;
+use crate::store::IdemRecord;
+use crate::store::Message;
+use crate::store::StoreMessageOutcome;
+
+/// Store a message Twilio accepted; if that fails, Twilio's webhook will
+/// bring it, and the key is marked `unknown` so nobody re-sends.
+/// Attempts to store a message Twilio already accepted. Giving up then
+/// fails a request whose message was delivered, so this waits contention
+/// out longer than other writes (with a jittered pause between attempts).
+const STORE_SENT_ATTEMPTS: usize = 24;
+
+pub(crate) async fn finish_sent(
+    app: &App,
+    head: &mut Head,
+    mut msg: Message,
+    now: DateTime<Utc>,
+    idem: Option<&IdemRecord>,
+) -> Result<(bool, MessageView), ApiError> {
+    let stored = store_sent(app, head, &mut msg, now, idem).await;
+    if let Err(e) = &stored {
+        tracing::error!(conversation_id = %msg.conversation_id, error = %e,
+            "message sent but not stored");
+        if let Some(record) = idem
+            && let Err(ce) = app.store.mark_idempotent_unknown(record).await
+        {
+            tracing::error!(error = %ce, "could not update idempotency record");
+        }
+    }
+    stored.map(|()| (true, (&msg).into()))
+}
+
+/// Store a message Twilio accepted, retrying on optimistic-lock conflicts.
+async fn store_sent(
+    app: &App,
+    head: &mut Head,
+    msg: &mut Message,
+    now: DateTime<Utc>,
+    idem: Option<&IdemRecord>,
+) -> Result<(), ApiError> {
+    for attempt in 0..STORE_SENT_ATTEMPTS {
+        let fx = head.meta.message_effects(&msg.author_type, &msg.body, now);
+        match app.store.store_message(head, msg, &fx, idem).await? {
+            StoreMessageOutcome::Stored | StoreMessageOutcome::Duplicate => return Ok(()),
+            StoreMessageOutcome::Conflict => {
+                tracing::debug!(attempt, "conversation changed; retrying message write");
+                // A status callback may have beaten us to the SID: store
+                // the newer status it recorded.
+                if head.meta.inbox.is_some()
+                    && let Some(sid) = &msg.twilio_sid
+                    && let Some((recorded, error_code)) = app.store.recorded_status(sid).await?
+                    && crate::domain::status_rank(&recorded)
+                        > crate::domain::status_rank(&msg.status)
+                {
+                    msg.status = recorded;
+                    msg.error_code = error_code;
+                }
+                *head = reload(app, &msg.conversation_id, attempt).await?;
+            }
+        }
+    }
+    Err(contended())
+}

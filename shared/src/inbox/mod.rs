@@ -1,0 +1,9 @@
+//! The WhatsApp/SMS org inbox: inbound processing, agents' replies and
+//! provider statistics.
+
+pub mod inbound;
+pub mod reply;
+pub mod stats;
+
+pub use crate::domain::inbox_conversation_id;
+pub use inbound::{ProcessError, opt_keyword, process, resolve_org};
