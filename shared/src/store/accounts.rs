@@ -1,0 +1,191 @@
+//! Chat accounts (which provider address belongs to which org) and the
+//! inbound messages nobody could route.
+//!
+//! | item                  | PK                              | SK           | GSI1PK / GSI1SK |
+//! |-----------------------|---------------------------------|--------------|-----------------|
+//! | chat account          | `ACCOUNT#<provider>#<address>`  | `#ACCOUNT`   | `ORG#<org>#ACCOUNTS` / `<address>` |
+//! | unroutable message    | `UNROUTABLE`                    | `<received>#<sid>` |           |
+
+use super::item::*;
+use super::*;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatAccount {
+    pub provider: String,
+    pub address: String,
+    pub org_id: String,
+    pub channel: String,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+pub enum PutAccount {
+    Created,
+    /// The same org already had it: nothing changed.
+    Unchanged(ChatAccount),
+    /// Another org owns this address.
+    OwnedByOther,
+}
+
+pub(super) fn account_key(provider: &str, address: &str) -> Item {
+    key(format!("ACCOUNT#{provider}#{address}"), "#ACCOUNT")
+}
+
+fn account_from(i: &Item) -> Result<ChatAccount, StoreError> {
+    Ok(ChatAccount {
+        provider: req_s(i, "provider")?,
+        address: req_s(i, "address")?,
+        org_id: req_s(i, "org_id")?,
+        channel: get_s(i, "channel").unwrap_or_default(),
+        created_at: get_s(i, "created_at").unwrap_or_default(),
+        created_by: get_s(i, "created_by").unwrap_or_default(),
+    })
+}
+
+impl Store {
+    // ---- chat accounts ------------------------------------------------
+
+    pub async fn chat_account(
+        &self,
+        provider: &str,
+        address: &str,
+    ) -> Result<Option<ChatAccount>, StoreError> {
+        self.get(account_key(provider, address))
+            .await?
+            .map(|i| account_from(&i))
+            .transpose()
+    }
+
+    pub async fn put_chat_account(&self, acc: &ChatAccount) -> Result<PutAccount, StoreError> {
+        let mut item = account_key(&acc.provider, &acc.address);
+        item.insert("provider".into(), s(&acc.provider));
+        item.insert("address".into(), s(&acc.address));
+        item.insert("org_id".into(), s(&acc.org_id));
+        item.insert("channel".into(), s(&acc.channel));
+        item.insert("created_at".into(), s(&acc.created_at));
+        item.insert("created_by".into(), s(&acc.created_by));
+        item.insert("GSI1PK".into(), s(format!("ORG#{}#ACCOUNTS", acc.org_id)));
+        item.insert("GSI1SK".into(), s(&acc.address));
+        if self.put_new(item).await? {
+            return Ok(PutAccount::Created);
+        }
+        match self.chat_account(&acc.provider, &acc.address).await? {
+            Some(existing) if existing.org_id == acc.org_id => Ok(PutAccount::Unchanged(existing)),
+            _ => Ok(PutAccount::OwnedByOther),
+        }
+    }
+
+    /// Delete an org's account. `Ok(false)`: no such account of that org.
+    pub async fn delete_chat_account(
+        &self,
+        provider: &str,
+        address: &str,
+        org: &str,
+    ) -> Result<bool, StoreError> {
+        let res = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(account_key(provider, address)))
+            .condition_expression("org_id = :o")
+            .expression_attribute_values(":o", s(org))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+
+    /// An org's chat accounts: one Query on GSI1 (keys only there), then
+    /// one BatchGetItem per 100 accounts.
+    pub async fn org_chat_accounts(&self, org: &str) -> Result<Vec<ChatAccount>, StoreError> {
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("GSI1PK = :p")
+                .expression_attribute_values(":p", s(format!("ORG#{org}#ACCOUNTS")))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            keys.extend(
+                out.items()
+                    .iter()
+                    .filter_map(|i| Some(key(get_s(i, "PK")?, get_s(i, "SK")?))),
+            );
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        let mut accounts = self
+            .batch_get(keys)
+            .await?
+            .iter()
+            .map(account_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        accounts.sort_by(|a, b| a.address.cmp(&b.address));
+        Ok(accounts)
+    }
+
+    // ---- unroutable ---------------------------------------------------
+
+    /// Keep an inbound message no org claims, for an operator to see.
+    pub async fn park_unroutable(
+        &self,
+        received_at: &str,
+        sid: &str,
+        to: &str,
+        envelope_json: &str,
+    ) -> Result<(), StoreError> {
+        let mut item = key("UNROUTABLE", format!("{received_at}#{sid}"));
+        item.insert("to".into(), s(to));
+        item.insert("message_sid".into(), s(sid));
+        item.insert("received_at".into(), s(received_at));
+        item.insert("envelope".into(), s(envelope_json));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
+    /// The newest unroutable messages: `(received_at, sid, to)`.
+    pub async fn list_unroutable(
+        &self,
+        limit: i32,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :p")
+            .expression_attribute_values(":p", s("UNROUTABLE"))
+            .scan_index_forward(false)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(out
+            .items()
+            .iter()
+            .map(|i| {
+                (
+                    get_s(i, "received_at").unwrap_or_default(),
+                    get_s(i, "message_sid").unwrap_or_default(),
+                    get_s(i, "to").unwrap_or_default(),
+                )
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,76 @@
+//! `Idempotency-Key` records.
+
+use aws_sdk_dynamodb::types::TransactWriteItem;
+
+use super::item::*;
+use super::model::*;
+use super::*;
+
+impl Store {
+    // ---- idempotency --------------------------------------------------
+
+    /// Claim an idempotency key before calling Twilio. If someone already
+    /// did, return their record.
+    pub async fn begin_idempotent(
+        &self,
+        record: &IdemRecord,
+        now_epoch: i64,
+    ) -> Result<IdemBegin, StoreError> {
+        let mut item = key(&record.pk, "#IDEM");
+        item.insert("request_hash".into(), s(&record.request_hash));
+        item.insert("message_id".into(), s(&record.message_id));
+        item.insert("state".into(), s(record.state.as_str()));
+        item.insert("expires_at".into(), n(now_epoch + IDEM_TTL_SECS));
+        if self.put_new(item).await? {
+            return Ok(IdemBegin::Fresh);
+        }
+        let existing = self
+            .get(key(&record.pk, "#IDEM"))
+            .await?
+            .ok_or_else(|| StoreError::Unavailable("idempotency record vanished".into()))?;
+        let state = match get_s(&existing, "state").as_deref() {
+            Some("sent") => IdemState::Sent,
+            Some("unknown") => IdemState::Unknown,
+            _ => IdemState::Pending,
+        };
+        Ok(IdemBegin::Existing(IdemRecord {
+            pk: record.pk.clone(),
+            request_hash: req_s(&existing, "request_hash")?,
+            message_id: req_s(&existing, "message_id")?,
+            state,
+            message_sk: get_s(&existing, "message_sk"),
+        }))
+    }
+
+    /// Release a claimed key after a failure that provably sent nothing.
+    pub async fn abandon_idempotent(&self, record: &IdemRecord) -> Result<(), StoreError> {
+        let del = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(&record.pk, "#IDEM")))
+            .condition_expression("#st = :p")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":p", s("pending"))
+            .build()
+            .map_err(build_err)?;
+        self.transact(vec![TransactWriteItem::builder().delete(del).build()])
+            .await
+            .map(|_| ())
+    }
+
+    /// Record that a send may or may not have reached Twilio.
+    pub async fn mark_idempotent_unknown(&self, record: &IdemRecord) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&record.pk, "#IDEM")))
+            .update_expression("SET #st = :u")
+            .condition_expression("#st = :p")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":u", s("unknown"))
+            .expression_attribute_values(":p", s("pending"))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk_err)
+    }
+}

@@ -1,0 +1,270 @@
+//! Message items and the SID guard.
+
+use aws_sdk_dynamodb::types::TransactWriteItem;
+
+use super::item::*;
+use super::model::*;
+use super::*;
+
+impl Store {
+    // ---- messages -----------------------------------------------------
+
+    pub async fn query_messages(
+        &self,
+        conv_id: &str,
+        ascending: bool,
+        limit: i32,
+        start: Option<Item>,
+    ) -> Result<(Vec<Message>, Option<Item>), StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :m)")
+            .expression_attribute_values(":pk", s(conv_pk(conv_id)))
+            .expression_attribute_values(":m", s("MSG#"))
+            .scan_index_forward(ascending)
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        let msgs = out
+            .items()
+            .iter()
+            .map(message_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((msgs, out.last_evaluated_key.filter(|k| !k.is_empty())))
+    }
+
+    pub async fn get_message(
+        &self,
+        conv_id: &str,
+        sk: &str,
+    ) -> Result<Option<Message>, StoreError> {
+        self.get(key(conv_pk(conv_id), sk))
+            .await?
+            .map(|i| message_from(&i))
+            .transpose()
+    }
+
+    /// Store a message with everything it changes, in one transaction:
+    /// the message, the conversation's analytics (guarded by `version`),
+    /// every active participant's activity key, the others' unread counters
+    /// (per conversation and per user), the idempotency record and the
+    /// Twilio SID guard.
+    pub async fn store_message(
+        &self,
+        head: &Head,
+        msg: &Message,
+        fx: &MessageEffects,
+        idem: Option<&IdemRecord>,
+    ) -> Result<StoreMessageOutcome, StoreError> {
+        let conv = &head.meta.id;
+        let mut items = Vec::new();
+        let msg_item = message_item(msg);
+        items.push(self.put(msg_item, Some("attribute_not_exists(PK)"), Vec::new())?);
+        let meta_idx = items.len();
+        // The head is current (the write checks `version`), so whether this
+        // message is the newest is decided here. One that lost a race to a
+        // newer message is stored and counted, but does not become the last
+        // message, nor move activity or read horizons back in time.
+        let newest = match (&head.meta.last_message_at, &head.meta.last_message_id) {
+            (Some(at), Some(id)) => {
+                (msg.created_at.as_str(), msg.id.as_str()) > (at.as_str(), id.as_str())
+            }
+            _ => true,
+        };
+        let first_at = match &head.meta.first_message_at {
+            Some(first) if first.as_str() < msg.created_at.as_str() => first.clone(),
+            _ => msg.created_at.clone(),
+        };
+        let mut set = String::from(
+            "SET version = version + :one, message_count = message_count + :one, \
+             first_message_at = :first, pending_side = :ps, pending_since = :pss",
+        );
+        let mut values = vec![
+            (":one", n(1)),
+            (":v", n(head.meta.version)),
+            (":first", s(first_at)),
+            (":ps", s(&fx.pending_side)),
+            (":pss", s(&fx.pending_since)),
+        ];
+        if newest {
+            set.push_str(
+                ", last_message_at = :now, last_message_id = :mid, \
+                 last_message_preview = :pv, last_message_author = :au",
+            );
+            if head.meta.inbox.is_some() {
+                // The inbox orders by the conversation item's own key.
+                set.push_str(", GSI1SK = :g");
+                values.push((":g", s(activity_sk(&msg.created_at, conv))));
+            }
+            values.extend([
+                (":now", s(&msg.created_at)),
+                (":mid", s(&msg.id)),
+                (":pv", s(&fx.preview)),
+                (":au", s(&msg.author_id)),
+            ]);
+        }
+        if let Some(i) = msg.twilio_index {
+            set.push_str(", last_message_index = :ix");
+            let ix = head.meta.last_message_index.map_or(i, |cur| cur.max(i));
+            values.push((":ix", n(ix)));
+        }
+        if let Some(ms) = fx.response_ms {
+            set.push_str(
+                ", response_count = response_count + :one, \
+                 response_total_ms = response_total_ms + :rt, \
+                 first_response_ms = if_not_exists(first_response_ms, :rt)",
+            );
+            values.push((":rt", n(ms)));
+        }
+        items.push(self.update(
+            key(conv_pk(conv), META_SK),
+            &set,
+            Some("version = :v"),
+            values,
+            &[],
+        )?);
+        let gsk = activity_sk(&msg.created_at, conv);
+        for p in head.participants.iter().filter(|p| p.is_active) {
+            if p.user_id == msg.author_id {
+                if newest {
+                    // The author has read up to their own message.
+                    items.push(self.update(
+                        key(conv_pk(conv), part_sk(&p.user_id)),
+                        "SET GSI1SK = :g, last_read_at = :now, last_read_message_id = :mid",
+                        None,
+                        vec![
+                            (":g", s(&gsk)),
+                            (":now", s(&msg.created_at)),
+                            (":mid", s(&msg.id)),
+                        ],
+                        &[],
+                    )?);
+                }
+            } else {
+                let (expr, mut values) = if newest {
+                    (
+                        "SET GSI1SK = :g ADD unread_count :one",
+                        vec![(":g", s(&gsk))],
+                    )
+                } else {
+                    ("ADD unread_count :one", vec![])
+                };
+                values.push((":one", n(1)));
+                items.push(self.update(
+                    key(conv_pk(conv), part_sk(&p.user_id)),
+                    expr,
+                    None,
+                    values,
+                    &[],
+                )?);
+                items.extend(self.add_unread(counters_key(&p.user_id), 1)?);
+            }
+        }
+        if let Some(idem) = idem {
+            items.push(self.update(
+                key(&idem.pk, "#IDEM"),
+                "SET #st = :sent, message_sk = :sk",
+                None,
+                vec![(":sent", s("sent")), (":sk", s(msg.sort_key()))],
+                &[("#st", "state")],
+            )?);
+        }
+        let mut sid_idx = None;
+        if let Some(sid) = &msg.twilio_sid {
+            sid_idx = Some(items.len());
+            items.push(self.claim_sid(sid, msg)?);
+        }
+        match self.transact(items).await? {
+            TxOutcome::Done => Ok(StoreMessageOutcome::Stored),
+            TxOutcome::Contended => Ok(StoreMessageOutcome::Conflict),
+            TxOutcome::ConditionFailed(failed) => {
+                let sid_failed = failed.iter().find(|(i, _)| Some(*i) == sid_idx);
+                if let Some((_, old)) = sid_failed {
+                    if old.as_ref().is_some_and(|o| o.contains_key("message_sk")) {
+                        return Ok(StoreMessageOutcome::Duplicate);
+                    }
+                    // A status callback got there first with a newer status.
+                    return Ok(StoreMessageOutcome::Conflict);
+                }
+                if failed.iter().any(|(i, _)| *i == meta_idx) {
+                    Ok(StoreMessageOutcome::Conflict)
+                } else {
+                    Err(StoreError::Sdk(format!(
+                        "message transaction condition failed at {:?}",
+                        failed.iter().map(|(i, _)| i).collect::<Vec<_>>()
+                    )))
+                }
+            }
+        }
+    }
+
+    /// The Twilio SID guard of a message: claims the SID for this message
+    /// (a second claim is a duplicate) and refuses to store a status older
+    /// than one a status callback already recorded there.
+    pub(crate) fn claim_sid(
+        &self,
+        sid: &str,
+        msg: &Message,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("SID#{sid}"), "#SID")))
+            .update_expression("SET conversation_id = :c, message_sk = :sk")
+            .condition_expression(
+                "attribute_not_exists(message_sk) AND \
+                 (attribute_not_exists(status_rank) OR status_rank <= :r)",
+            )
+            .expression_attribute_values(":c", s(&msg.conversation_id))
+            .expression_attribute_values(":sk", s(msg.sort_key()))
+            .expression_attribute_values(":r", n(crate::domain::status_rank(&msg.status)))
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
+pub(super) fn message_item(msg: &Message) -> Item {
+    let mut i = key(conv_pk(&msg.conversation_id), msg.sort_key());
+    i.insert("id".into(), s(&msg.id));
+    i.insert("conversation_id".into(), s(&msg.conversation_id));
+    i.insert("author_id".into(), s(&msg.author_id));
+    i.insert("author_type".into(), s(&msg.author_type));
+    i.insert("body".into(), s(&msg.body));
+    i.insert("created_at".into(), s(&msg.created_at));
+    i.insert("status".into(), s(&msg.status));
+    i.insert(
+        "status_rank".into(),
+        n(crate::domain::status_rank(&msg.status)),
+    );
+    opt_s(&mut i, "twilio_sid", &msg.twilio_sid);
+    if let Some(ix) = msg.twilio_index {
+        i.insert("twilio_index".into(), n(ix));
+    }
+    if let Some(d) = &msg.details {
+        i.insert("details".into(), s(d.to_string()));
+    }
+    i
+}
+
+pub(super) fn message_from(i: &Item) -> Result<Message, StoreError> {
+    Ok(Message {
+        id: req_s(i, "id")?,
+        conversation_id: req_s(i, "conversation_id")?,
+        author_id: req_s(i, "author_id")?,
+        author_type: get_s(i, "author_type").unwrap_or_default(),
+        body: get_s(i, "body").unwrap_or_default(),
+        created_at: req_s(i, "created_at")?,
+        twilio_sid: get_s(i, "twilio_sid"),
+        twilio_index: get_n(i, "twilio_index"),
+        status: get_s(i, "status").unwrap_or_else(|| "sent".into()),
+        details: get_s(i, "details").and_then(|d| serde_json::from_str(&d).ok()),
+        error_code: get_s(i, "error_code"),
+    })
+}

@@ -1,0 +1,157 @@
+//! What the store reads and writes, as Rust values.
+
+use chrono::{DateTime, Utc};
+
+use super::InboxMeta;
+use crate::domain::effects::MessageEffects;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParticipantSummary {
+    pub user_id: String,
+    pub user_type: String,
+    pub display_name: String,
+    pub is_active: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ConversationMeta {
+    pub id: String,
+    pub kind: String,
+    pub booking_id: Option<String>,
+    pub status: String,
+    pub twilio_sid: Option<String>,
+    pub created_at: String,
+    pub created_by: String,
+    pub version: i64,
+    pub message_count: i64,
+    pub participant_count: i64,
+    pub first_message_at: Option<String>,
+    pub last_message_at: Option<String>,
+    pub last_message_id: Option<String>,
+    pub last_message_preview: Option<String>,
+    pub last_message_author: Option<String>,
+    pub last_message_index: Option<i64>,
+    pub response_count: i64,
+    pub response_total_ms: i64,
+    pub first_response_ms: Option<i64>,
+    /// Side whose message(s) await an answer, and since when.
+    pub pending_side: Option<String>,
+    pub pending_since: Option<String>,
+    pub participants: Vec<ParticipantSummary>,
+    /// WhatsApp/SMS inbox conversations: the owning org and the contact.
+    pub inbox: Option<InboxMeta>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Participant {
+    pub user_id: String,
+    pub user_type: String,
+    pub display_name: String,
+    pub identity: String,
+    pub twilio_sid: Option<String>,
+    pub is_active: bool,
+    pub joined_at: String,
+    pub left_at: Option<String>,
+    pub unread_count: i64,
+    pub last_read_at: Option<String>,
+    pub last_read_message_id: Option<String>,
+}
+
+/// A conversation and its participants, read in one Query.
+#[derive(Clone, Debug)]
+pub struct Head {
+    pub meta: ConversationMeta,
+    pub participants: Vec<Participant>,
+}
+
+impl ConversationMeta {
+    /// The analytics a new message by `author_type` causes here.
+    pub fn message_effects(
+        &self,
+        author_type: &str,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> MessageEffects {
+        crate::domain::effects::message_effects(
+            self.pending_side.as_deref(),
+            self.pending_since.as_deref(),
+            author_type,
+            body,
+            now,
+        )
+    }
+}
+
+impl Head {
+    pub fn active_participant(&self, user_id: &str) -> Option<&Participant> {
+        self.participants
+            .iter()
+            .find(|p| p.is_active && p.user_id == user_id)
+    }
+    pub fn participant(&self, user_id: &str) -> Option<&Participant> {
+        self.participants.iter().find(|p| p.user_id == user_id)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Message {
+    pub id: String,
+    pub conversation_id: String,
+    pub author_id: String,
+    pub author_type: String,
+    pub body: String,
+    pub created_at: String,
+    pub twilio_sid: Option<String>,
+    pub twilio_index: Option<i64>,
+    pub status: String,
+    /// Channel extras: media, location, button reply, error code, and the
+    /// complete Twilio parameters of an inbound message.
+    pub details: Option<serde_json::Value>,
+    /// Twilio's error code of a failed/undelivered message.
+    pub error_code: Option<String>,
+}
+
+impl Message {
+    pub fn sort_key(&self) -> String {
+        format!("MSG#{}#{}", self.created_at, self.id)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdemState {
+    Pending,
+    Sent,
+    Unknown,
+}
+
+impl IdemState {
+    pub(super) fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct IdemRecord {
+    pub pk: String,
+    pub request_hash: String,
+    pub message_id: String,
+    pub state: IdemState,
+    pub message_sk: Option<String>,
+}
+
+pub enum IdemBegin {
+    Fresh,
+    Existing(IdemRecord),
+}
+
+pub enum StoreMessageOutcome {
+    Stored,
+    /// The conversation changed since the head was read: reload and retry.
+    Conflict,
+    /// The Twilio SID is already stored: a duplicate, which is a success.
+    Duplicate,
+}

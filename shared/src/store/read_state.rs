@@ -1,0 +1,75 @@
+//! Read horizons and unread counters.
+
+use aws_sdk_dynamodb::types::TransactWriteItem;
+
+use super::item::*;
+use super::model::*;
+use super::*;
+
+impl Store {
+    // ---- read state ---------------------------------------------------
+
+    /// Zero the participant's unread count and move their read horizon.
+    /// `Ok(false)`: the count changed meanwhile; reload and retry.
+    pub async fn mark_read(
+        &self,
+        conv_id: &str,
+        p: &Participant,
+        read_at: &str,
+        last_message_id: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut expr = String::from("SET unread_count = :zero, last_read_at = :t");
+        let mut values = vec![
+            (":zero", n(0)),
+            (":t", s(read_at)),
+            (":n", n(p.unread_count)),
+            (":yes", b(true)),
+        ];
+        if let Some(mid) = last_message_id {
+            expr.push_str(", last_read_message_id = :mid");
+            values.push((":mid", s(mid)));
+        }
+        let mut items = vec![self.update(
+            key(conv_pk(conv_id), part_sk(&p.user_id)),
+            &expr,
+            Some("unread_count = :n AND is_active = :yes"),
+            values,
+            &[],
+        )?];
+        items.extend(self.add_unread(counters_key(&p.user_id), -p.unread_count)?);
+        Ok(matches!(self.transact(items).await?, TxOutcome::Done))
+    }
+
+    pub async fn unread_total(&self, user_id: &str) -> Result<i64, StoreError> {
+        self.counter(counters_key(user_id), "unread_total").await
+    }
+
+    /// `ADD unread_total` on a counters item (`None` when `delta` is 0).
+    pub(crate) fn add_unread(
+        &self,
+        counters: Item,
+        delta: i64,
+    ) -> Result<Option<TransactWriteItem>, StoreError> {
+        if delta == 0 {
+            return Ok(None);
+        }
+        self.update(
+            counters,
+            "ADD unread_total :d",
+            None,
+            vec![(":d", n(delta))],
+            &[],
+        )
+        .map(Some)
+    }
+
+    /// A counter attribute (absent counts as 0; never negative).
+    pub(crate) async fn counter(&self, key: Item, attribute: &str) -> Result<i64, StoreError> {
+        Ok(self
+            .get(key)
+            .await?
+            .and_then(|i| get_n(&i, attribute))
+            .unwrap_or(0)
+            .max(0))
+    }
+}
