@@ -18,6 +18,9 @@ unset TWILIO_ACCOUNT_SID TWILIO_AUTH_TOKEN TWILIO_API_KEY_SID TWILIO_API_KEY_SEC
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
+echo "==> cargo machete (no unused dependencies)"
+command -v cargo-machete >/dev/null 2>&1 || cargo install cargo-machete --locked --version 0.9.2 --quiet
+cargo machete
 echo "==> shared crate: no import cycle between modules"
 python3 scripts/module-graph.py
 echo "==> cargo clippy"

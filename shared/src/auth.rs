@@ -69,6 +69,10 @@ struct Claims {
     app_metadata: AppMetadata,
 }
 
+/// The local stack's default `AUTH_JWT_SECRET`; the tokens in `events/` are
+/// signed with it. Never for a deployment.
+pub const LOCAL_DEV_SECRET: &str = "local-dev-secret-change-me-0123456789";
+
 pub struct JwtVerifier {
     key: DecodingKey,
     validation: Validation,

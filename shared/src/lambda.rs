@@ -38,6 +38,24 @@ where
     serve_http(app, handler).await
 }
 
+/// Build the shared dependencies once, then serve events (e.g. SQS batches)
+/// with `handler` until the runtime stops: the event-function twin of
+/// [`run_http`].
+pub async fn run_event<E, R, F, Fut>(handler: F) -> Result<(), Error>
+where
+    E: serde::de::DeserializeOwned + Send + 'static,
+    R: serde::Serialize + Send + 'static,
+    F: Fn(&'static App, E) -> Fut,
+    Fut: Future<Output = Result<R, Infallible>> + Send,
+{
+    init_tracing();
+    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<E>| handler(app, event.payload),
+    ))
+    .await
+}
+
 /// Serve API Gateway requests with `handler` over dependencies built once.
 pub async fn serve_http<D, F, Fut>(deps: &'static D, handler: F) -> Result<(), Error>
 where

@@ -10,7 +10,7 @@ use shared::auth::{Caller, UserType, issue_token};
 use std::collections::HashMap;
 
 /// The local default secret; events/ tokens are signed with it too.
-pub const DEV_SECRET: &str = "local-dev-secret-change-me-0123456789";
+pub const DEV_SECRET: &str = shared::auth::LOCAL_DEV_SECRET;
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())

@@ -15,3 +15,21 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let stats = provider_stats(app, &caller, org.as_deref()).await?;
     Ok(http::json(200, &stats))
 }
+
+/// The sample events in `events/` (the ones `cargo lambda invoke` and
+/// `sam local invoke` use) parse as this function's input.
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn when_the_sample_event_provider_stats_is_replayed_it_should_be_this_route() {
+        let req =
+            lambda_http::request::from_str(include_str!("../../../events/provider-stats.json"))
+                .expect("events/provider-stats.json is an API Gateway HTTP API event");
+        assert_eq!(req.method().as_str(), "GET");
+        assert_eq!(req.uri().path(), "/stats/providers");
+        let caller = shared::auth::JwtVerifier::new(shared::auth::LOCAL_DEV_SECRET)
+            .caller(&req)
+            .expect("the event carries a valid local dev token");
+        assert!(!caller.user_id.is_empty());
+    }
+}

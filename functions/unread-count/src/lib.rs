@@ -16,3 +16,20 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         &serde_json::json!({"user_id": caller.user_id, "unread_count": total}),
     ))
 }
+
+/// The sample events in `events/` (the ones `cargo lambda invoke` and
+/// `sam local invoke` use) parse as this function's input.
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn when_the_sample_event_unread_count_is_replayed_it_should_be_this_route() {
+        let req = lambda_http::request::from_str(include_str!("../../../events/unread-count.json"))
+            .expect("events/unread-count.json is an API Gateway HTTP API event");
+        assert_eq!(req.method().as_str(), "GET");
+        assert_eq!(req.uri().path(), "/me/unread");
+        let caller = shared::auth::JwtVerifier::new(shared::auth::LOCAL_DEV_SECRET)
+            .caller(&req)
+            .expect("the event carries a valid local dev token");
+        assert!(!caller.user_id.is_empty());
+    }
+}
