@@ -1,23 +1,42 @@
-//! The dependencies every function shares, built once per cold start.
+//! The dependencies the functions share, built once per cold start.
+//!
+//! [`Core`] is what every function needs (storage, token checks, cursors,
+//! clock, chat-account routing). [`App`] adds the Twilio client for the
+//! functions that call Twilio; the others are built from `Core` alone, so
+//! they need no Twilio settings or secrets.
 
 use aws_config::BehaviorVersion;
 
+use crate::accounts::AccountCache;
 use crate::auth::JwtVerifier;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, CoreConfig};
 use crate::cursor::CursorCodec;
 use crate::store::Store;
 use crate::twilio::TwilioClient;
 
-pub struct App {
-    pub config: Config,
+pub struct Core {
+    pub config: CoreConfig,
     pub store: Store,
-    pub twilio: TwilioClient,
     pub auth: JwtVerifier,
     pub cursors: CursorCodec,
     pub clock: Clock,
     /// Chat-account routing (`To` address → org), kept across warm invocations.
-    pub accounts: crate::accounts::AccountCache,
+    pub accounts: AccountCache,
+}
+
+pub struct App {
+    pub core: Core,
+    pub config: Config,
+    pub twilio: TwilioClient,
+}
+
+/// The Twilio functions use every rule the others use.
+impl std::ops::Deref for App {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -28,22 +47,40 @@ pub enum InitError {
     Http(#[from] reqwest::Error),
 }
 
+async fn dynamodb() -> aws_sdk_dynamodb::Client {
+    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    aws_sdk_dynamodb::Client::new(&sdk)
+}
+
+impl Core {
+    /// Build from the environment (`AWS_ENDPOINT_URL` is honoured by the SDK).
+    pub async fn from_env() -> Result<Self, InitError> {
+        Ok(Self::new(CoreConfig::from_env()?, dynamodb().await))
+    }
+
+    pub fn new(config: CoreConfig, dynamodb: aws_sdk_dynamodb::Client) -> Self {
+        Self {
+            store: Store::new(dynamodb, config.table_name.clone()),
+            auth: JwtVerifier::new(&config.jwt_secret),
+            cursors: CursorCodec::new(&config.jwt_secret),
+            clock: Clock::default(),
+            accounts: AccountCache::default(),
+            config,
+        }
+    }
+}
+
 impl App {
     /// Build from the environment (`AWS_ENDPOINT_URL` is honoured by the SDK).
     pub async fn from_env() -> Result<Self, InitError> {
         let config = Config::from_env()?;
-        let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
-        Self::new(config, aws_sdk_dynamodb::Client::new(&sdk))
+        Self::new(config, dynamodb().await)
     }
 
     pub fn new(config: Config, dynamodb: aws_sdk_dynamodb::Client) -> Result<Self, InitError> {
         Ok(Self {
-            store: Store::new(dynamodb, config.table_name.clone()),
+            core: Core::new(config.core(), dynamodb),
             twilio: TwilioClient::new(config.twilio.clone())?,
-            auth: JwtVerifier::new(&config.jwt_secret),
-            cursors: CursorCodec::new(&config.jwt_secret),
-            clock: Clock::default(),
-            accounts: Default::default(),
             config,
         })
     }

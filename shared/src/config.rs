@@ -26,6 +26,44 @@ pub struct TwilioConfig {
     pub backoff: Duration,
 }
 
+/// What every function needs: the table, the JWT secret and routing
+/// defaults. Functions that never call Twilio load only this, so they need
+/// no Twilio settings (or secrets) at all.
+#[derive(Clone, Debug)]
+pub struct CoreConfig {
+    pub table_name: String,
+    pub jwt_secret: String,
+    pub default_org_id: Option<String>,
+    pub public_base_url: Option<String>,
+}
+
+impl CoreConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            jwt_secret: jwt_secret(&get)?,
+            table_name: get("TABLE_NAME").ok_or(ConfigError::Missing("TABLE_NAME"))?,
+            default_org_id: get("DEFAULT_ORG_ID"),
+            public_base_url: get("PUBLIC_BASE_URL").map(|u| u.trim_end_matches('/').to_string()),
+        })
+    }
+}
+
+fn jwt_secret(get: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    let secret = get("AUTH_JWT_SECRET").ok_or(ConfigError::Missing("AUTH_JWT_SECRET"))?;
+    if secret.len() < 16 {
+        return Err(ConfigError::Invalid {
+            name: "AUTH_JWT_SECRET",
+            why: "must be at least 16 bytes".into(),
+        });
+    }
+    Ok(secret)
+}
+
+/// Everything, for the functions that call Twilio.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub table_name: String,
@@ -39,6 +77,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// The settings every function shares.
+    pub fn core(&self) -> CoreConfig {
+        CoreConfig {
+            table_name: self.table_name.clone(),
+            jwt_secret: self.jwt_secret.clone(),
+            default_org_id: self.default_org_id.clone(),
+            public_base_url: self.public_base_url.clone(),
+        }
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
     }
@@ -46,13 +94,7 @@ impl Config {
     /// Build from any lookup (the environment, a test's map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
-        let jwt_secret = required("AUTH_JWT_SECRET")?;
-        if jwt_secret.len() < 16 {
-            return Err(ConfigError::Invalid {
-                name: "AUTH_JWT_SECRET",
-                why: "must be at least 16 bytes".into(),
-            });
-        }
+        jwt_secret(&get)?;
         let account_sid = required("TWILIO_ACCOUNT_SID")?;
         let (username, password) = match (get("TWILIO_API_KEY_SID"), get("TWILIO_API_KEY_SECRET")) {
             (Some(key), Some(secret)) => (key, secret),
@@ -71,11 +113,12 @@ impl Config {
                 }
             };
         let trim = |s: String| s.trim_end_matches('/').to_string();
+        let core = CoreConfig::from_lookup(&get)?;
         Ok(Self {
-            default_org_id: get("DEFAULT_ORG_ID"),
-            public_base_url: get("PUBLIC_BASE_URL").map(|u| u.trim_end_matches('/').to_string()),
-            table_name: required("TABLE_NAME")?,
-            jwt_secret,
+            default_org_id: core.default_org_id,
+            public_base_url: core.public_base_url,
+            table_name: core.table_name,
+            jwt_secret: core.jwt_secret,
             twilio: TwilioConfig {
                 account_sid,
                 username,
@@ -130,6 +173,18 @@ mod tests {
         let err = Config::from_lookup(lookup(&[("AUTH_JWT_SECRET", "0123456789abcdef0123")]))
             .unwrap_err();
         assert!(err.to_string().contains("TWILIO_ACCOUNT_SID"), "{err}");
+    }
+
+    #[test]
+    fn when_a_function_never_calls_twilio_it_should_start_without_twilio_settings() {
+        let core = CoreConfig::from_lookup(lookup(&[
+            ("AUTH_JWT_SECRET", "0123456789abcdef0123"),
+            ("TABLE_NAME", "t"),
+        ]))
+        .unwrap();
+        assert_eq!(core.table_name, "t");
+        let err = CoreConfig::from_lookup(lookup(&[("AUTH_JWT_SECRET", "short")])).unwrap_err();
+        assert!(err.to_string().contains("AUTH_JWT_SECRET"), "{err}");
     }
 
     #[test]

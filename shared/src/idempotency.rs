@@ -2,7 +2,7 @@
 //! marked `unknown` after a failure, replayed on a repeat. Used by both send
 //! paths (booking chats and inbox replies).
 
-use crate::app::App;
+use crate::app::Core;
 use crate::auth::Caller;
 use crate::conversation::views::MessageView;
 use crate::domain::*;
@@ -26,7 +26,7 @@ pub(crate) enum Claim {
 
 /// Claim an `Idempotency-Key` before calling Twilio.
 pub(crate) async fn claim(
-    app: &App,
+    app: &Core,
     conv: &str,
     caller: &Caller,
     key: Option<IdempotencyKey>,
@@ -57,7 +57,7 @@ pub(crate) async fn claim(
 
 /// After a failed Twilio call: release the key if Twilio provably did
 /// nothing, record `unknown` if it may have sent.
-pub(crate) async fn release(app: &App, idem: Option<&IdemRecord>, e: &crate::twilio::TwilioError) {
+pub(crate) async fn release(app: &Core, idem: Option<&IdemRecord>, e: &crate::twilio::TwilioError) {
     let Some(record) = idem else { return };
     let cleanup = if e.outcome_unknown() {
         app.store.mark_idempotent_unknown(record).await
@@ -69,7 +69,7 @@ pub(crate) async fn release(app: &App, idem: Option<&IdemRecord>, e: &crate::twi
     }
 }
 async fn replay(
-    app: &App,
+    app: &Core,
     conv: &str,
     mine: &IdemRecord,
     prev: IdemRecord,

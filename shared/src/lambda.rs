@@ -4,7 +4,7 @@ use lambda_http::{Body, Error, Request, Response, service_fn};
 use std::convert::Infallible;
 use std::future::Future;
 
-use crate::app::App;
+use crate::app::{App, Core};
 
 /// JSON logs in Lambda, readable ones on a terminal; `RUST_LOG` filters.
 pub fn init_tracing() {
@@ -38,18 +38,30 @@ where
     serve_http(app, handler).await
 }
 
-/// Build the shared dependencies once, then serve events (e.g. SQS batches)
+/// [`run_http`] for the functions that never call Twilio: only the core
+/// dependencies, so no Twilio setting is read.
+pub async fn run_http_core<F, Fut>(handler: F) -> Result<(), Error>
+where
+    F: Fn(&'static Core, Request) -> Fut,
+    Fut: Future<Output = Response<Body>> + Send,
+{
+    init_tracing();
+    let core: &'static Core = Box::leak(Box::new(Core::from_env().await?));
+    serve_http(core, handler).await
+}
+
+/// Build the core dependencies once, then serve events (e.g. SQS batches)
 /// with `handler` until the runtime stops: the event-function twin of
 /// [`run_http`].
 pub async fn run_event<E, R, F, Fut>(handler: F) -> Result<(), Error>
 where
     E: serde::de::DeserializeOwned + Send + 'static,
     R: serde::Serialize + Send + 'static,
-    F: Fn(&'static App, E) -> Fut,
+    F: Fn(&'static Core, E) -> Fut,
     Fut: Future<Output = Result<R, Infallible>> + Send,
 {
     init_tracing();
-    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+    let app: &'static Core = Box::leak(Box::new(Core::from_env().await?));
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<E>| handler(app, event.payload),
     ))

@@ -22,5 +22,5 @@ pub mod signature;
 pub mod store;
 pub mod twilio;
 
-pub use app::App;
+pub use app::{App, Core};
 pub use error::ApiError;

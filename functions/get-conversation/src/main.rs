@@ -2,5 +2,5 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::run_http(get_conversation::handle).await
+    shared::lambda::run_http_core(get_conversation::handle).await
 }

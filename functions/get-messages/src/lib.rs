@@ -2,13 +2,13 @@
 
 use lambda_http::{Body, Request, Response};
 use shared::chat::listing::get_messages;
-use shared::{ApiError, App, http};
+use shared::{ApiError, Core, http};
 
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
+pub async fn handle(app: &Core, req: Request) -> Response<Body> {
     http::respond(run(app, &req).await)
 }
 
-async fn run(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn run(app: &Core, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = app.auth.caller(req)?;
     let id = http::path_param(req, "id").ok_or(ApiError::NotFound)?;
     let ascending = match http::query_param(req, "order").as_deref() {

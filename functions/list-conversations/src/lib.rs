@@ -2,13 +2,13 @@
 
 use lambda_http::{Body, Request, Response};
 use shared::chat::listing::list_conversations;
-use shared::{ApiError, App, http};
+use shared::{ApiError, Core, http};
 
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
+pub async fn handle(app: &Core, req: Request) -> Response<Body> {
     http::respond(run(app, &req).await)
 }
 
-async fn run(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn run(app: &Core, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = app.auth.caller(req)?;
     let limit = http::page_limit(req)?;
     let cursor = http::query_param(req, "cursor");

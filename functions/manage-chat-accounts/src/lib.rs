@@ -8,7 +8,7 @@ use serde::Deserialize;
 use shared::auth::{Caller, UserType};
 use shared::domain::Address;
 use shared::store::{ChatAccount, PutAccount};
-use shared::{ApiError, App, http};
+use shared::{ApiError, Core, http};
 
 #[derive(Deserialize)]
 struct AccountInput {
@@ -17,7 +17,7 @@ struct AccountInput {
     org_id: Option<String>,
 }
 
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
+pub async fn handle(app: &Core, req: Request) -> Response<Body> {
     http::respond(run(app, &req).await)
 }
 
@@ -45,7 +45,7 @@ fn org_for(caller: &Caller, requested: Option<&str>) -> Result<String, ApiError>
     }
 }
 
-async fn run(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn run(app: &Core, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = app.auth.caller(req)?;
     match req.method().as_str() {
         "GET" => {

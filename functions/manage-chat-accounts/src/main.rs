@@ -2,5 +2,5 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::run_http(manage_chat_accounts::handle).await
+    shared::lambda::run_http_core(manage_chat_accounts::handle).await
 }

@@ -4,12 +4,12 @@
 //! to the DLQ).
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use shared::App;
+use shared::Core;
 use shared::inbox::{ProcessError, process};
 use tracing::Instrument;
 
 pub async fn handle(
-    app: &App,
+    app: &Core,
     event: SqsEvent,
 ) -> Result<SqsBatchResponse, std::convert::Infallible> {
     let work = event.records.iter().map(|record| {

@@ -3,13 +3,13 @@
 
 use lambda_http::{Body, Request, Response};
 use shared::inbox::stats::provider_stats;
-use shared::{ApiError, App, http};
+use shared::{ApiError, Core, http};
 
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
+pub async fn handle(app: &Core, req: Request) -> Response<Body> {
     http::respond(run(app, &req).await)
 }
 
-async fn run(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn run(app: &Core, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = app.auth.caller(req)?;
     let org = http::query_param(req, "org_id");
     let stats = provider_stats(app, &caller, org.as_deref()).await?;

@@ -2,5 +2,5 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::run_http(provider_stats::handle).await
+    shared::lambda::run_http_core(provider_stats::handle).await
 }

@@ -2,13 +2,13 @@
 
 use lambda_http::{Body, Request, Response};
 use shared::chat::read::unread_total;
-use shared::{ApiError, App, http};
+use shared::{ApiError, Core, http};
 
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
+pub async fn handle(app: &Core, req: Request) -> Response<Body> {
     http::respond(run(app, &req).await)
 }
 
-async fn run(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn run(app: &Core, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = app.auth.caller(req)?;
     let total = unread_total(app, &caller).await?;
     Ok(http::json(

@@ -2,5 +2,5 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::run_http(unread_count::handle).await
+    shared::lambda::run_http_core(unread_count::handle).await
 }

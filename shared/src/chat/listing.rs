@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::app::App;
+use crate::app::Core;
 use crate::auth::{Caller, UserType};
 use crate::conversation::access::load_visible;
 use crate::conversation::views::ConversationSummary;
@@ -18,7 +18,7 @@ use crate::store::to_cursor_key;
 // ---- listing ------------------------------------------------------------
 
 pub async fn list_conversations(
-    app: &App,
+    app: &Core,
     caller: &Caller,
     limit: i32,
     cursor_in: Option<&str>,
@@ -88,7 +88,7 @@ pub struct ReadHorizon {
 }
 
 pub async fn get_messages(
-    app: &App,
+    app: &Core,
     caller: &Caller,
     conv_id: &str,
     ascending: bool,

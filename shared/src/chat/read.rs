@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::app::App;
+use crate::app::{App, Core};
 use crate::auth::{Caller, UserType};
 use crate::clock::format_ts;
 use crate::conversation::MAX_RETRIES;
@@ -55,7 +55,7 @@ pub async fn mark_read(app: &App, caller: &Caller, conv_id: &str) -> Result<Read
 
 /// An agent reads an inbox conversation for the whole org.
 async fn mark_inbox_read(
-    app: &App,
+    app: &Core,
     caller: &Caller,
     mut head: Head,
     now: String,
@@ -110,7 +110,7 @@ async fn mirror_read_to_twilio(app: &App, head: &Head, me: &Participant) {
 }
 
 /// A user's unread total; for an agent, their org inbox's.
-pub async fn unread_total(app: &App, caller: &Caller) -> Result<i64, ApiError> {
+pub async fn unread_total(app: &Core, caller: &Caller) -> Result<i64, ApiError> {
     match (caller.user_type, &caller.org_id) {
         (UserType::Agent, Some(org)) => Ok(app.store.org_unread_total(org).await?),
         _ => Ok(app.store.unread_total(&caller.user_id).await?),

@@ -1,6 +1,6 @@
 //! Who may see and act on a conversation.
 
-use crate::app::App;
+use crate::app::Core;
 use crate::auth::{Caller, UserType};
 use crate::domain::*;
 use crate::error::ApiError;
@@ -11,7 +11,7 @@ use crate::store::Participant;
 
 /// The conversation if the caller may see it; 404 otherwise (existence is
 /// never revealed). Service tokens see every conversation.
-pub async fn load_visible(app: &App, caller: &Caller, id: &str) -> Result<Head, ApiError> {
+pub async fn load_visible(app: &Core, caller: &Caller, id: &str) -> Result<Head, ApiError> {
     let id = ConversationId::parse(id)?;
     let head = app
         .store

@@ -7,7 +7,7 @@ pub mod views;
 
 use serde::Deserialize;
 
-use crate::app::App;
+use crate::app::Core;
 use crate::error::ApiError;
 
 /// Optimistic-lock retries before giving up with 503.
@@ -18,7 +18,7 @@ use crate::store::Head;
 
 /// After losing an optimistic-lock race: a short random pause, then the
 /// conversation as it is now.
-pub(crate) async fn reload(app: &App, conv_id: &str, attempt: usize) -> Result<Head, ApiError> {
+pub(crate) async fn reload(app: &Core, conv_id: &str, attempt: usize) -> Result<Head, ApiError> {
     contention_pause(attempt).await;
     app.store
         .load_head(conv_id)

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::app::App;
+use crate::app::Core;
 use crate::conversation::contended;
 use crate::conversation::reload;
 use crate::conversation::views::MessageView;
@@ -20,7 +20,7 @@ use crate::store::StoreMessageOutcome;
 const STORE_SENT_ATTEMPTS: usize = 24;
 
 pub(crate) async fn finish_sent(
-    app: &App,
+    app: &Core,
     head: &mut Head,
     mut msg: Message,
     now: DateTime<Utc>,
@@ -41,7 +41,7 @@ pub(crate) async fn finish_sent(
 
 /// Store a message Twilio accepted, retrying on optimistic-lock conflicts.
 async fn store_sent(
-    app: &App,
+    app: &Core,
     head: &mut Head,
     msg: &mut Message,
     now: DateTime<Utc>,

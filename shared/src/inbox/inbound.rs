@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::app::App;
+use crate::app::Core;
 use crate::clock::format_ts;
 use crate::domain::{Address, inbox_conversation_id, redact};
 use crate::envelope::{Envelope, Kind};
@@ -29,7 +29,7 @@ pub enum ProcessError {
 use crate::clock::contention_pause as pause;
 
 /// Process one queued envelope.
-pub async fn process(app: &App, raw: &str) -> Result<(), ProcessError> {
+pub async fn process(app: &Core, raw: &str) -> Result<(), ProcessError> {
     let env = Envelope::from_json(raw).map_err(ProcessError::Permanent)?;
     match env.kind {
         Kind::InboundMessage => inbound_message(app, &env, raw).await,
@@ -53,7 +53,7 @@ fn message_sid(env: &Envelope) -> Result<&str, ProcessError> {
 }
 
 /// Resolve the org owning a Twilio address.
-pub async fn resolve_org(app: &App, address: &str) -> Result<Option<String>, StoreError> {
+pub async fn resolve_org(app: &Core, address: &str) -> Result<Option<String>, StoreError> {
     if let Some(org) = app.accounts.get(address) {
         return Ok(Some(org));
     }
@@ -122,7 +122,7 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-async fn inbound_message(app: &App, env: &Envelope, raw: &str) -> Result<(), ProcessError> {
+async fn inbound_message(app: &Core, env: &Envelope, raw: &str) -> Result<(), ProcessError> {
     let sid = message_sid(env)?;
     let from = Address::parse(required(env, "From")?)
         .map_err(|_| ProcessError::Permanent("From is not an address".into()))?;
@@ -186,7 +186,7 @@ async fn inbound_message(app: &App, env: &Envelope, raw: &str) -> Result<(), Pro
     Err(StoreError::Unavailable("contention on inbound conversation".into()).into())
 }
 
-async fn status_callback(app: &App, env: &Envelope) -> Result<(), ProcessError> {
+async fn status_callback(app: &Core, env: &Envelope) -> Result<(), ProcessError> {
     let sid = message_sid(env)?;
     let status = required(env, "MessageStatus")?;
     let outcome = app
@@ -202,7 +202,7 @@ async fn status_callback(app: &App, env: &Envelope) -> Result<(), ProcessError> 
     Ok(())
 }
 
-async fn conversation_event(app: &App, env: &Envelope) -> Result<(), ProcessError> {
+async fn conversation_event(app: &Core, env: &Envelope) -> Result<(), ProcessError> {
     let Some(event) = env.param("EventType") else {
         tracing::info!("conversations webhook without EventType ignored");
         return Ok(());
@@ -265,7 +265,7 @@ async fn conversation_event(app: &App, env: &Envelope) -> Result<(), ProcessErro
 
 /// Store a message an SDK client (or this backend) added: exactly once,
 /// under our message id when the attributes carry it.
-async fn message_added(app: &App, env: &Envelope, head: &Head) -> Result<bool, ProcessError> {
+async fn message_added(app: &Core, env: &Envelope, head: &Head) -> Result<bool, ProcessError> {
     let sid = required(env, "MessageSid")?;
     let author = env.param("Author").unwrap_or("system");
     let attributes: Value = env
@@ -310,7 +310,7 @@ async fn message_added(app: &App, env: &Envelope, head: &Head) -> Result<bool, P
 }
 
 async fn participant_added(
-    app: &App,
+    app: &Core,
     env: &Envelope,
     head: &Head,
     now: &str,

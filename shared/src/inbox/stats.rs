@@ -1,13 +1,13 @@
 //! Per-provider statistics of an org's inbox.
 
-use crate::app::App;
+use crate::app::Core;
 use crate::auth::{Caller, UserType};
 use crate::clock::format_ts;
 use crate::error::ApiError;
 
 /// `GET /stats/providers`: the caller's org, per provider.
 pub async fn provider_stats(
-    app: &App,
+    app: &Core,
     caller: &Caller,
     org_param: Option<&str>,
 ) -> Result<serde_json::Value, ApiError> {
