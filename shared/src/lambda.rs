@@ -81,3 +81,26 @@ where
     }))
     .await
 }
+
+/// A sample API Gateway event from `events/` (the files `cargo lambda
+/// invoke` and `sam local invoke` take), parsed the way Lambda hands it to
+/// a function and checked to be `method path`. The functions' unit tests
+/// load their events with this, so the events cannot drift from the routes.
+pub fn sample_request(event: &str, method: &str, path: &str) -> Result<Request, String> {
+    let req = lambda_http::request::from_str(event)
+        .map_err(|e| format!("not an API Gateway HTTP API event: {e}"))?;
+    if req.method().as_str() != method || req.uri().path() != path {
+        return Err(format!(
+            "the event is {} {}, not {method} {path}",
+            req.method(),
+            req.uri().path()
+        ));
+    }
+    Ok(req)
+}
+
+/// The caller of a sample event: its token is signed with the local dev
+/// secret ([`crate::auth::LOCAL_DEV_SECRET`]).
+pub fn sample_caller(req: &Request) -> Result<crate::auth::Caller, crate::ApiError> {
+    crate::auth::JwtVerifier::new(crate::auth::LOCAL_DEV_SECRET).caller(req)
+}

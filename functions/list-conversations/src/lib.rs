@@ -18,20 +18,16 @@ async fn run(app: &Core, req: &Request) -> Result<Response<Body>, ApiError> {
     Ok(http::json(200, &page))
 }
 
-/// The sample events in `events/` (the ones `cargo lambda invoke` and
-/// `sam local invoke` use) parse as this function's input.
+/// The sample events in `events/` are this function's input.
 #[cfg(test)]
 mod tests {
     #[test]
     fn when_the_sample_event_list_conversations_is_replayed_it_should_be_this_route() {
-        let req =
-            lambda_http::request::from_str(include_str!("../../../events/list-conversations.json"))
-                .expect("events/list-conversations.json is an API Gateway HTTP API event");
-        assert_eq!(req.method().as_str(), "GET");
-        assert_eq!(req.uri().path(), "/conversations");
-        let caller = shared::auth::JwtVerifier::new(shared::auth::LOCAL_DEV_SECRET)
-            .caller(&req)
-            .expect("the event carries a valid local dev token");
-        assert!(!caller.user_id.is_empty());
+        let event = include_str!("../../../events/list-conversations.json");
+        let req = shared::lambda::sample_request(event, "GET", "/conversations").unwrap();
+        assert!(
+            shared::lambda::sample_caller(&req).is_ok(),
+            "a valid local dev token"
+        );
     }
 }

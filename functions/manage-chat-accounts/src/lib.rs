@@ -121,49 +121,36 @@ fn view(a: &ChatAccount) -> serde_json::Value {
     })
 }
 
-/// The sample events in `events/` (the ones `cargo lambda invoke` and
-/// `sam local invoke` use) parse as this function's input.
+/// The sample events in `events/` are this function's input.
 #[cfg(test)]
 mod tests {
     #[test]
     fn when_the_sample_event_manage_chat_accounts_add_is_replayed_it_should_be_this_route() {
-        let req = lambda_http::request::from_str(include_str!(
-            "../../../events/manage-chat-accounts-add.json"
-        ))
-        .expect("events/manage-chat-accounts-add.json is an API Gateway HTTP API event");
-        assert_eq!(req.method().as_str(), "POST");
-        assert_eq!(req.uri().path(), "/chat-accounts");
-        let caller = shared::auth::JwtVerifier::new(shared::auth::LOCAL_DEV_SECRET)
-            .caller(&req)
-            .expect("the event carries a valid local dev token");
-        assert!(!caller.user_id.is_empty());
+        let event = include_str!("../../../events/manage-chat-accounts-add.json");
+        let req = shared::lambda::sample_request(event, "POST", "/chat-accounts").unwrap();
+        assert!(
+            shared::lambda::sample_caller(&req).is_ok(),
+            "a valid local dev token"
+        );
     }
 
     #[test]
     fn when_the_sample_event_manage_chat_accounts_list_is_replayed_it_should_be_this_route() {
-        let req = lambda_http::request::from_str(include_str!(
-            "../../../events/manage-chat-accounts-list.json"
-        ))
-        .expect("events/manage-chat-accounts-list.json is an API Gateway HTTP API event");
-        assert_eq!(req.method().as_str(), "GET");
-        assert_eq!(req.uri().path(), "/chat-accounts");
-        let caller = shared::auth::JwtVerifier::new(shared::auth::LOCAL_DEV_SECRET)
-            .caller(&req)
-            .expect("the event carries a valid local dev token");
-        assert!(!caller.user_id.is_empty());
+        let event = include_str!("../../../events/manage-chat-accounts-list.json");
+        let req = shared::lambda::sample_request(event, "GET", "/chat-accounts").unwrap();
+        assert!(
+            shared::lambda::sample_caller(&req).is_ok(),
+            "a valid local dev token"
+        );
     }
 
     #[test]
     fn when_the_sample_event_manage_chat_accounts_remove_is_replayed_it_should_be_this_route() {
-        let req = lambda_http::request::from_str(include_str!(
-            "../../../events/manage-chat-accounts-remove.json"
-        ))
-        .expect("events/manage-chat-accounts-remove.json is an API Gateway HTTP API event");
-        assert_eq!(req.method().as_str(), "DELETE");
-        assert_eq!(req.uri().path(), "/chat-accounts");
-        let caller = shared::auth::JwtVerifier::new(shared::auth::LOCAL_DEV_SECRET)
-            .caller(&req)
-            .expect("the event carries a valid local dev token");
-        assert!(!caller.user_id.is_empty());
+        let event = include_str!("../../../events/manage-chat-accounts-remove.json");
+        let req = shared::lambda::sample_request(event, "DELETE", "/chat-accounts").unwrap();
+        assert!(
+            shared::lambda::sample_caller(&req).is_ok(),
+            "a valid local dev token"
+        );
     }
 }

@@ -79,35 +79,22 @@ async fn run(deps: &Ingest, req: &Request) -> Result<Response<Body>, ApiError> {
     response.map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-/// The sample events in `events/` (the ones `cargo lambda invoke` and
-/// `sam local invoke` use) parse as this function's input.
+/// The sample events in `events/` are this function's input.
 #[cfg(test)]
 mod tests {
     #[test]
     fn when_the_sample_event_webhook_ingest_conversations_is_replayed_it_should_be_this_route() {
-        let req = lambda_http::request::from_str(include_str!(
-            "../../../events/webhook-ingest-conversations.json"
-        ))
-        .expect("events/webhook-ingest-conversations.json is an API Gateway HTTP API event");
-        assert_eq!(req.method().as_str(), "POST");
-        assert_eq!(req.uri().path(), "/webhooks/twilio/conversations");
-        assert!(
-            shared::http::header(&req, "x-twilio-signature").is_some(),
-            "a Twilio webhook event is signed"
-        );
+        let event = include_str!("../../../events/webhook-ingest-conversations.json");
+        let req = shared::lambda::sample_request(event, "POST", "/webhooks/twilio/conversations")
+            .unwrap();
+        assert!(shared::http::header(&req, "x-twilio-signature").is_some());
     }
 
     #[test]
     fn when_the_sample_event_webhook_ingest_messaging_is_replayed_it_should_be_this_route() {
-        let req = lambda_http::request::from_str(include_str!(
-            "../../../events/webhook-ingest-messaging.json"
-        ))
-        .expect("events/webhook-ingest-messaging.json is an API Gateway HTTP API event");
-        assert_eq!(req.method().as_str(), "POST");
-        assert_eq!(req.uri().path(), "/webhooks/twilio/messaging");
-        assert!(
-            shared::http::header(&req, "x-twilio-signature").is_some(),
-            "a Twilio webhook event is signed"
-        );
+        let event = include_str!("../../../events/webhook-ingest-messaging.json");
+        let req =
+            shared::lambda::sample_request(event, "POST", "/webhooks/twilio/messaging").unwrap();
+        assert!(shared::http::header(&req, "x-twilio-signature").is_some());
     }
 }
