@@ -233,7 +233,7 @@ function renderList() {
       { class: "conv-list", "aria-label": "Conversations, newest first" },
       items.map((c) => {
         const title = conversationTitle(c, session);
-        const preview = c.last_message ? c.last_message.preview : "No messages yet";
+        const preview = c.last_message ? c.last_message.preview || "(template or attachment)" : "No messages yet";
         const unread = c.unread_count || 0;
         return h(
           "li",

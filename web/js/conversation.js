@@ -142,7 +142,7 @@ export class ConversationView {
     );
     const composer = this.composer();
 
-    clear(this.container).append(head, banners, people, messages, composer);
+    clear(this.container).append(...[head, banners, people, messages, composer].filter(Boolean));
     this.container.setAttribute("aria-labelledby", "conv-title");
     if (atBottom) messages.scrollTop = messages.scrollHeight;
     if (focusedId) {
