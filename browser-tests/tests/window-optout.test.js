@@ -55,6 +55,13 @@ test("when the 24-hour window has closed, free-form replies are disabled and a t
   assert.match(await page.locator("#template-error").textContent(), /Variables must be JSON/);
 
   await page.locator("#template-vars").fill('{"1": "Ana", "2": "Friday 10:00"}');
+  // Another old message arrives while the agent is filling in the form:
+  // the view refreshes live and keeps what was typed.
+  await agedInbound(contact, "Hello? Anyone?", 29);
+  await page.locator(".msg.in", { hasText: "Hello? Anyone?" }).waitFor({ timeout: 15000 });
+  assert.equal(await page.locator("#template-sid").inputValue(), "HX0123456789abcdef0123456789abcdef");
+  assert.equal(await page.locator("#template-vars").inputValue(), '{"1": "Ana", "2": "Friday 10:00"}');
+  assert.equal(await page.locator("#window-state").getAttribute("data-window"), "closed");
   await page.locator("#template-send").click();
   const sent = page.locator(".msg.out[data-message-id]");
   await sent.waitFor();

@@ -203,8 +203,13 @@ function startApp(session) {
     if (d.scope === "list") app.refreshList();
     else if (app.view && app.view.id === d.conversationId) app.view.reload().catch(handleError);
   });
+  const connection = h("span", { class: "connection", role: "status", id: "connection" });
+  who.prepend(connection);
   live.addEventListener("health", (e) => {
-    if (e.detail.error && e.detail.error.status === 401) handleError(e.detail.error);
+    const err = e.detail.error;
+    if (err && err.status === 401) return handleError(err);
+    // Polls that fail (offline, server down) are retried; say so meanwhile.
+    connection.textContent = err && err.status === 0 ? "Reconnecting…" : "";
   });
   live.watch("list");
   window.addEventListener("hashchange", app.onHash);

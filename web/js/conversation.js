@@ -36,6 +36,7 @@ export class ConversationView {
     this.marking = false;
     this.windowTimer = null;
     this.draft = "";
+    this.templateDraft = null;
   }
 
   start() {
@@ -104,6 +105,14 @@ export class ConversationView {
     const focusedId = composerHadFocus ? focused.id : null;
     const input = this.container.querySelector("#composer-input");
     if (input) this.draft = input.value;
+    const sidIn = this.container.querySelector("#template-sid");
+    if (sidIn) {
+      this.templateDraft = {
+        sid: sidIn.value,
+        vars: this.container.querySelector("#template-vars").value,
+        open: this.container.querySelector("details.templates").open,
+      };
+    }
     const list = this.container.querySelector(".messages");
     const atBottom = !list || list.scrollHeight - list.scrollTop - list.clientHeight < 40;
 
@@ -399,6 +408,10 @@ export class ConversationView {
     });
     const vars = h("textarea", { id: "template-vars", rows: 2, spellcheck: "false", placeholder: '{"1": "Ana"}' });
     const err = h("p", { class: "form-error", role: "alert", id: "template-error" });
+    if (this.templateDraft) {
+      sid.value = this.templateDraft.sid;
+      vars.value = this.templateDraft.vars;
+    }
     const form = h(
       "form",
       {
@@ -433,6 +446,7 @@ export class ConversationView {
           if (variables) payload.content_variables = variables;
           sid.value = "";
           vars.value = "";
+          this.templateDraft = null;
           this.send(payload, `Template ${contentSid}${variables ? " " + JSON.stringify(variables) : ""}`);
         },
       },
@@ -444,7 +458,8 @@ export class ConversationView {
       err,
       h("button", { type: "submit", class: open ? "primary" : "secondary", id: "template-send" }, "Send template"),
     );
-    return h("details", { class: "templates", open: open || null }, h("summary", {}, open ? "Send a template (window closed)" : "Send a template instead"), form);
+    const expanded = open || (this.templateDraft && this.templateDraft.open);
+    return h("details", { class: "templates", open: expanded || null }, h("summary", {}, open ? "Send a template (window closed)" : "Send a template instead"), form);
   }
 
   /** Optimistic send: shown at once, retried with the same key on failure. */
