@@ -80,6 +80,14 @@ test("a customer and a provider chat live in two browser sessions, with unread c
   });
   assert.equal(await anaMsg.locator(".ticks").getAttribute("data-status"), "read");
 
+  // Ana starts typing while Ben answers: the live refresh must keep her
+  // draft, her focus and the message elements already on screen.
+  await input.click();
+  await input.type("draft in progress");
+  await ana.evaluate(() => {
+    document.querySelector(".msg[data-message-id]").__marker = "kept";
+  });
+
   // Ben replies on two lines (Shift+Enter), Enter sends.
   const benInput = ben.locator("#composer-input");
   await benInput.click();
@@ -95,6 +103,14 @@ test("a customer and a provider chat live in two browser sessions, with unread c
   await reply.waitFor({ timeout: 15000 });
   assert.equal(await reply.locator(".msg-body").textContent(), "I'll be there at 2 PM.\nRing twice, please.");
   assert.match(await reply.locator(".msg-author").textContent(), /Ben/);
+  assert.equal(await input.inputValue(), "draft in progress", "the draft survived the refresh");
+  assert.equal(await ana.evaluate(() => document.activeElement && document.activeElement.id), "composer-input");
+  assert.equal(
+    await ana.evaluate(() => document.querySelector(".msg[data-message-id]").__marker),
+    "kept",
+    "unchanged messages are updated in place, not re-created",
+  );
+  await input.fill("");
   await eventually(
     async () => /Read by Ana/.test(await ben.locator(".msg.out", { hasText: "Ring twice" }).locator(".state-text").textContent()),
     { message: "Ben to see 'Read by Ana'" },

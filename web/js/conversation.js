@@ -25,6 +25,26 @@ export function windowState(inbox, now = Date.now()) {
   return { applies: true, open: closesAt > now, closesAt, remainingMs: closesAt - now };
 }
 
+/**
+ * Make `list`'s children the `items` (each with `data-key`), keeping every
+ * existing child whose markup is unchanged. Returns whether items were added.
+ */
+function reconcile(list, items) {
+  const existing = new Map([...list.children].map((li) => [li.dataset.key, li]));
+  let added = false;
+  const nodes = items.map((li) => {
+    const old = existing.get(li.dataset.key);
+    if (old && old.outerHTML === li.outerHTML) return old;
+    if (!old) added = true;
+    return li;
+  });
+  nodes.forEach((node, i) => {
+    if (list.children[i] !== node) list.insertBefore(node, list.children[i] || null);
+  });
+  while (list.children.length > nodes.length) list.lastElementChild.remove();
+  return added;
+}
+
 export class ConversationView {
   constructor({ id, api, session, live, container, onError, onListChanged }) {
     Object.assign(this, { id, api, session, live, container, onError, onListChanged });
@@ -37,6 +57,7 @@ export class ConversationView {
     this.windowTimer = null;
     this.draft = "";
     this.templateDraft = null;
+    this.parts = null;
   }
 
   start() {
@@ -98,23 +119,27 @@ export class ConversationView {
     return userId;
   }
 
+  /**
+   * Render in place: each part (head, banners, participants, composer) is
+   * replaced only when it changed, and messages are reconciled by key, so
+   * focus, typed text, scroll position and screen-reader announcements
+   * survive live refreshes.
+   */
   render() {
     const c = this.conv;
-    const focused = document.activeElement;
-    const composerHadFocus = focused && focused.closest && focused.closest(".composer");
-    const focusedId = composerHadFocus ? focused.id : null;
-    const input = this.container.querySelector("#composer-input");
-    if (input) this.draft = input.value;
-    const sidIn = this.container.querySelector("#template-sid");
-    if (sidIn) {
-      this.templateDraft = {
-        sid: sidIn.value,
-        vars: this.container.querySelector("#template-vars").value,
-        open: this.container.querySelector("details.templates").open,
-      };
+    const old = this.parts;
+    if (old) {
+      const input = old.composer.querySelector("#composer-input");
+      if (input) this.draft = input.value;
+      const sidIn = old.composer.querySelector("#template-sid");
+      if (sidIn) {
+        this.templateDraft = {
+          sid: sidIn.value,
+          vars: old.composer.querySelector("#template-vars").value,
+          open: old.composer.querySelector("details.templates").open,
+        };
+      }
     }
-    const list = this.container.querySelector(".messages");
-    const atBottom = !list || list.scrollHeight - list.scrollTop - list.clientHeight < 40;
 
     const title = conversationTitle(c, this.session);
     const head = h(
@@ -139,24 +164,47 @@ export class ConversationView {
       ),
       this.isAgent && c.inbox ? this.statusActions() : null,
     );
-
     const banners = h("div", { class: "banners" }, this.banners());
-    const people = this.participantsPanel();
-    const messages = h(
-      "ol",
-      { class: "messages", role: "log", "aria-live": "polite", "aria-label": "Messages", tabindex: "0" },
-      this.messages.length || this.pending.length ? null : h("li", { class: "empty" }, "No messages yet. Say hello!"),
-      this.messages.map((m, i) => this.messageItem(m, i)),
-      this.pending.map((p) => this.pendingItem(p)),
-    );
+    const people = this.participantsPanel() || h("div", { class: "participants-none", hidden: true });
+    if (old && old.people.open) people.open = true;
     const composer = this.composer();
+    const items = [
+      ...(this.messages.length || this.pending.length
+        ? []
+        : [h("li", { class: "empty", dataset: { key: "empty" } }, "No messages yet. Say hello!")]),
+      ...this.messages.map((m, i) => this.messageItem(m, i)),
+      ...this.pending.map((p) => this.pendingItem(p)),
+    ];
 
-    clear(this.container).append(...[head, banners, people, messages, composer].filter(Boolean));
-    this.container.setAttribute("aria-labelledby", "conv-title");
-    if (atBottom) messages.scrollTop = messages.scrollHeight;
-    if (focusedId) {
-      const el = this.container.querySelector("#" + focusedId);
-      if (el) el.focus();
+    if (!old) {
+      const messages = h("ol", {
+        class: "messages",
+        role: "log",
+        "aria-live": "polite",
+        "aria-label": "Messages",
+        tabindex: "0",
+      });
+      this.parts = { head, banners, people, messages, composer };
+      clear(this.container).append(head, banners, people, messages, composer);
+      this.container.setAttribute("aria-labelledby", "conv-title");
+      reconcile(messages, items);
+      messages.scrollTop = messages.scrollHeight;
+    } else {
+      const list = old.messages;
+      const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+      for (const [name, el] of Object.entries({ head, banners, people, composer })) {
+        if (old[name].outerHTML !== el.outerHTML) {
+          const hadFocus = old[name].contains(document.activeElement) ? document.activeElement.id : null;
+          old[name].replaceWith(el);
+          old[name] = el;
+          if (hadFocus) {
+            const again = el.querySelector("#" + hadFocus);
+            if (again && !again.disabled) again.focus();
+          }
+        }
+      }
+      const grew = reconcile(list, items);
+      if (grew && atBottom) list.scrollTop = list.scrollHeight;
     }
     this.scheduleWindowRefresh();
   }
@@ -226,7 +274,7 @@ export class ConversationView {
           w.open
             ? h(
                 "div",
-                { class: "banner banner-ok", id: "window-state", "data-window": "open", role: "status" },
+                { class: "banner banner-ok", id: "window-state", "data-window": "open" },
                 h("strong", {}, "24-hour window open: "),
                 `${formatDuration(w.remainingMs)} left (until ${formatTime(new Date(w.closesAt).toISOString())}).`,
               )
@@ -294,7 +342,7 @@ export class ConversationView {
       "li",
       {
         class: "msg " + (outbound ? "out" : "in"),
-        dataset: { messageId: m.id, status: m.status, author: m.author_id },
+        dataset: { key: m.id, messageId: m.id, status: m.status, author: m.author_id },
       },
       h("div", { class: "msg-meta" }, h("span", { class: "msg-author" }, author), timeEl(m.created_at)),
       m.body ? h("p", { class: "msg-body" }, m.body) : null,
@@ -337,7 +385,7 @@ export class ConversationView {
     );
     return h(
       "li",
-      { class: "msg out pending" + (p.state === "failed" ? " failed" : ""), dataset: { pendingKey: p.key, status: p.state } },
+      { class: "msg out pending" + (p.state === "failed" ? " failed" : ""), dataset: { key: "p:" + p.key, pendingKey: p.key, status: p.state } },
       h("div", { class: "msg-meta" }, h("span", { class: "msg-author" }, "You"), timeEl(p.at)),
       h("p", { class: "msg-body" }, p.label),
       p.state === "failed"
