@@ -193,3 +193,40 @@ test("a send whose answer is lost is shown as failed, and Retry reuses its Idemp
   assertNoPageErrors(ana);
   await ana.context().close();
 });
+
+test("a long conversation shows its newest page and loads older messages on demand, live updates included", async () => {
+  const r = await api("booking-system", "POST", "/conversations", {
+    booking_id: unique("bk_long"),
+    participants: [
+      { user_id: "cust_ana", user_type: "customer", display_name: "Ana" },
+      { user_id: "prov_ben", user_type: "provider", display_name: "Ben" },
+    ],
+  });
+  assert.equal(r.status, 201);
+  const id = r.json.id;
+  for (let i = 1; i <= 55; i++) {
+    const s = await api(i % 2 ? "cust_ana" : "prov_ben", "POST", `/conversations/${id}/messages`, { body: `message ${i}` });
+    assert.equal(s.status, 201, JSON.stringify(s.json));
+  }
+  const ana = await newPage(browser);
+  await signInAs(ana, "cust_ana");
+  await ana.goto(`${ana.url().split("#")[0]}#/c/${id}`);
+  const shown = ana.locator(".msg[data-message-id] .msg-body");
+  await ana.locator(".msg", { hasText: "message 55" }).waitFor();
+  assert.equal(await shown.count(), 50, "one page of 50");
+  assert.equal(await shown.first().textContent(), "message 6");
+
+  await ana.locator("#load-older").click();
+  await eventually(async () => (await shown.count()) === 55, { message: "55 messages after loading older" });
+  const bodies = await shown.allTextContents();
+  assert.deepEqual(bodies, Array.from({ length: 55 }, (_, i) => `message ${i + 1}`), "oldest first, none missing or doubled");
+  assert.equal(await ana.locator("#load-older").count(), 0, "nothing older left");
+
+  // A new message arrives: appended live, the older page stays.
+  await api("prov_ben", "POST", `/conversations/${id}/messages`, { body: "message 56" });
+  await ana.locator(".msg", { hasText: "message 56" }).waitFor({ timeout: 15000 });
+  assert.equal(await shown.count(), 56);
+  assert.equal(await shown.first().textContent(), "message 1");
+  assertNoPageErrors(ana);
+  await ana.context().close();
+});

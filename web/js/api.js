@@ -19,6 +19,9 @@ export function apiBase() {
   return base.replace(/\/+$/, "");
 }
 
+/** Messages per page: the newest page is what views show and the poll compares. */
+export const MESSAGES_PAGE = 50;
+
 /** A client for one bearer token. */
 export function createApi(token, base = apiBase()) {
   async function call(method, path, { body, headers = {}, query } = {}) {
@@ -69,7 +72,7 @@ export function createApi(token, base = apiBase()) {
     listConversations: (query = {}) => call("GET", "/conversations", { query: { limit: 100, ...query } }),
     getConversation: (id) => call("GET", `/conversations/${enc(id)}`),
     getMessages: (id, query = {}) =>
-      call("GET", `/conversations/${enc(id)}/messages`, { query: { order: "desc", limit: 100, ...query } }),
+      call("GET", `/conversations/${enc(id)}/messages`, { query: { order: "desc", limit: MESSAGES_PAGE, ...query } }),
     sendMessage: (id, body, idempotencyKey) =>
       call("POST", `/conversations/${enc(id)}/messages`, {
         body,

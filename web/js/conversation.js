@@ -58,6 +58,30 @@ export class ConversationView {
     this.draft = "";
     this.templateDraft = null;
     this.parts = null;
+    this.olderCursor = null;
+    this.loadedOlder = false;
+  }
+
+  /** The page before the oldest message shown. */
+  async loadOlder(button) {
+    await withProgress(
+      button,
+      "Loading…",
+      async () => {
+        const page = await this.api.getMessages(this.id, { cursor: this.olderCursor });
+        if (this.destroyed) return;
+        const list = this.parts.messages;
+        const fromBottom = list.scrollHeight - list.scrollTop;
+        const known = new Set(this.messages.map((m) => m.id));
+        const older = [...page.messages].reverse().filter((m) => !known.has(m.id));
+        this.messages = [...older, ...this.messages];
+        this.olderCursor = page.next_cursor || null;
+        this.loadedOlder = true;
+        this.render();
+        list.scrollTop = list.scrollHeight - fromBottom; // keep the reader's place
+      },
+      (e) => this.onError(e),
+    );
   }
 
   start() {
@@ -81,7 +105,18 @@ export class ConversationView {
     if (this.destroyed) return;
     this.live.seen("conversation", this.id, conv, page);
     this.conv = conv;
-    this.messages = [...page.messages].reverse(); // desc page → oldest first
+    const latest = [...page.messages].reverse(); // desc page → oldest first
+    if (!this.loadedOlder) this.olderCursor = page.next_cursor || null;
+    // Once the user loaded older pages, everything shown before the newest
+    // page stays above it (the newest page slides as messages arrive).
+    if (this.loadedOlder && latest.length) {
+      const ids = new Set(latest.map((m) => m.id));
+      const first = latest[0].created_at;
+      const kept = this.messages.filter((m) => !ids.has(m.id) && m.created_at <= first);
+      this.messages = [...kept, ...latest];
+    } else {
+      this.messages = latest;
+    }
     this.horizons = page.read_horizons || [];
     this.render();
     this.maybeMarkRead();
@@ -169,6 +204,15 @@ export class ConversationView {
     if (old && old.people.open) people.open = true;
     const composer = this.composer();
     const items = [
+      ...(this.olderCursor
+        ? [
+            h(
+              "li",
+              { class: "older", dataset: { key: "older" } },
+              h("button", { type: "button", class: "secondary small", id: "load-older", onclick: (e) => this.loadOlder(e.currentTarget) }, "Load older messages"),
+            ),
+          ]
+        : []),
       ...(this.messages.length || this.pending.length
         ? []
         : [h("li", { class: "empty", dataset: { key: "empty" } }, "No messages yet. Say hello!")]),
