@@ -5,7 +5,7 @@
 import { apiBase, createApi, fetchDevTokens } from "./api.js";
 import { PollingSource } from "./live.js";
 import { clearSession, loadSession, saveSession, sessionOf } from "./session.js";
-import { clear, h, notify, spinner, timeEl, withProgress } from "./ui.js";
+import { clear, h, notify, reconcile, spinner, timeEl, withProgress } from "./ui.js";
 import { ConversationView, conversationTitle } from "./conversation.js";
 import { renderStats } from "./stats.js";
 
@@ -223,65 +223,69 @@ function renderList() {
   const status = isAgent ? app.filter.value : "";
   const items = app.items.filter((c) => !status || c.status === status);
   const current = currentConversationId();
-  clear(listBody);
-  if (!app.items.length) {
-    listBody.append(isAgent ? webhookHelp() : h("p", { class: "empty" }, "No conversations yet. A chat opens when a booking is confirmed."));
+  if (!app.items.length || !items.length) {
+    clear(listBody).append(
+      !app.items.length
+        ? isAgent
+          ? webhookHelp()
+          : h("p", { class: "empty" }, "No conversations yet. A chat opens when a booking is confirmed.")
+        : h("p", { class: "empty" }, `No ${status} conversations.`),
+    );
     return;
   }
-  if (!items.length) {
-    listBody.append(h("p", { class: "empty" }, `No ${status} conversations.`));
-    return;
+  let ul = listBody.querySelector("ul.conv-list");
+  if (!ul) {
+    ul = h("ul", { class: "conv-list", "aria-label": "Conversations, newest first" });
+    clear(listBody).append(ul);
   }
-  listBody.append(
-    h(
-      "ul",
-      { class: "conv-list", "aria-label": "Conversations, newest first" },
-      items.map((c) => {
-        const title = conversationTitle(c, session);
-        const preview = c.last_message ? c.last_message.preview || "(template or attachment)" : "No messages yet";
-        const unread = c.unread_count || 0;
-        return h(
-          "li",
-          {},
+  // Keyed by conversation: unchanged rows (and the focus in them) stay.
+  reconcile(
+    ul,
+    items.map((c) => {
+      const title = conversationTitle(c, session);
+      const preview = c.last_message ? c.last_message.preview || "(template or attachment)" : "No messages yet";
+      const unread = c.unread_count || 0;
+      return h(
+        "li",
+        { dataset: { key: c.id } },
+        h(
+          "a",
+          {
+            href: `#/c/${c.id}`,
+            class: "conv-item" + (unread ? " unread" : ""),
+            "aria-current": c.id === current ? "true" : null,
+            dataset: { conversationId: c.id, status: c.status },
+            "aria-label": `${title}${unread ? `, ${unread} unread` : ""}${c.status !== "active" ? `, ${c.status}` : ""}`,
+          },
           h(
-            "a",
-            {
-              href: `#/c/${c.id}`,
-              class: "conv-item" + (unread ? " unread" : ""),
-              "aria-current": c.id === current ? "true" : null,
-              dataset: { conversationId: c.id, status: c.status },
-              "aria-label": `${title}${unread ? `, ${unread} unread` : ""}${c.status !== "active" ? `, ${c.status}` : ""}`,
-            },
-            h(
-              "div",
-              { class: "conv-line" },
-              h("span", { class: "conv-title" }, title),
-              timeEl(c.last_activity_at),
-            ),
-            h(
-              "div",
-              { class: "conv-line" },
-              h("span", { class: "conv-preview" }, preview),
-              unread ? h("span", { class: "badge unread-badge", "aria-hidden": "true" }, unread > 99 ? "99+" : String(unread)) : null,
-            ),
-            h(
-              "div",
-              { class: "conv-tags" },
-              c.inbox
-                ? [
-                    h("span", { class: "tag" }, c.inbox.channel === "whatsapp" ? "WhatsApp" : c.inbox.channel.toUpperCase()),
-                    h("span", { class: "tag" }, c.inbox.provider),
-                    c.inbox.opted_out ? h("span", { class: "tag tag-warn" }, "opted out") : null,
-                  ]
-                : c.booking_id
-                  ? h("span", { class: "tag" }, `booking ${c.booking_id}`)
-                  : null,
-              h("span", { class: `tag status-${c.status}` }, c.status),
-            ),
+            "div",
+            { class: "conv-line" },
+            h("span", { class: "conv-title" }, title),
+            timeEl(c.last_activity_at),
           ),
-        );
-      }),
-    ),
+          h(
+            "div",
+            { class: "conv-line" },
+            h("span", { class: "conv-preview" }, preview),
+            unread ? h("span", { class: "badge unread-badge", "aria-hidden": "true" }, unread > 99 ? "99+" : String(unread)) : null,
+          ),
+          h(
+            "div",
+            { class: "conv-tags" },
+            c.inbox
+              ? [
+                  h("span", { class: "tag" }, c.inbox.channel === "whatsapp" ? "WhatsApp" : c.inbox.channel.toUpperCase()),
+                  h("span", { class: "tag" }, c.inbox.provider),
+                  c.inbox.opted_out ? h("span", { class: "tag tag-warn" }, "opted out") : null,
+                ]
+              : c.booking_id
+                ? h("span", { class: "tag" }, `booking ${c.booking_id}`)
+                : null,
+            h("span", { class: `tag status-${c.status}` }, c.status),
+          ),
+        ),
+      );
+    }),
   );
 }
 

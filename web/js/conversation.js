@@ -4,7 +4,7 @@
 // window, templates, opt-out and status actions.
 
 import { newIdempotencyKey } from "./api.js";
-import { clear, formatDuration, formatTime, h, notify, spinner, ticks, timeEl, withProgress } from "./ui.js";
+import { clear, formatDuration, formatTime, h, notify, reconcile, spinner, ticks, timeEl, withProgress } from "./ui.js";
 
 const WINDOW_MS = 24 * 3600 * 1000;
 const CONTENT_SID = /^HX[0-9a-fA-F]{32}$/;
@@ -23,26 +23,6 @@ export function windowState(inbox, now = Date.now()) {
   if (!inbox.last_user_message_at) return { applies: true, open: false, closesAt: null, remainingMs: 0 };
   const closesAt = new Date(inbox.last_user_message_at).getTime() + WINDOW_MS;
   return { applies: true, open: closesAt > now, closesAt, remainingMs: closesAt - now };
-}
-
-/**
- * Make `list`'s children the `items` (each with `data-key`), keeping every
- * existing child whose markup is unchanged. Returns whether items were added.
- */
-function reconcile(list, items) {
-  const existing = new Map([...list.children].map((li) => [li.dataset.key, li]));
-  let added = false;
-  const nodes = items.map((li) => {
-    const old = existing.get(li.dataset.key);
-    if (old && old.outerHTML === li.outerHTML) return old;
-    if (!old) added = true;
-    return li;
-  });
-  nodes.forEach((node, i) => {
-    if (list.children[i] !== node) list.insertBefore(node, list.children[i] || null);
-  });
-  while (list.children.length > nodes.length) list.lastElementChild.remove();
-  return added;
 }
 
 export class ConversationView {
@@ -401,7 +381,9 @@ export class ConversationView {
               h(
                 "li",
                 {},
-                h("a", { href: a.url, target: "_blank", rel: "noopener noreferrer" }, `Attachment ${k + 1}`),
+                /^https?:\/\//i.test(a.url || "")
+                  ? h("a", { href: a.url, target: "_blank", rel: "noopener noreferrer" }, `Attachment ${k + 1}`)
+                  : h("span", {}, `Attachment ${k + 1}`),
                 a.content_type ? h("span", { class: "tag" }, a.content_type) : null,
               ),
             ),

@@ -110,3 +110,24 @@ export function notify(message, kind = "error") {
 export function spinner(label = "Loading…") {
   return h("div", { class: "loading", role: "status", "aria-live": "polite" }, h("span", { class: "spin", "aria-hidden": "true" }), label);
 }
+
+/**
+ * Make `list`'s children the `items` (each with `data-key`), keeping every
+ * existing child whose markup is unchanged. Returns whether items were added.
+ */
+export function reconcile(list, items) {
+  const existing = new Map([...list.children].map((li) => [li.dataset.key, li]));
+  let added = false;
+  const nodes = items.map((li) => {
+    const old = existing.get(li.dataset.key);
+    if (old && old.outerHTML === li.outerHTML) return old;
+    if (!old) added = true;
+    return li;
+  });
+  nodes.forEach((node, i) => {
+    if (list.children[i] !== node) list.insertBefore(node, list.children[i] || null);
+  });
+  while (list.children.length > nodes.length) list.lastElementChild.remove();
+  return added;
+}
+
