@@ -8,8 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 use shared::auth::{Caller, UserType, issue_token};
 use shared::clock::{Clock, format_ts};
 use shared::envelope::{Envelope, Source};
@@ -78,7 +77,7 @@ pub const DEMO_USERS: &[DemoUser] = &[
 pub const DEV_TOKEN_TTL_SECS: i64 = 7 * 24 * 3600;
 
 /// A demo user with a freshly signed token, as `GET /dev/tokens` lists it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct DevToken {
     pub label: String,
     pub user_id: String,
@@ -87,6 +86,20 @@ pub struct DevToken {
     pub org_id: Option<String>,
     pub role: Option<String>,
     pub token: String,
+}
+
+impl DevToken {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "label": self.label,
+            "user_id": self.user_id,
+            "display_name": self.display_name,
+            "user_type": self.user_type,
+            "org_id": self.org_id,
+            "role": self.role,
+            "token": self.token,
+        })
+    }
 }
 
 pub fn dev_tokens(secret: &str) -> Vec<DevToken> {
@@ -134,31 +147,53 @@ impl DevApi {
 async fn tokens(State(d): State<DevApi>) -> Response {
     (
         [("cache-control", "no-store")],
-        axum::Json(json!({ "users": d.tokens })),
+        axum::Json(json!({ "users": d.tokens.iter().map(DevToken::to_json).collect::<Vec<_>>() })),
     )
         .into_response()
 }
 
-#[derive(Deserialize)]
+/// `POST /dev/inbound`'s body, parsed by hand (no serde derive in this crate).
 struct InboundInput {
     from: String,
-    #[serde(default)]
     to: Option<String>,
-    #[serde(default)]
     body: String,
     /// Stamp the message this many hours in the past (default 0).
-    #[serde(default)]
     hours_ago: f64,
-    /// Attachments: `{url, content_type}` (Twilio's `MediaUrlN` / `MediaContentTypeN`).
-    #[serde(default)]
-    media: Vec<MediaInput>,
+    /// Attachments: `(url, content_type)` (Twilio's `MediaUrlN` / `MediaContentTypeN`).
+    media: Vec<(String, Option<String>)>,
 }
 
-#[derive(Deserialize)]
-struct MediaInput {
-    url: String,
-    #[serde(default)]
-    content_type: Option<String>,
+impl InboundInput {
+    fn parse(bytes: &[u8]) -> Option<Self> {
+        let v: Value = serde_json::from_slice(bytes).ok()?;
+        let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        let media = match v.get("media") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|m| {
+                    let url = m.get("url")?.as_str()?.to_string();
+                    let ct = m
+                        .get("content_type")
+                        .and_then(Value::as_str)
+                        .map(str::to_string);
+                    Some((url, ct))
+                })
+                .collect::<Option<Vec<_>>>()?,
+            Some(_) => return None,
+        };
+        let hours_ago = match v.get("hours_ago") {
+            None | Some(Value::Null) => 0.0,
+            Some(h) => h.as_f64()?,
+        };
+        Some(Self {
+            from: text("from")?,
+            to: text("to"),
+            body: text("body").unwrap_or_default(),
+            hours_ago,
+            media,
+        })
+    }
 }
 
 fn dev_error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -175,7 +210,7 @@ fn dev_error(status: StatusCode, code: &str, message: &str) -> Response {
 /// for a signed webhook through the real ingest use the stand-in's
 /// `POST /_standin/inbound` (`make inbound`).
 async fn inbound(State(d): State<DevApi>, body: axum::body::Bytes) -> Response {
-    let Ok(input) = serde_json::from_slice::<InboundInput>(&body) else {
+    let Some(input) = InboundInput::parse(&body) else {
         return dev_error(
             StatusCode::BAD_REQUEST,
             "invalid_body",
@@ -195,9 +230,9 @@ async fn inbound(State(d): State<DevApi>, body: axum::body::Bytes) -> Response {
     if !input.media.is_empty() {
         params.retain(|(k, _)| k != "NumMedia");
         params.push(("NumMedia".into(), input.media.len().to_string()));
-        for (i, m) in input.media.iter().enumerate() {
-            params.push((format!("MediaUrl{i}"), m.url.clone()));
-            if let Some(ct) = &m.content_type {
+        for (i, (url, content_type)) in input.media.iter().enumerate() {
+            params.push((format!("MediaUrl{i}"), url.clone()));
+            if let Some(ct) = content_type {
                 params.push((format!("MediaContentType{i}"), ct.clone()));
             }
         }
