@@ -97,6 +97,8 @@ export async function withProgress(button, label, fn, onError) {
 export function notify(message, kind = "error") {
   const area = document.getElementById("notices");
   if (!area) return;
+  // One confirmation at a time; errors stay until dismissed.
+  if (kind !== "error") area.querySelectorAll(".notice-info").forEach((n) => n.remove());
   const n = h(
     "div",
     { class: `notice notice-${kind}`, role: kind === "error" ? "alert" : "status" },
