@@ -1,4 +1,4 @@
-.PHONY: run test inbound load build-release sizes fmt lint bench
+.PHONY: run test browser-test inbound load build-release sizes fmt lint bench
 
 ## Start everything locally (emulator, table, Twilio stand-in, gateway on $PORT)
 run:
@@ -7,6 +7,10 @@ run:
 ## Run every check and test (starts and stops its own emulator)
 test:
 	scripts/test.sh
+
+## Only the browser tests of web/ (headless Chromium; part of `make test`)
+browser-test:
+	scripts/browser-test.sh
 
 ## Send a signed inbound WhatsApp/SMS webhook through the running stack
 inbound:

@@ -3,6 +3,7 @@
 # it (unless AWS_ENDPOINT_URL points at one already), then the local stack.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+echo "==> web app: http://localhost:${PORT:-3000}/  (ready once the stack below prints its URLs)"
 if [ -f .env ]; then set -a; . ./.env; set +a; fi
 scripts/venv.sh
 mkdir -p .local

@@ -27,8 +27,14 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "==> cargo test"
 cargo test --workspace 2>&1 | tee .local/cargo-test.log
+echo "==> browser tests (web/ in headless Chromium)"
+scripts/browser-test.sh 2>&1 | tee .local/browser-test.log
 echo "==> sam validate --lint"
 scripts/sam-validate.sh
 echo "==> all checks passed in $(( $(date +%s) - started ))s"
-# One closing line with the totals of every cargo test binary.
-awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i }' .local/cargo-test.log
+# One closing line with the totals of every cargo test binary and the
+# browser tests (node's test runner: "ℹ pass N", "ℹ fail N", "ℹ skipped N").
+awk '/^test result:/ { p += $4; f += $6; i += $8 }
+     /^ℹ pass / { p += $3 } /^ℹ fail / { f += $3 } /^ℹ skipped / { i += $3 }
+     END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i }' \
+  .local/cargo-test.log .local/browser-test.log

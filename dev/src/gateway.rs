@@ -11,6 +11,7 @@ use futures_lite::BoxFuture;
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::App;
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::template::Route;
@@ -57,6 +58,10 @@ struct Bound {
 pub struct Gateway {
     deps: &'static Deps,
     routes: Vec<Bound>,
+    /// Static files (the web app) served for GET/HEAD of non-API paths.
+    web_root: Option<PathBuf>,
+    /// Dev-only endpoints under `/dev/` (the local binary only).
+    dev: Option<Router>,
 }
 
 /// Match `path` against a template like `/conversations/{id}`.
@@ -116,15 +121,38 @@ impl Gateway {
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
-        Ok(Self { deps, routes })
+        Ok(Self {
+            deps,
+            routes,
+            web_root: None,
+            dev: None,
+        })
+    }
+
+    /// Serve the files under `root` for GET/HEAD of paths no API route has.
+    pub fn with_web_root(mut self, root: PathBuf) -> Self {
+        self.web_root = Some(root);
+        self
+    }
+
+    /// Serve `router` under `/dev/` (dev-only endpoints; never deployed).
+    pub fn with_dev_routes(mut self, router: Router) -> Self {
+        self.dev = Some(router);
+        self
     }
 
     pub fn routes(&self) -> Vec<Route> {
         self.routes.iter().map(|b| b.route.clone()).collect()
     }
 
-    pub fn router(self) -> Router {
-        Router::new().fallback(dispatch).with_state(Arc::new(self))
+    pub fn router(mut self) -> Router {
+        let dev = self.dev.take();
+        let router = Router::new().fallback(dispatch);
+        let router = match dev {
+            Some(dev) => router.nest_service("/dev", dev),
+            None => router,
+        };
+        router.with_state(Arc::new(self))
     }
 
     /// Serve on a bound listener.
@@ -163,6 +191,12 @@ async fn dispatch(State(gw): State<Arc<Gateway>>, req: axum::extract::Request) -
         }
     }
     let Some((handler, params)) = found else {
+        if !path_matched
+            && (parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD)
+            && let Some(root) = &gw.web_root
+        {
+            return static_file(root, &path, parts.method == axum::http::Method::HEAD).await;
+        }
         return if path_matched {
             json_error(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -219,6 +253,103 @@ async fn dispatch(State(gw): State<Arc<Gateway>>, req: axum::extract::Request) -
     AxumResponse::from_parts(rparts, AxumBody::from(bytes))
 }
 
+/// The file under `root` for a request path, or `None` for anything that
+/// is not a plain relative path of safe names: no `..`, no hidden files, no
+/// backslashes or control characters, no absolute or empty segments.
+pub fn static_path(root: &Path, request_path: &str) -> Option<PathBuf> {
+    let decoded = percent_decode(request_path);
+    let rel = decoded.strip_prefix('/')?;
+    let rel = if rel.is_empty() { "index.html" } else { rel };
+    let mut out = root.to_path_buf();
+    for seg in rel.split('/') {
+        let safe = !seg.is_empty()
+            && !seg.starts_with('.')
+            && seg
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !safe {
+            return None;
+        }
+        out.push(seg);
+    }
+    Some(out)
+}
+
+/// The content type of a web app file, by extension; `None`: not served.
+pub fn content_type(path: &Path) -> Option<&'static str> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" => "application/json",
+        "webmanifest" => "application/manifest+json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "ico" => "image/x-icon",
+        "txt" => "text/plain; charset=utf-8",
+        "woff2" => "font/woff2",
+        _ => return None,
+    })
+}
+
+async fn static_file(root: &Path, request_path: &str, head: bool) -> AxumResponse {
+    let not_found = || (StatusCode::NOT_FOUND, "not found").into_response();
+    let Some(path) = static_path(root, request_path) else {
+        return not_found();
+    };
+    let Some(ct) = content_type(&path) else {
+        return not_found();
+    };
+    // Resolve symlinks and stay inside the root.
+    let (Ok(real_root), Ok(real)) = (
+        tokio::fs::canonicalize(root).await,
+        tokio::fs::canonicalize(&path).await,
+    ) else {
+        return not_found();
+    };
+    if !real.starts_with(&real_root) {
+        return not_found();
+    }
+    let Ok(bytes) = tokio::fs::read(&real).await else {
+        return not_found();
+    };
+    let mut resp = AxumResponse::new(if head {
+        AxumBody::empty()
+    } else {
+        AxumBody::from(bytes)
+    });
+    let h = resp.headers_mut();
+    h.insert("content-type", axum::http::HeaderValue::from_static(ct));
+    h.insert(
+        "cache-control",
+        axum::http::HeaderValue::from_static("no-cache"),
+    );
+    h.insert(
+        "x-content-type-options",
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        "referrer-policy",
+        axum::http::HeaderValue::from_static("no-referrer"),
+    );
+    if ct.starts_with("text/html") {
+        h.insert(
+            "content-security-policy",
+            axum::http::HeaderValue::from_static(WEB_CSP),
+        );
+    }
+    resp
+}
+
+/// The web app's Content-Security-Policy (also set by CloudFront in
+/// `template.yaml`): its own scripts and styles only; API calls may go to
+/// another origin (the deployed API).
+pub const WEB_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+img-src 'self' data:; connect-src 'self' http: https:; frame-ancestors 'none'; \
+base-uri 'none'; form-action 'none'";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,5 +370,52 @@ mod tests {
         assert!(match_path(&segs("/conversations/{id}"), "/conversations/a/messages").is_none());
         assert!(match_path(&segs("/conversations/{id}"), "/conversations/").is_none());
         assert!(match_path(&segs("/me/unread"), "/me/unread").is_some());
+    }
+
+    #[test]
+    fn when_a_static_path_is_unsafe_it_should_not_resolve() {
+        let root = Path::new("/srv/web");
+        assert_eq!(
+            static_path(root, "/"),
+            Some(PathBuf::from("/srv/web/index.html"))
+        );
+        assert_eq!(
+            static_path(root, "/js/app.js"),
+            Some(PathBuf::from("/srv/web/js/app.js"))
+        );
+        for bad in [
+            "/../Cargo.toml",
+            "/%2e%2e/Cargo.toml",
+            "/js/../../etc/passwd",
+            "/.env",
+            "/js//app.js",
+            "/js/%5c..%5capp.js",
+            "/a%00.js",
+            "relative.js",
+        ] {
+            assert_eq!(static_path(root, bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn when_a_file_is_served_it_should_have_its_content_type() {
+        assert_eq!(
+            content_type(Path::new("index.html")),
+            Some("text/html; charset=utf-8")
+        );
+        assert_eq!(
+            content_type(Path::new("app.js")),
+            Some("text/javascript; charset=utf-8")
+        );
+        assert_eq!(
+            content_type(Path::new("style.css")),
+            Some("text/css; charset=utf-8")
+        );
+        assert_eq!(
+            content_type(Path::new("package.json")),
+            Some("application/json")
+        );
+        assert_eq!(content_type(Path::new("Cargo.toml")), None);
+        assert_eq!(content_type(Path::new("README")), None);
     }
 }

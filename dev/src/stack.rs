@@ -8,7 +8,9 @@ use shared::App;
 use shared::config::Config;
 use shared::ingest::IngestConfig;
 use std::collections::HashMap;
+use std::path::PathBuf;
 
+use crate::devapi::{DevApi, DevToken};
 use crate::gateway::{Deps, Gateway};
 use crate::setup::{ensure_queues, ensure_table};
 use crate::standin::StandIn;
@@ -16,6 +18,7 @@ use crate::template::Template;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+#[derive(Default)]
 pub struct StackOptions {
     /// Address the gateway binds (`127.0.0.1:0` for any free port).
     pub gateway_addr: String,
@@ -27,6 +30,11 @@ pub struct StackOptions {
     pub dynamodb: Option<aws_sdk_dynamodb::Client>,
     /// Run the SQS poller (tests may drive `poll_once` themselves).
     pub poller: bool,
+    /// Serve the web app's static files from here (`make run`).
+    pub web_root: Option<PathBuf>,
+    /// Serve the dev-only endpoints under `/dev/` with these demo tokens
+    /// (`make run` only; never part of the deployed API).
+    pub dev_tokens: Option<Vec<DevToken>>,
 }
 
 pub struct Stack {
@@ -100,7 +108,21 @@ pub async fn start(opts: StackOptions) -> Result<Stack, BoxError> {
         sqs.clone(),
     )));
     let deps: &'static Deps = Box::leak(Box::new(Deps { app, ingest }));
-    Gateway::new(deps, &template.routes())?.serve(listener);
+    let mut gateway = Gateway::new(deps, &template.routes())?;
+    if let Some(root) = opts.web_root {
+        gateway = gateway.with_web_root(root);
+    }
+    if let Some(tokens) = opts.dev_tokens {
+        let dev = DevApi {
+            tokens,
+            sqs: sqs.clone(),
+            queue_url: queue_url.clone(),
+            clock: deps.ingest.clock.clone(),
+            standin: standin.as_ref().map(|(s, _)| s.clone()).unwrap_or_default(),
+        };
+        gateway = gateway.with_dev_routes(dev.router());
+    }
+    gateway.serve(listener);
     let poller = opts
         .poller
         .then(|| crate::poller::spawn(sqs.clone(), queue_url.clone(), app));

@@ -36,6 +36,7 @@ async fn main() -> Result<(), BoxError> {
         overrides,
         dynamodb: None,
         poller: true,
+        ..Default::default()
     })
     .await?;
     let (standin, _) = stack

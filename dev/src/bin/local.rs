@@ -4,10 +4,11 @@
 //! function behind a gateway on `PORT`, prints dev tokens, runs a short
 //! scripted booking conversation, then serves until Ctrl-C.
 
+use dev::devapi::{DEMO_ORG, DevToken, OTHER_ORG, dev_tokens};
 use dev::stack::{self, BoxError, StackOptions};
 use serde_json::{Value, json};
-use shared::auth::{Caller, UserType, issue_token};
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 /// The local default secret; events/ tokens are signed with it too.
 pub const DEV_SECRET: &str = shared::auth::LOCAL_DEV_SECRET;
@@ -16,19 +17,12 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// The org whose WhatsApp inbox the local demo fills.
-const DEMO_ORG: &str = "org_demo";
-
-fn dev_token(secret: &str, user: &str, user_type: UserType) -> String {
-    let org = (user_type == UserType::Agent).then(|| DEMO_ORG.to_string());
-    let role = (user_type == UserType::Agent).then(|| "admin".to_string());
-    let caller = Caller {
-        user_id: user.into(),
-        user_type,
-        org_id: org,
-        role,
-    };
-    issue_token(secret, &caller, 7 * 24 * 3600)
+fn token_of(tokens: &[DevToken], user: &str) -> String {
+    tokens
+        .iter()
+        .find(|t| t.user_id == user)
+        .map(|t| t.token.clone())
+        .unwrap_or_default()
 }
 
 #[tokio::main]
@@ -52,19 +46,27 @@ async fn main() -> Result<(), BoxError> {
         }
     }
     let secret = env("AUTH_JWT_SECRET").unwrap_or_else(|| DEV_SECRET.into());
+    let tokens = dev_tokens(&secret);
+    // The web app (web/), served at `/`; WEB_ROOT overrides.
+    let web_root = env("WEB_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web"));
     let stack = stack::start(StackOptions {
         gateway_addr: format!("127.0.0.1:{port}"),
         standin_addr: Some(format!("127.0.0.1:{standin_port}")),
         overrides,
         dynamodb: None,
         poller: true,
+        web_root: Some(web_root),
+        dev_tokens: Some(tokens.clone()),
     })
     .await?;
     let base = &stack.base_url;
-    let customer = dev_token(&secret, "cust_ana", UserType::Customer);
-    let provider = dev_token(&secret, "prov_ben", UserType::Provider);
-    let service = dev_token(&secret, "booking-system", UserType::Service);
-    let agent = dev_token(&secret, "agent_dana", UserType::Agent);
+    let customer = token_of(&tokens, "cust_ana");
+    let provider = token_of(&tokens, "prov_ben");
+    let service = token_of(&tokens, "booking-system");
+    let agent = token_of(&tokens, "agent_dana");
+    let other_agent = token_of(&tokens, "agent_omar");
     // The demo org's WhatsApp number, so `make inbound` lands in its inbox.
     let demo_number = dev::standin::DEMO_BUSINESS_NUMBER;
     stack
@@ -81,6 +83,7 @@ async fn main() -> Result<(), BoxError> {
         .await?;
 
     println!();
+    println!("  Web app          http://localhost:{port}/   (dev sign-in: pick a demo user)");
     println!("  API gateway      {base}   (GET {base}/healthz)");
     match &stack.standin {
         Some((_, url)) => println!("  Twilio stand-in  {url}"),
@@ -102,6 +105,10 @@ async fn main() -> Result<(), BoxError> {
     println!("    export PROVIDER_TOKEN={provider}");
     println!("    export SERVICE_TOKEN={service}");
     println!("    export AGENT_TOKEN={agent}   # admin agent of {DEMO_ORG}");
+    println!("    export OTHER_AGENT_TOKEN={other_agent}   # agent of {OTHER_ORG}");
+    println!(
+        "  (the web app gets them from GET {base}/dev/tokens, served by this dev binary only)"
+    );
     println!();
     println!(
         "  WhatsApp inbox: {demo_number} belongs to {DEMO_ORG}. Send a signed inbound message:"

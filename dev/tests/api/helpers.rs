@@ -106,6 +106,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         overrides,
         dynamodb: Some(client),
         poller: false,
+        ..Default::default()
     })
     .await
     .expect("local stack");
