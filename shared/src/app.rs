@@ -15,9 +15,11 @@ use crate::cursor::CursorCodec;
 use crate::store::Store;
 use crate::twilio::TwilioClient;
 
-pub struct Core {
+/// `S`: the storage adapter (DynamoDB in every function; in-memory in the
+/// rules' unit tests).
+pub struct Core<S = Store> {
     pub config: CoreConfig,
-    pub store: Store,
+    pub store: S,
     pub auth: JwtVerifier,
     pub cursors: CursorCodec,
     pub clock: Clock,
@@ -25,16 +27,17 @@ pub struct Core {
     pub accounts: AccountCache,
 }
 
-pub struct App {
-    pub core: Core,
+/// `T`: the transport (the Twilio client; a fake in the rules' unit tests).
+pub struct App<S = Store, T = TwilioClient> {
+    pub core: Core<S>,
     pub config: Config,
-    pub twilio: TwilioClient,
+    pub twilio: T,
 }
 
 /// The Twilio functions use every rule the others use.
-impl std::ops::Deref for App {
-    type Target = Core;
-    fn deref(&self) -> &Core {
+impl<S, T> std::ops::Deref for App<S, T> {
+    type Target = Core<S>;
+    fn deref(&self) -> &Core<S> {
         &self.core
     }
 }
@@ -52,6 +55,20 @@ async fn dynamodb() -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&sdk)
 }
 
+impl<S> Core<S> {
+    /// Core dependencies over any storage adapter.
+    pub fn with_store(config: CoreConfig, store: S) -> Self {
+        Self {
+            store,
+            auth: JwtVerifier::new(&config.jwt_secret),
+            cursors: CursorCodec::new(&config.jwt_secret),
+            clock: Clock::default(),
+            accounts: AccountCache::default(),
+            config,
+        }
+    }
+}
+
 impl Core {
     /// Build from the environment (`AWS_ENDPOINT_URL` is honoured by the SDK).
     pub async fn from_env() -> Result<Self, InitError> {
@@ -59,14 +76,8 @@ impl Core {
     }
 
     pub fn new(config: CoreConfig, dynamodb: aws_sdk_dynamodb::Client) -> Self {
-        Self {
-            store: Store::new(dynamodb, config.table_name.clone()),
-            auth: JwtVerifier::new(&config.jwt_secret),
-            cursors: CursorCodec::new(&config.jwt_secret),
-            clock: Clock::default(),
-            accounts: AccountCache::default(),
-            config,
-        }
+        let store = Store::new(dynamodb, config.table_name.clone());
+        Self::with_store(config, store)
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::cursor::InvalidCursor;
 use crate::domain::DomainError;
-use crate::store::StoreError;
+use crate::ports::StoreError;
 use crate::twilio::TwilioError;
 
 #[derive(Debug, thiserror::Error)]

@@ -7,6 +7,7 @@ use crate::auth::Caller;
 use crate::conversation::views::MessageView;
 use crate::domain::*;
 use crate::error::ApiError;
+use crate::ports::{IdempotencyStore, MessageStore};
 use crate::store::IdemBegin;
 use crate::store::IdemRecord;
 use crate::store::IdemState;
@@ -26,7 +27,7 @@ pub(crate) enum Claim {
 
 /// Claim an `Idempotency-Key` before calling Twilio.
 pub(crate) async fn claim(
-    app: &Core,
+    app: &Core<impl IdempotencyStore + MessageStore>,
     conv: &str,
     caller: &Caller,
     key: Option<IdempotencyKey>,
@@ -57,7 +58,11 @@ pub(crate) async fn claim(
 
 /// After a failed Twilio call: release the key if Twilio provably did
 /// nothing, record `unknown` if it may have sent.
-pub(crate) async fn release(app: &Core, idem: Option<&IdemRecord>, e: &crate::twilio::TwilioError) {
+pub(crate) async fn release(
+    app: &Core<impl IdempotencyStore + MessageStore>,
+    idem: Option<&IdemRecord>,
+    e: &crate::twilio::TwilioError,
+) {
     let Some(record) = idem else { return };
     let cleanup = if e.outcome_unknown() {
         app.store.mark_idempotent_unknown(record).await
@@ -69,7 +74,7 @@ pub(crate) async fn release(app: &Core, idem: Option<&IdemRecord>, e: &crate::tw
     }
 }
 async fn replay(
-    app: &Core,
+    app: &Core<impl IdempotencyStore + MessageStore>,
     conv: &str,
     mine: &IdemRecord,
     prev: IdemRecord,

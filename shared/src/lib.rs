@@ -18,8 +18,11 @@ pub mod idempotency;
 pub mod inbox;
 pub mod ingest;
 pub mod lambda;
+pub mod model;
+pub mod ports;
 pub mod signature;
 pub mod store;
+pub mod transport;
 pub mod twilio;
 
 pub use app::{App, Core};

@@ -7,6 +7,7 @@
 use dev::devapi::{DEMO_ORG, DevToken, OTHER_ORG, dev_tokens};
 use dev::stack::{self, BoxError, StackOptions};
 use serde_json::{Value, json};
+use shared::ports::AccountStore;
 use std::collections::HashMap;
 use std::path::PathBuf;
 

@@ -8,6 +8,7 @@ use serde_json::Value;
 use shared::envelope::{Envelope, Kind, Source};
 use shared::inbox::inbox_conversation_id;
 use shared::ingest::{EMPTY_TWIML, IngestConfig};
+use shared::ports::ConversationStore;
 use std::collections::BTreeSet;
 
 const MESSAGING: &str = "/webhooks/twilio/messaging";

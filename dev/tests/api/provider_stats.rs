@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use shared::auth::UserType;
 use shared::clock::format_ts;
 use shared::inbox::inbox_conversation_id;
+use shared::ports::InboxStore;
 use shared::store::InboxImport;
 use std::collections::BTreeMap;
 

@@ -7,6 +7,7 @@ use serde_json::Value;
 use shared::clock::format_ts;
 use shared::domain::status_rank;
 use shared::inbox::inbox_conversation_id;
+use shared::ports::{ConversationStore, MessageStore};
 use shared::store::{Message, StoreMessageOutcome};
 
 const BUSINESS: &str = "whatsapp:+15550001111";

@@ -4,6 +4,7 @@
 use crate::helpers::*;
 use dev::standin::Fault;
 use serde_json::{Value, json};
+use shared::ports::ConversationStore;
 use std::time::Duration;
 
 fn twilio_500() -> Value {

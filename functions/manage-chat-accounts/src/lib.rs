@@ -7,6 +7,7 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::auth::{Caller, UserType};
 use shared::domain::Address;
+use shared::ports::AccountStore;
 use shared::store::{ChatAccount, PutAccount};
 use shared::{ApiError, Core, http};
 
@@ -17,7 +18,7 @@ struct AccountInput {
     org_id: Option<String>,
 }
 
-pub async fn handle(app: &Core, req: Request) -> Response<Body> {
+pub async fn handle(app: &Core<impl AccountStore>, req: Request) -> Response<Body> {
     http::respond(run(app, &req).await)
 }
 
@@ -45,7 +46,7 @@ fn org_for(caller: &Caller, requested: Option<&str>) -> Result<String, ApiError>
     }
 }
 
-async fn run(app: &Core, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn run(app: &Core<impl AccountStore>, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = app.auth.caller(req)?;
     match req.method().as_str() {
         "GET" => {

@@ -10,6 +10,7 @@ use crate::conversation::access::can_see;
 use crate::conversation::views::ConversationView;
 use crate::domain::*;
 use crate::error::ApiError;
+use crate::ports::{ChatTransport, ConversationStore};
 use crate::store::ConversationMeta;
 use crate::store::Head;
 use crate::store::Participant;
@@ -65,7 +66,7 @@ pub(crate) fn participant_attributes(p: &ParsedParticipant) -> String {
 /// `attribute_not_exists` in the same transaction as the conversation, and a
 /// retry after a crash finds the Twilio conversation by its unique name.
 pub async fn create_conversation(
-    app: &App,
+    app: &App<impl ConversationStore, impl ChatTransport>,
     caller: &Caller,
     input: &CreateConversationInput,
 ) -> Result<(bool, ConversationView), ApiError> {

@@ -12,13 +12,12 @@ use crate::conversation::views::summary;
 use crate::conversation::views::unread_of;
 use crate::domain::*;
 use crate::error::ApiError;
-use crate::store::from_cursor_key;
-use crate::store::to_cursor_key;
+use crate::ports::{ConversationStore, MessageStore};
 
 // ---- listing ------------------------------------------------------------
 
 pub async fn list_conversations(
-    app: &Core,
+    app: &Core<impl ConversationStore + MessageStore>,
     caller: &Caller,
     limit: i32,
     cursor_in: Option<&str>,
@@ -50,8 +49,7 @@ pub async fn list_conversations(
     };
     let start = cursor_in
         .map(|c| app.cursors.decode(&scope, c))
-        .transpose()?
-        .map(|k| from_cursor_key(&k));
+        .transpose()?;
     let (rows, next) = match &org_inbox {
         Some(org) => app.store.org_inbox(org, limit, start).await?,
         None => {
@@ -68,7 +66,7 @@ pub async fn list_conversations(
         .collect();
     Ok(Page {
         items,
-        next_cursor: next.map(|k| app.cursors.encode(&scope, &to_cursor_key(&k))),
+        next_cursor: next.map(|k| app.cursors.encode(&scope, &k)),
     })
 }
 
@@ -88,7 +86,7 @@ pub struct ReadHorizon {
 }
 
 pub async fn get_messages(
-    app: &Core,
+    app: &Core<impl ConversationStore + MessageStore>,
     caller: &Caller,
     conv_id: &str,
     ascending: bool,
@@ -102,8 +100,7 @@ pub async fn get_messages(
     );
     let start = cursor_in
         .map(|c| app.cursors.decode(&scope, c))
-        .transpose()?
-        .map(|k| from_cursor_key(&k));
+        .transpose()?;
     let id = ConversationId::parse(conv_id)?;
     // Head and page in parallel; the page is discarded unless visible.
     let (head, page) = tokio::join!(
@@ -126,6 +123,6 @@ pub async fn get_messages(
                 last_read_message_id: p.last_read_message_id.clone(),
             })
             .collect(),
-        next_cursor: next.map(|k| app.cursors.encode(&scope, &to_cursor_key(&k))),
+        next_cursor: next.map(|k| app.cursors.encode(&scope, &k)),
     })
 }

@@ -14,13 +14,14 @@ use crate::conversation::reload;
 use crate::conversation::views::ParticipantView;
 use crate::domain::*;
 use crate::error::ApiError;
+use crate::ports::{ChatTransport, ConversationStore};
 use crate::store::Participant;
 use crate::twilio::NewParticipant;
 
 // ---- participants -------------------------------------------------------
 
 pub async fn list_participants(
-    app: &App,
+    app: &App<impl ConversationStore, impl ChatTransport>,
     caller: &Caller,
     conv_id: &str,
 ) -> Result<Vec<ParticipantView>, ApiError> {
@@ -30,7 +31,7 @@ pub async fn list_participants(
 
 /// Add a participant (service tokens and active participants): `(created, view)`.
 pub async fn add_participant(
-    app: &App,
+    app: &App<impl ConversationStore, impl ChatTransport>,
     caller: &Caller,
     conv_id: &str,
     input: &ParticipantInput,
@@ -97,7 +98,7 @@ pub async fn add_participant(
 /// Remove a participant, keeping history (service tokens, or a participant
 /// leaving). Removing someone already gone succeeds.
 pub async fn remove_participant(
-    app: &App,
+    app: &App<impl ConversationStore, impl ChatTransport>,
     caller: &Caller,
     conv_id: &str,
     user_id: &str,

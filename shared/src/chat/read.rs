@@ -11,6 +11,7 @@ use crate::conversation::access::require_participant;
 use crate::conversation::contended;
 use crate::conversation::reload;
 use crate::error::ApiError;
+use crate::ports::{ChatTransport, ConversationStore, ReadStateStore};
 use crate::store::Head;
 use crate::store::Participant;
 
@@ -25,7 +26,11 @@ pub struct ReadView {
     pub last_read_message_id: Option<String>,
 }
 
-pub async fn mark_read(app: &App, caller: &Caller, conv_id: &str) -> Result<ReadView, ApiError> {
+pub async fn mark_read(
+    app: &App<impl ConversationStore + ReadStateStore, impl ChatTransport>,
+    caller: &Caller,
+    conv_id: &str,
+) -> Result<ReadView, ApiError> {
     let mut head = load_visible(app, caller, conv_id).await?;
     let now = format_ts(app.clock.now());
     if head.meta.inbox.is_some() {
@@ -55,7 +60,7 @@ pub async fn mark_read(app: &App, caller: &Caller, conv_id: &str) -> Result<Read
 
 /// An agent reads an inbox conversation for the whole org.
 async fn mark_inbox_read(
-    app: &Core,
+    app: &Core<impl ConversationStore + ReadStateStore>,
     caller: &Caller,
     mut head: Head,
     now: String,
@@ -92,7 +97,11 @@ async fn mark_inbox_read(
 
 /// Best effort: Twilio's `LastReadMessageIndex` follows ours; a failure is
 /// logged and the local read state stands.
-async fn mirror_read_to_twilio(app: &App, head: &Head, me: &Participant) {
+async fn mirror_read_to_twilio(
+    app: &App<impl Sync, impl ChatTransport>,
+    head: &Head,
+    me: &Participant,
+) {
     let (Some(conv_sid), Some(part_sid), Some(index)) = (
         head.meta.twilio_sid.as_deref(),
         me.twilio_sid.as_deref(),
@@ -110,7 +119,10 @@ async fn mirror_read_to_twilio(app: &App, head: &Head, me: &Participant) {
 }
 
 /// A user's unread total; for an agent, their org inbox's.
-pub async fn unread_total(app: &Core, caller: &Caller) -> Result<i64, ApiError> {
+pub async fn unread_total(
+    app: &Core<impl ReadStateStore>,
+    caller: &Caller,
+) -> Result<i64, ApiError> {
     match (caller.user_type, &caller.org_id) {
         (UserType::Agent, Some(org)) => Ok(app.store.org_unread_total(org).await?),
         _ => Ok(app.store.unread_total(&caller.user_id).await?),

@@ -14,6 +14,7 @@ use crate::idempotency::Claim;
 use crate::idempotency::claim;
 use crate::idempotency::release;
 use crate::idempotency::request_hash;
+use crate::ports::{ChatTransport, ConversationStore, IdempotencyStore, MessageStore};
 use crate::store::Head;
 use crate::store::Message;
 
@@ -21,7 +22,7 @@ use crate::store::Message;
 /// Conversations: `(created, message)`. With an `Idempotency-Key`, a repeat
 /// returns the first result and never re-sends.
 pub async fn send(
-    app: &App,
+    app: &App<impl ConversationStore + MessageStore + IdempotencyStore, impl ChatTransport>,
     caller: &Caller,
     head: Head,
     input: &SendInput,
@@ -41,7 +42,7 @@ pub async fn send(
 }
 
 async fn send_message(
-    app: &App,
+    app: &App<impl ConversationStore + MessageStore + IdempotencyStore, impl ChatTransport>,
     caller: &Caller,
     mut head: Head,
     body: &str,

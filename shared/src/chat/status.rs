@@ -10,6 +10,7 @@ use crate::conversation::contended;
 use crate::conversation::reload;
 use crate::conversation::views::ConversationView;
 use crate::error::ApiError;
+use crate::ports::{ChatTransport, ConversationStore};
 
 // ---- status ---------------------------------------------------------------
 
@@ -19,7 +20,7 @@ use crate::error::ApiError;
 /// booking chat stays closed. WhatsApp/SMS: the org's agents; a closed one
 /// can be reopened (an inbound message also reopens it).
 pub async fn update_status(
-    app: &App,
+    app: &App<impl ConversationStore, impl ChatTransport>,
     caller: &Caller,
     conv_id: &str,
     status: &str,

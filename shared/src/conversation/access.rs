@@ -4,6 +4,7 @@ use crate::app::Core;
 use crate::auth::{Caller, UserType};
 use crate::domain::*;
 use crate::error::ApiError;
+use crate::ports::ConversationStore;
 use crate::store::Head;
 use crate::store::Participant;
 
@@ -11,7 +12,11 @@ use crate::store::Participant;
 
 /// The conversation if the caller may see it; 404 otherwise (existence is
 /// never revealed). Service tokens see every conversation.
-pub async fn load_visible(app: &Core, caller: &Caller, id: &str) -> Result<Head, ApiError> {
+pub async fn load_visible(
+    app: &Core<impl ConversationStore>,
+    caller: &Caller,
+    id: &str,
+) -> Result<Head, ApiError> {
     let id = ConversationId::parse(id)?;
     let head = app
         .store

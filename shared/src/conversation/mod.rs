@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::app::Core;
 use crate::error::ApiError;
+use crate::ports::ConversationStore;
 
 /// Optimistic-lock retries before giving up with 503.
 pub(crate) const MAX_RETRIES: usize = 8;
@@ -18,7 +19,11 @@ use crate::store::Head;
 
 /// After losing an optimistic-lock race: a short random pause, then the
 /// conversation as it is now.
-pub(crate) async fn reload(app: &Core, conv_id: &str, attempt: usize) -> Result<Head, ApiError> {
+pub(crate) async fn reload(
+    app: &Core<impl ConversationStore>,
+    conv_id: &str,
+    attempt: usize,
+) -> Result<Head, ApiError> {
     contention_pause(attempt).await;
     app.store
         .load_head(conv_id)

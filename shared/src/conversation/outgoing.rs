@@ -7,6 +7,7 @@ use crate::conversation::contended;
 use crate::conversation::reload;
 use crate::conversation::views::MessageView;
 use crate::error::ApiError;
+use crate::ports::{ConversationStore, IdempotencyStore, MessageStore};
 use crate::store::Head;
 use crate::store::IdemRecord;
 use crate::store::Message;
@@ -20,7 +21,7 @@ use crate::store::StoreMessageOutcome;
 const STORE_SENT_ATTEMPTS: usize = 24;
 
 pub(crate) async fn finish_sent(
-    app: &Core,
+    app: &Core<impl ConversationStore + MessageStore + IdempotencyStore>,
     head: &mut Head,
     mut msg: Message,
     now: DateTime<Utc>,
@@ -41,7 +42,7 @@ pub(crate) async fn finish_sent(
 
 /// Store a message Twilio accepted, retrying on optimistic-lock conflicts.
 async fn store_sent(
-    app: &Core,
+    app: &Core<impl ConversationStore + MessageStore + IdempotencyStore>,
     head: &mut Head,
     msg: &mut Message,
     now: DateTime<Utc>,

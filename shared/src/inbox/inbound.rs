@@ -9,6 +9,7 @@ use crate::app::Core;
 use crate::clock::format_ts;
 use crate::domain::{Address, inbox_conversation_id, redact};
 use crate::envelope::{Envelope, Kind};
+use crate::ports::{AccountStore, ConversationStore, InboxStore, MessageStore};
 use crate::store::{
     ConversationMeta, Head, InboundOutcome, InboundWrite, Message, Participant, StoreError,
     StoreMessageOutcome,
@@ -29,7 +30,10 @@ pub enum ProcessError {
 use crate::clock::contention_pause as pause;
 
 /// Process one queued envelope.
-pub async fn process(app: &Core, raw: &str) -> Result<(), ProcessError> {
+pub async fn process(
+    app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore>,
+    raw: &str,
+) -> Result<(), ProcessError> {
     let env = Envelope::from_json(raw).map_err(ProcessError::Permanent)?;
     match env.kind {
         Kind::InboundMessage => inbound_message(app, &env, raw).await,
@@ -53,7 +57,10 @@ fn message_sid(env: &Envelope) -> Result<&str, ProcessError> {
 }
 
 /// Resolve the org owning a Twilio address.
-pub async fn resolve_org(app: &Core, address: &str) -> Result<Option<String>, StoreError> {
+pub async fn resolve_org(
+    app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore>,
+    address: &str,
+) -> Result<Option<String>, StoreError> {
     if let Some(org) = app.accounts.get(address) {
         return Ok(Some(org));
     }
@@ -122,7 +129,11 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-async fn inbound_message(app: &Core, env: &Envelope, raw: &str) -> Result<(), ProcessError> {
+async fn inbound_message(
+    app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore>,
+    env: &Envelope,
+    raw: &str,
+) -> Result<(), ProcessError> {
     let sid = message_sid(env)?;
     let from = Address::parse(required(env, "From")?)
         .map_err(|_| ProcessError::Permanent("From is not an address".into()))?;
@@ -186,7 +197,10 @@ async fn inbound_message(app: &Core, env: &Envelope, raw: &str) -> Result<(), Pr
     Err(StoreError::Unavailable("contention on inbound conversation".into()).into())
 }
 
-async fn status_callback(app: &Core, env: &Envelope) -> Result<(), ProcessError> {
+async fn status_callback(
+    app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore>,
+    env: &Envelope,
+) -> Result<(), ProcessError> {
     let sid = message_sid(env)?;
     let status = required(env, "MessageStatus")?;
     let outcome = app
@@ -202,7 +216,10 @@ async fn status_callback(app: &Core, env: &Envelope) -> Result<(), ProcessError>
     Ok(())
 }
 
-async fn conversation_event(app: &Core, env: &Envelope) -> Result<(), ProcessError> {
+async fn conversation_event(
+    app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore>,
+    env: &Envelope,
+) -> Result<(), ProcessError> {
     let Some(event) = env.param("EventType") else {
         tracing::info!("conversations webhook without EventType ignored");
         return Ok(());
@@ -265,7 +282,11 @@ async fn conversation_event(app: &Core, env: &Envelope) -> Result<(), ProcessErr
 
 /// Store a message an SDK client (or this backend) added: exactly once,
 /// under our message id when the attributes carry it.
-async fn message_added(app: &Core, env: &Envelope, head: &Head) -> Result<bool, ProcessError> {
+async fn message_added(
+    app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore>,
+    env: &Envelope,
+    head: &Head,
+) -> Result<bool, ProcessError> {
     let sid = required(env, "MessageSid")?;
     let author = env.param("Author").unwrap_or("system");
     let attributes: Value = env
@@ -310,7 +331,7 @@ async fn message_added(app: &Core, env: &Envelope, head: &Head) -> Result<bool, 
 }
 
 async fn participant_added(
-    app: &Core,
+    app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore>,
     env: &Envelope,
     head: &Head,
     now: &str,

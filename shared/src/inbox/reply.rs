@@ -18,6 +18,9 @@ use crate::error::ApiError;
 use crate::idempotency::Claim;
 use crate::idempotency::claim;
 use crate::idempotency::release;
+use crate::ports::{
+    ConversationStore, IdempotencyStore, InboxStore, MessageStore, MessagingTransport,
+};
 use crate::store::{Head, Message};
 use crate::twilio::{OutboundMessage, TwilioError};
 
@@ -221,7 +224,10 @@ fn check_rules(
 
 /// Send an agent's reply on a WhatsApp/SMS conversation.
 pub async fn send_reply(
-    app: &App,
+    app: &App<
+        impl ConversationStore + MessageStore + IdempotencyStore + InboxStore,
+        impl MessagingTransport,
+    >,
     caller: &Caller,
     mut head: Head,
     input: &SendInput,

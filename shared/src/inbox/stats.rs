@@ -4,10 +4,11 @@ use crate::app::Core;
 use crate::auth::{Caller, UserType};
 use crate::clock::format_ts;
 use crate::error::ApiError;
+use crate::ports::InboxStore;
 
 /// `GET /stats/providers`: the caller's org, per provider.
 pub async fn provider_stats(
-    app: &Core,
+    app: &Core<impl InboxStore>,
     caller: &Caller,
     org_param: Option<&str>,
 ) -> Result<serde_json::Value, ApiError> {

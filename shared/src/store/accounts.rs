@@ -8,24 +8,7 @@
 
 use super::item::*;
 use super::*;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChatAccount {
-    pub provider: String,
-    pub address: String,
-    pub org_id: String,
-    pub channel: String,
-    pub created_at: String,
-    pub created_by: String,
-}
-
-pub enum PutAccount {
-    Created,
-    /// The same org already had it: nothing changed.
-    Unchanged(ChatAccount),
-    /// Another org owns this address.
-    OwnedByOther,
-}
+use crate::ports::AccountStore;
 
 pub(super) fn account_key(provider: &str, address: &str) -> Item {
     key(format!("ACCOUNT#{provider}#{address}"), "#ACCOUNT")
@@ -42,10 +25,8 @@ fn account_from(i: &Item) -> Result<ChatAccount, StoreError> {
     })
 }
 
-impl Store {
-    // ---- chat accounts ------------------------------------------------
-
-    pub async fn chat_account(
+impl AccountStore for Store {
+    async fn chat_account(
         &self,
         provider: &str,
         address: &str,
@@ -56,7 +37,7 @@ impl Store {
             .transpose()
     }
 
-    pub async fn put_chat_account(&self, acc: &ChatAccount) -> Result<PutAccount, StoreError> {
+    async fn put_chat_account(&self, acc: &ChatAccount) -> Result<PutAccount, StoreError> {
         let mut item = account_key(&acc.provider, &acc.address);
         item.insert("provider".into(), s(&acc.provider));
         item.insert("address".into(), s(&acc.address));
@@ -75,8 +56,7 @@ impl Store {
         }
     }
 
-    /// Delete an org's account. `Ok(false)`: no such account of that org.
-    pub async fn delete_chat_account(
+    async fn delete_chat_account(
         &self,
         provider: &str,
         address: &str,
@@ -98,9 +78,7 @@ impl Store {
         }
     }
 
-    /// An org's chat accounts: one Query on GSI1 (keys only there), then
-    /// one BatchGetItem per 100 accounts.
-    pub async fn org_chat_accounts(&self, org: &str) -> Result<Vec<ChatAccount>, StoreError> {
+    async fn org_chat_accounts(&self, org: &str) -> Result<Vec<ChatAccount>, StoreError> {
         let mut keys = Vec::new();
         let mut start = None;
         loop {
@@ -135,10 +113,7 @@ impl Store {
         Ok(accounts)
     }
 
-    // ---- unroutable ---------------------------------------------------
-
-    /// Keep an inbound message no org claims, for an operator to see.
-    pub async fn park_unroutable(
+    async fn park_unroutable(
         &self,
         received_at: &str,
         sid: &str,
@@ -160,8 +135,7 @@ impl Store {
         Ok(())
     }
 
-    /// The newest unroutable messages: `(received_at, sid, to)`.
-    pub async fn list_unroutable(
+    async fn list_unroutable(
         &self,
         limit: i32,
     ) -> Result<Vec<(String, String, String)>, StoreError> {

@@ -1,150 +1,17 @@
 //! Conversation items: meta, participants, the booking and Twilio guards,
 //! and the per-user GSI listing.
 
+use crate::ports::{ConversationPage, ConversationStore};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
 use super::inbox::inbox_meta_from;
 use super::item::*;
-use super::model::*;
 use super::*;
+use crate::cursor::Key;
+use crate::model::*;
 
 impl Store {
-    // ---- conversations ------------------------------------------------
-
-    /// Our conversation id for a Twilio conversation SID.
-    pub async fn twilio_conversation(&self, sid: &str) -> Result<Option<String>, StoreError> {
-        let item = self.get(key(format!("TWCONV#{sid}"), "#TWCONV")).await?;
-        Ok(item.and_then(|i| get_s(&i, "conversation_id")))
-    }
-
-    /// Set a conversation's status. `Ok(false)`: it changed meanwhile.
-    pub async fn set_status(
-        &self,
-        head: &Head,
-        status: &str,
-        now: &str,
-    ) -> Result<bool, StoreError> {
-        let item = self.update(
-            key(conv_pk(&head.meta.id), META_SK),
-            "SET #status = :s, status_changed_at = :t, version = version + :one",
-            Some("version = :v"),
-            vec![
-                (":s", s(status)),
-                (":t", s(now)),
-                (":one", n(1)),
-                (":v", n(head.meta.version)),
-            ],
-            &[("#status", "status")],
-        )?;
-        let mut items = vec![item];
-        // Inbox conversations keep their org's per-provider counters exact.
-        if let Some(inbox) = &head.meta.inbox
-            && let Some(counters) =
-                self.stats_delta(&inbox.org_id, &inbox.provider, &head.meta.status, status, 0)?
-        {
-            items.push(counters);
-        }
-        Ok(matches!(self.transact(items).await?, TxOutcome::Done))
-    }
-
-    pub async fn booking_conversation_id(
-        &self,
-        booking_id: &str,
-    ) -> Result<Option<String>, StoreError> {
-        let item = self
-            .get(key(format!("BOOKING#{booking_id}"), "#BOOKING"))
-            .await?;
-        Ok(item.and_then(|i| get_s(&i, "conversation_id")))
-    }
-
-    /// Create the conversation, its booking guard and participants in one
-    /// transaction. `Ok(false)`: it already existed (the guard was there).
-    pub async fn create_conversation(
-        &self,
-        meta: &ConversationMeta,
-        participants: &[Participant],
-    ) -> Result<bool, StoreError> {
-        let mut items = Vec::with_capacity(participants.len() + 3);
-        let booking = meta
-            .booking_id
-            .as_deref()
-            .ok_or_else(|| StoreError::Corrupt("booking conversation without booking".into()))?;
-        let mut guard = key(format!("BOOKING#{booking}"), "#BOOKING");
-        guard.insert("conversation_id".into(), s(&meta.id));
-        items.push(self.put(guard, Some("attribute_not_exists(PK)"), Vec::new())?);
-        items.push(self.put(
-            meta_item(meta),
-            Some("attribute_not_exists(PK)"),
-            Vec::new(),
-        )?);
-        for p in participants {
-            items.push(self.put(
-                participant_item(&meta.id, p, &meta.created_at),
-                Some("attribute_not_exists(PK)"),
-                Vec::new(),
-            )?);
-        }
-        if let Some(sid) = &meta.twilio_sid {
-            let mut tw = key(format!("TWCONV#{sid}"), "#TWCONV");
-            tw.insert("conversation_id".into(), s(&meta.id));
-            items.push(self.put(tw, None, Vec::new())?);
-        }
-        match self.transact(items).await? {
-            TxOutcome::Done => Ok(true),
-            TxOutcome::ConditionFailed(_) | TxOutcome::Contended => Ok(false),
-        }
-    }
-
-    /// The conversation item and all its participants (one strongly
-    /// consistent Query).
-    pub async fn load_head(&self, conv_id: &str) -> Result<Option<Head>, StoreError> {
-        let mut meta = None;
-        let mut participants = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :h)")
-                .expression_attribute_values(":pk", s(conv_pk(conv_id)))
-                .expression_attribute_values(":h", s("#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(sdk_err)?;
-            for item in out.items() {
-                let sk = get_s(item, "SK").unwrap_or_default();
-                if sk == META_SK {
-                    meta = Some(meta_from(item)?);
-                } else if sk.starts_with("#PART#") {
-                    participants.push(participant_from(item)?);
-                }
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        Ok(meta.map(|meta| Head { meta, participants }))
-    }
-
-    /// Conversation items by id (one BatchGetItem per 100 ids).
-    pub async fn batch_get_meta(
-        &self,
-        ids: &[String],
-    ) -> Result<HashMap<String, ConversationMeta>, StoreError> {
-        let keys: Vec<Item> = ids.iter().map(|id| key(conv_pk(id), META_SK)).collect();
-        let mut found = HashMap::new();
-        for item in self.batch_get(keys).await? {
-            let m = meta_from(&item)?;
-            found.insert(m.id.clone(), m);
-        }
-        Ok(found)
-    }
-
     /// Items by key: one BatchGetItem per 100 keys, unprocessed keys retried.
     pub(crate) async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
         let mut found = Vec::with_capacity(keys.len());
@@ -202,29 +69,6 @@ impl Store {
         }
     }
 
-    /// A user's conversations, most recent activity first: `(conversation
-    /// id, unread count)` per participant item on GSI1.
-    pub async fn user_conversations(
-        &self,
-        user_id: &str,
-        limit: i32,
-        start: Option<Item>,
-    ) -> Result<(Vec<(String, i64)>, Option<Item>), StoreError> {
-        self.conversations_on_gsi(format!("USER#{user_id}"), limit, start)
-            .await
-    }
-
-    /// An org's WhatsApp/SMS inbox, most recent activity first.
-    pub async fn org_inbox(
-        &self,
-        org_id: &str,
-        limit: i32,
-        start: Option<Item>,
-    ) -> Result<(Vec<(String, i64)>, Option<Item>), StoreError> {
-        self.conversations_on_gsi(inbox_gsi_pk(org_id), limit, start)
-            .await
-    }
-
     async fn conversations_on_gsi(
         &self,
         gsi_pk: String,
@@ -254,12 +98,163 @@ impl Store {
         }
         Ok((rows, out.last_evaluated_key.filter(|k| !k.is_empty())))
     }
+}
 
-    // ---- participants -------------------------------------------------
+impl ConversationStore for Store {
+    async fn twilio_conversation(&self, sid: &str) -> Result<Option<String>, StoreError> {
+        let item = self.get(key(format!("TWCONV#{sid}"), "#TWCONV")).await?;
+        Ok(item.and_then(|i| get_s(&i, "conversation_id")))
+    }
 
-    /// Add (or re-activate) a participant. `Ok(false)`: the conversation
-    /// changed meanwhile or the user is already active; reload and decide.
-    pub async fn add_participant(
+    async fn set_status(&self, head: &Head, status: &str, now: &str) -> Result<bool, StoreError> {
+        let item = self.update(
+            key(conv_pk(&head.meta.id), META_SK),
+            "SET #status = :s, status_changed_at = :t, version = version + :one",
+            Some("version = :v"),
+            vec![
+                (":s", s(status)),
+                (":t", s(now)),
+                (":one", n(1)),
+                (":v", n(head.meta.version)),
+            ],
+            &[("#status", "status")],
+        )?;
+        let mut items = vec![item];
+        // Inbox conversations keep their org's per-provider counters exact.
+        if let Some(inbox) = &head.meta.inbox
+            && let Some(counters) =
+                self.stats_delta(&inbox.org_id, &inbox.provider, &head.meta.status, status, 0)?
+        {
+            items.push(counters);
+        }
+        Ok(matches!(self.transact(items).await?, TxOutcome::Done))
+    }
+
+    async fn booking_conversation_id(
+        &self,
+        booking_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let item = self
+            .get(key(format!("BOOKING#{booking_id}"), "#BOOKING"))
+            .await?;
+        Ok(item.and_then(|i| get_s(&i, "conversation_id")))
+    }
+
+    async fn create_conversation(
+        &self,
+        meta: &ConversationMeta,
+        participants: &[Participant],
+    ) -> Result<bool, StoreError> {
+        let mut items = Vec::with_capacity(participants.len() + 3);
+        let booking = meta
+            .booking_id
+            .as_deref()
+            .ok_or_else(|| StoreError::Corrupt("booking conversation without booking".into()))?;
+        let mut guard = key(format!("BOOKING#{booking}"), "#BOOKING");
+        guard.insert("conversation_id".into(), s(&meta.id));
+        items.push(self.put(guard, Some("attribute_not_exists(PK)"), Vec::new())?);
+        items.push(self.put(
+            meta_item(meta),
+            Some("attribute_not_exists(PK)"),
+            Vec::new(),
+        )?);
+        for p in participants {
+            items.push(self.put(
+                participant_item(&meta.id, p, &meta.created_at),
+                Some("attribute_not_exists(PK)"),
+                Vec::new(),
+            )?);
+        }
+        if let Some(sid) = &meta.twilio_sid {
+            let mut tw = key(format!("TWCONV#{sid}"), "#TWCONV");
+            tw.insert("conversation_id".into(), s(&meta.id));
+            items.push(self.put(tw, None, Vec::new())?);
+        }
+        match self.transact(items).await? {
+            TxOutcome::Done => Ok(true),
+            TxOutcome::ConditionFailed(_) | TxOutcome::Contended => Ok(false),
+        }
+    }
+
+    async fn load_head(&self, conv_id: &str) -> Result<Option<Head>, StoreError> {
+        let mut meta = None;
+        let mut participants = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :h)")
+                .expression_attribute_values(":pk", s(conv_pk(conv_id)))
+                .expression_attribute_values(":h", s("#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            for item in out.items() {
+                let sk = get_s(item, "SK").unwrap_or_default();
+                if sk == META_SK {
+                    meta = Some(meta_from(item)?);
+                } else if sk.starts_with("#PART#") {
+                    participants.push(participant_from(item)?);
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(meta.map(|meta| Head { meta, participants }))
+    }
+
+    async fn batch_get_meta(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, ConversationMeta>, StoreError> {
+        let keys: Vec<Item> = ids.iter().map(|id| key(conv_pk(id), META_SK)).collect();
+        let mut found = HashMap::new();
+        for item in self.batch_get(keys).await? {
+            let m = meta_from(&item)?;
+            found.insert(m.id.clone(), m);
+        }
+        Ok(found)
+    }
+
+    async fn user_conversations(
+        &self,
+        user_id: &str,
+        limit: i32,
+        start: Option<Key>,
+    ) -> Result<ConversationPage, StoreError> {
+        let (rows, next) = self
+            .conversations_on_gsi(
+                format!("USER#{user_id}"),
+                limit,
+                start.map(|k| from_cursor_key(&k)),
+            )
+            .await?;
+        Ok((rows, next.map(|k| to_cursor_key(&k))))
+    }
+
+    async fn org_inbox(
+        &self,
+        org_id: &str,
+        limit: i32,
+        start: Option<Key>,
+    ) -> Result<ConversationPage, StoreError> {
+        let (rows, next) = self
+            .conversations_on_gsi(
+                inbox_gsi_pk(org_id),
+                limit,
+                start.map(|k| from_cursor_key(&k)),
+            )
+            .await?;
+        Ok((rows, next.map(|k| to_cursor_key(&k))))
+    }
+
+    async fn add_participant(
         &self,
         head: &Head,
         p: &Participant,
@@ -297,9 +292,7 @@ impl Store {
         Ok(matches!(self.transact(items).await?, TxOutcome::Done))
     }
 
-    /// Deactivate a participant, keeping their history. `Ok(false)`: the
-    /// conversation changed meanwhile; reload and retry.
-    pub async fn remove_participant(
+    async fn remove_participant(
         &self,
         head: &Head,
         p: &Participant,

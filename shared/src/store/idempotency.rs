@@ -1,17 +1,14 @@
 //! `Idempotency-Key` records.
 
+use crate::ports::IdempotencyStore;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use super::item::*;
-use super::model::*;
 use super::*;
+use crate::model::*;
 
-impl Store {
-    // ---- idempotency --------------------------------------------------
-
-    /// Claim an idempotency key before calling Twilio. If someone already
-    /// did, return their record.
-    pub async fn begin_idempotent(
+impl IdempotencyStore for Store {
+    async fn begin_idempotent(
         &self,
         record: &IdemRecord,
         now_epoch: i64,
@@ -42,8 +39,7 @@ impl Store {
         }))
     }
 
-    /// Release a claimed key after a failure that provably sent nothing.
-    pub async fn abandon_idempotent(&self, record: &IdemRecord) -> Result<(), StoreError> {
+    async fn abandon_idempotent(&self, record: &IdemRecord) -> Result<(), StoreError> {
         let del = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(key(&record.pk, "#IDEM")))
@@ -57,8 +53,7 @@ impl Store {
             .map(|_| ())
     }
 
-    /// Record that a send may or may not have reached Twilio.
-    pub async fn mark_idempotent_unknown(&self, record: &IdemRecord) -> Result<(), StoreError> {
+    async fn mark_idempotent_unknown(&self, record: &IdemRecord) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.table)

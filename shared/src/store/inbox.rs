@@ -13,6 +13,7 @@
 //! is one COUNT query per provider.
 //! | message status        | `SID#<sid>` (the SID guard)     | `#SID`       |                 |
 
+use crate::ports::InboxStore;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
 
 use super::conversations::*;
@@ -20,23 +21,6 @@ use super::item::*;
 use super::messages::*;
 use super::*;
 use crate::domain::status_rank;
-
-#[derive(Clone, Debug, Default)]
-pub struct InboxMeta {
-    pub org_id: String,
-    pub provider: String,
-    pub channel: String,
-    pub contact_address: String,
-    pub contact_name: Option<String>,
-    pub business_address: String,
-    /// The WhatsApp 24-hour window clock: the contact's last inbound message.
-    pub last_user_message_at: Option<String>,
-    /// Unread by the org (its agents share the inbox).
-    pub unread_count: i64,
-    pub last_read_at: Option<String>,
-    /// The contact replied STOP (and not START since): no sends.
-    pub opted_out: bool,
-}
 
 pub(super) fn inbox_meta_from(i: &Item) -> Option<InboxMeta> {
     Some(InboxMeta {
@@ -53,65 +37,6 @@ pub(super) fn inbox_meta_from(i: &Item) -> Option<InboxMeta> {
     })
 }
 
-pub enum InboundOutcome {
-    Stored,
-    /// The Twilio SID is already stored: a redelivery, which is a success.
-    Duplicate,
-    /// The conversation changed since it was read: re-read and retry.
-    Conflict,
-}
-
-pub enum StatusOutcome {
-    /// Recorded and applied to the stored message.
-    Applied,
-    /// Recorded on the SID item; applied when the message is stored.
-    Pending,
-    /// Not newer than what is recorded (duplicate or out of order).
-    Stale,
-}
-
-/// Everything one inbound message writes.
-pub struct InboundWrite<'a> {
-    pub org_id: &'a str,
-    pub provider: &'a str,
-    pub channel: &'a str,
-    pub contact_address: &'a str,
-    pub contact_name: Option<&'a str>,
-    pub business_address: &'a str,
-    pub message: &'a Message,
-    pub effects: &'a MessageEffects,
-    /// The conversation as read before this write (`None`: first message).
-    pub existing: Option<&'a ConversationMeta>,
-    /// `Some(true)` for STOP-like keywords, `Some(false)` for START/UNSTOP.
-    pub opt_out: Option<bool>,
-}
-
-pub const PROVIDERS: [&str; 3] = ["twilio", "meta", "kommo"];
-
-/// Per-provider figures of an org's inbox.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct ProviderStats {
-    pub provider: String,
-    pub total: i64,
-    pub active: i64,
-    pub escalated: i64,
-    pub within_24h: i64,
-}
-
-/// A conversation imported from another provider (or seeded).
-pub struct InboxImport<'a> {
-    pub org_id: &'a str,
-    pub provider: &'a str,
-    pub channel: &'a str,
-    /// The contact's address (`twilio`, `meta`).
-    pub contact_address: Option<&'a str>,
-    /// The Kommo chat id (`kommo` conversations must carry one).
-    pub kommo_chat_id: Option<&'a str>,
-    pub status: &'a str,
-    pub created_at: &'a str,
-    pub last_user_message_at: Option<&'a str>,
-}
-
 fn stats_key(org: &str, provider: &str) -> Item {
     key(format!("ORG#{org}"), format!("#STATS#{provider}"))
 }
@@ -120,7 +45,7 @@ pub fn provider_gsi_pk(org: &str, provider: &str) -> String {
     format!("ORG#{org}#PROV#{provider}")
 }
 
-fn org_counters(org: &str) -> Item {
+pub(super) fn org_counters(org: &str) -> Item {
     key(format!("ORG#{org}"), "#COUNTERS")
 }
 
@@ -151,11 +76,10 @@ impl Store {
         )
         .map(Some)
     }
+}
 
-    /// Per provider: total, active, escalated (counters kept in the same
-    /// transactions as the conversations) and contacts who wrote in the
-    /// last 24 h (a COUNT query on GSI2). 2 requests per provider.
-    pub async fn provider_stats(
+impl InboxStore for Store {
+    async fn provider_stats(
         &self,
         org: &str,
         since: &str,
@@ -197,12 +121,7 @@ impl Store {
         Ok(out)
     }
 
-    /// Store a conversation from another provider (imports, seeds), with
-    /// its counters. Idempotent: `Ok(false)` when it already exists.
-    pub async fn import_conversation(
-        &self,
-        c: &InboxImport<'_>,
-    ) -> Result<(String, bool), StoreError> {
+    async fn import_conversation(&self, c: &InboxImport<'_>) -> Result<(String, bool), StoreError> {
         let identity = match (c.provider, c.kommo_chat_id, c.contact_address) {
             ("kommo", Some(chat), _) if !chat.is_empty() => chat,
             ("kommo", _, _) => {
@@ -260,10 +179,7 @@ impl Store {
         Ok((id, created))
     }
 
-    // ---- inbound messages ---------------------------------------------
-
-    /// The conversation item alone (one consistent GetItem).
-    pub async fn conversation_meta(
+    async fn conversation_meta(
         &self,
         conv_id: &str,
     ) -> Result<Option<ConversationMeta>, StoreError> {
@@ -273,10 +189,7 @@ impl Store {
             .transpose()
     }
 
-    /// Store one inbound message in one transaction: the message, its SID
-    /// guard, the conversation (created on the first message, version-checked
-    /// after), the contact (upsert) and the org's unread counter.
-    pub async fn store_inbound(&self, w: &InboundWrite<'_>) -> Result<InboundOutcome, StoreError> {
+    async fn store_inbound(&self, w: &InboundWrite<'_>) -> Result<InboundOutcome, StoreError> {
         let msg = w.message;
         let conv = &msg.conversation_id;
         let gsk = activity_sk(&msg.created_at, conv);
@@ -477,9 +390,7 @@ impl Store {
         }
     }
 
-    /// Record an opt-out (or opt-in) learnt from Twilio on the conversation
-    /// and the contact.
-    pub async fn set_opted_out(
+    async fn set_opted_out(
         &self,
         meta: &ConversationMeta,
         inbox: &InboxMeta,
@@ -507,11 +418,7 @@ impl Store {
         self.transact(items).await.map(|_| ())
     }
 
-    // ---- delivery status ----------------------------------------------
-
-    /// Record a status callback on the SID item (forward only), then apply it
-    /// to the stored message if there is one.
-    pub async fn apply_status(
+    async fn apply_status(
         &self,
         sid: &str,
         status: &str,
@@ -568,50 +475,5 @@ impl Store {
             Err(e) if is_condition_failure(&e) => Ok(StatusOutcome::Stale),
             Err(e) => Err(sdk_err(e)),
         }
-    }
-
-    /// A status (and error code) recorded for a SID by a status callback,
-    /// possibly before its message was stored.
-    pub async fn recorded_status(
-        &self,
-        sid: &str,
-    ) -> Result<Option<(String, Option<String>)>, StoreError> {
-        Ok(self
-            .get(key(format!("SID#{sid}"), "#SID"))
-            .await?
-            .and_then(|i| Some((get_s(&i, "msg_status")?, get_s(&i, "error_code")))))
-    }
-
-    // ---- inbox read state ---------------------------------------------
-
-    /// Zero an inbox conversation's unread count (shared by the org's
-    /// agents). `Ok(false)`: it changed meanwhile; re-read and retry.
-    pub async fn mark_inbox_read(
-        &self,
-        meta: &ConversationMeta,
-        inbox: &InboxMeta,
-        by: &str,
-        now: &str,
-    ) -> Result<bool, StoreError> {
-        let mut items = vec![self.update(
-            key(conv_pk(&meta.id), META_SK),
-            "SET unread_count = :zero, last_read_at = :t, last_read_by = :b, \
-             last_read_message_id = :m",
-            Some("unread_count = :n"),
-            vec![
-                (":zero", n(0)),
-                (":t", s(now)),
-                (":b", s(by)),
-                (":m", s(meta.last_message_id.clone().unwrap_or_default())),
-                (":n", n(inbox.unread_count)),
-            ],
-            &[],
-        )?];
-        items.extend(self.add_unread(org_counters(&inbox.org_id), -inbox.unread_count)?);
-        Ok(matches!(self.transact(items).await?, TxOutcome::Done))
-    }
-
-    pub async fn org_unread_total(&self, org: &str) -> Result<i64, StoreError> {
-        self.counter(org_counters(org), "unread_total").await
     }
 }

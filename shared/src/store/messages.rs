@@ -1,21 +1,50 @@
 //! Message items and the SID guard.
 
+use crate::ports::MessageStore;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use super::item::*;
-use super::model::*;
 use super::*;
+use crate::cursor::Key;
+use crate::model::*;
 
 impl Store {
-    // ---- messages -----------------------------------------------------
+    /// The Twilio SID guard of a message: claims the SID for this message
+    /// (a second claim is a duplicate) and refuses to store a status older
+    /// than one a status callback already recorded there.
+    pub(crate) fn claim_sid(
+        &self,
+        sid: &str,
+        msg: &Message,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("SID#{sid}"), "#SID")))
+            .update_expression("SET conversation_id = :c, message_sk = :sk")
+            .condition_expression(
+                "attribute_not_exists(message_sk) AND \
+                 (attribute_not_exists(status_rank) OR status_rank <= :r)",
+            )
+            .expression_attribute_values(":c", s(&msg.conversation_id))
+            .expression_attribute_values(":sk", s(msg.sort_key()))
+            .expression_attribute_values(":r", n(crate::domain::status_rank(&msg.status)))
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
 
-    pub async fn query_messages(
+impl MessageStore for Store {
+    async fn query_messages(
         &self,
         conv_id: &str,
         ascending: bool,
         limit: i32,
-        start: Option<Item>,
-    ) -> Result<(Vec<Message>, Option<Item>), StoreError> {
+        start: Option<Key>,
+    ) -> Result<(Vec<Message>, Option<Key>), StoreError> {
         let out = self
             .client
             .query()
@@ -25,7 +54,7 @@ impl Store {
             .expression_attribute_values(":m", s("MSG#"))
             .scan_index_forward(ascending)
             .limit(limit)
-            .set_exclusive_start_key(start)
+            .set_exclusive_start_key(start.map(|k| from_cursor_key(&k)))
             .send()
             .await
             .map_err(sdk_err)?;
@@ -34,26 +63,22 @@ impl Store {
             .iter()
             .map(message_from)
             .collect::<Result<Vec<_>, _>>()?;
-        Ok((msgs, out.last_evaluated_key.filter(|k| !k.is_empty())))
+        Ok((
+            msgs,
+            out.last_evaluated_key
+                .filter(|k| !k.is_empty())
+                .map(|k| to_cursor_key(&k)),
+        ))
     }
 
-    pub async fn get_message(
-        &self,
-        conv_id: &str,
-        sk: &str,
-    ) -> Result<Option<Message>, StoreError> {
+    async fn get_message(&self, conv_id: &str, sk: &str) -> Result<Option<Message>, StoreError> {
         self.get(key(conv_pk(conv_id), sk))
             .await?
             .map(|i| message_from(&i))
             .transpose()
     }
 
-    /// Store a message with everything it changes, in one transaction:
-    /// the message, the conversation's analytics (guarded by `version`),
-    /// every active participant's activity key, the others' unread counters
-    /// (per conversation and per user), the idempotency record and the
-    /// Twilio SID guard.
-    pub async fn store_message(
+    async fn store_message(
         &self,
         head: &Head,
         msg: &Message,
@@ -202,31 +227,14 @@ impl Store {
         }
     }
 
-    /// The Twilio SID guard of a message: claims the SID for this message
-    /// (a second claim is a duplicate) and refuses to store a status older
-    /// than one a status callback already recorded there.
-    pub(crate) fn claim_sid(
+    async fn recorded_status(
         &self,
         sid: &str,
-        msg: &Message,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("SID#{sid}"), "#SID")))
-            .update_expression("SET conversation_id = :c, message_sk = :sk")
-            .condition_expression(
-                "attribute_not_exists(message_sk) AND \
-                 (attribute_not_exists(status_rank) OR status_rank <= :r)",
-            )
-            .expression_attribute_values(":c", s(&msg.conversation_id))
-            .expression_attribute_values(":sk", s(msg.sort_key()))
-            .expression_attribute_values(":r", n(crate::domain::status_rank(&msg.status)))
-            .return_values_on_condition_check_failure(
-                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
-            )
-            .build()
-            .map_err(build_err)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+    ) -> Result<Option<(String, Option<String>)>, StoreError> {
+        Ok(self
+            .get(key(format!("SID#{sid}"), "#SID"))
+            .await?
+            .and_then(|i| Some((get_s(&i, "msg_status")?, get_s(&i, "error_code")))))
     }
 }
 

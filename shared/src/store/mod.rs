@@ -26,7 +26,6 @@ mod idempotency;
 mod inbox;
 mod item;
 mod messages;
-mod model;
 mod read_state;
 
 use aws_sdk_dynamodb::Client;
@@ -38,32 +37,22 @@ use std::collections::HashMap;
 
 use crate::domain::effects::MessageEffects;
 
-pub use accounts::{ChatAccount, PutAccount};
-pub use inbox::{
-    InboundOutcome, InboundWrite, InboxImport, InboxMeta, ProviderStats, StatusOutcome,
-    provider_gsi_pk,
+pub use crate::model::{
+    ChatAccount, InboundOutcome, InboundWrite, InboxImport, InboxMeta, PROVIDERS, ProviderStats,
+    PutAccount, StatusOutcome,
 };
-use item::*;
-pub use item::{Item, from_cursor_key, to_cursor_key};
-pub use model::{
+pub use crate::model::{
     ConversationMeta, Head, IdemBegin, IdemRecord, IdemState, Message, Participant,
     ParticipantSummary, StoreMessageOutcome,
 };
+pub use crate::ports::StoreError;
+pub use inbox::provider_gsi_pk;
+use item::*;
+pub use item::{Item, from_cursor_key, to_cursor_key};
 
 pub const GSI1: &str = "GSI1";
 /// Idempotency records are kept this long (DynamoDB TTL on `expires_at`).
 const IDEM_TTL_SECS: i64 = 7 * 24 * 3600;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// Throttled, unreachable or timed out: worth retrying later.
-    #[error("dynamodb unavailable: {0}")]
-    Unavailable(String),
-    #[error("dynamodb error: {0}")]
-    Sdk(String),
-    #[error("corrupt item: {0}")]
-    Corrupt(String),
-}
 
 fn sdk_err<E, R>(e: SdkError<E, R>) -> StoreError
 where

@@ -1,17 +1,46 @@
 //! Read horizons and unread counters.
 
+use crate::ports::ReadStateStore;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
+use super::inbox::org_counters;
 use super::item::*;
-use super::model::*;
 use super::*;
+use crate::model::*;
 
 impl Store {
-    // ---- read state ---------------------------------------------------
+    /// `ADD unread_total` on a counters item (`None` when `delta` is 0).
+    pub(crate) fn add_unread(
+        &self,
+        counters: Item,
+        delta: i64,
+    ) -> Result<Option<TransactWriteItem>, StoreError> {
+        if delta == 0 {
+            return Ok(None);
+        }
+        self.update(
+            counters,
+            "ADD unread_total :d",
+            None,
+            vec![(":d", n(delta))],
+            &[],
+        )
+        .map(Some)
+    }
 
-    /// Zero the participant's unread count and move their read horizon.
-    /// `Ok(false)`: the count changed meanwhile; reload and retry.
-    pub async fn mark_read(
+    /// A counter attribute (absent counts as 0; never negative).
+    pub(crate) async fn counter(&self, key: Item, attribute: &str) -> Result<i64, StoreError> {
+        Ok(self
+            .get(key)
+            .await?
+            .and_then(|i| get_n(&i, attribute))
+            .unwrap_or(0)
+            .max(0))
+    }
+}
+
+impl ReadStateStore for Store {
+    async fn mark_read(
         &self,
         conv_id: &str,
         p: &Participant,
@@ -40,36 +69,35 @@ impl Store {
         Ok(matches!(self.transact(items).await?, TxOutcome::Done))
     }
 
-    pub async fn unread_total(&self, user_id: &str) -> Result<i64, StoreError> {
+    async fn unread_total(&self, user_id: &str) -> Result<i64, StoreError> {
         self.counter(counters_key(user_id), "unread_total").await
     }
 
-    /// `ADD unread_total` on a counters item (`None` when `delta` is 0).
-    pub(crate) fn add_unread(
+    async fn mark_inbox_read(
         &self,
-        counters: Item,
-        delta: i64,
-    ) -> Result<Option<TransactWriteItem>, StoreError> {
-        if delta == 0 {
-            return Ok(None);
-        }
-        self.update(
-            counters,
-            "ADD unread_total :d",
-            None,
-            vec![(":d", n(delta))],
+        meta: &ConversationMeta,
+        inbox: &InboxMeta,
+        by: &str,
+        now: &str,
+    ) -> Result<bool, StoreError> {
+        let mut items = vec![self.update(
+            key(conv_pk(&meta.id), META_SK),
+            "SET unread_count = :zero, last_read_at = :t, last_read_by = :b, \
+             last_read_message_id = :m",
+            Some("unread_count = :n"),
+            vec![
+                (":zero", n(0)),
+                (":t", s(now)),
+                (":b", s(by)),
+                (":m", s(meta.last_message_id.clone().unwrap_or_default())),
+                (":n", n(inbox.unread_count)),
+            ],
             &[],
-        )
-        .map(Some)
+        )?];
+        items.extend(self.add_unread(org_counters(&inbox.org_id), -inbox.unread_count)?);
+        Ok(matches!(self.transact(items).await?, TxOutcome::Done))
     }
-
-    /// A counter attribute (absent counts as 0; never negative).
-    pub(crate) async fn counter(&self, key: Item, attribute: &str) -> Result<i64, StoreError> {
-        Ok(self
-            .get(key)
-            .await?
-            .and_then(|i| get_n(&i, attribute))
-            .unwrap_or(0)
-            .max(0))
+    async fn org_unread_total(&self, org: &str) -> Result<i64, StoreError> {
+        self.counter(org_counters(org), "unread_total").await
     }
 }

@@ -1,8 +1,9 @@
-//! What the store reads and writes, as Rust values.
+//! What the storage ports read and write, as plain Rust values (no
+//! DynamoDB types): conversations, participants, messages, idempotency
+//! records, inbox metadata, chat accounts.
 
 use chrono::{DateTime, Utc};
 
-use super::InboxMeta;
 use crate::domain::effects::MessageEffects;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,7 +126,7 @@ pub enum IdemState {
 }
 
 impl IdemState {
-    pub(super) fn as_str(&self) -> &'static str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Self::Pending => "pending",
             Self::Sent => "sent",
@@ -154,4 +155,98 @@ pub enum StoreMessageOutcome {
     Conflict,
     /// The Twilio SID is already stored: a duplicate, which is a success.
     Duplicate,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct InboxMeta {
+    pub org_id: String,
+    pub provider: String,
+    pub channel: String,
+    pub contact_address: String,
+    pub contact_name: Option<String>,
+    pub business_address: String,
+    /// The WhatsApp 24-hour window clock: the contact's last inbound message.
+    pub last_user_message_at: Option<String>,
+    /// Unread by the org (its agents share the inbox).
+    pub unread_count: i64,
+    pub last_read_at: Option<String>,
+    /// The contact replied STOP (and not START since): no sends.
+    pub opted_out: bool,
+}
+
+pub enum InboundOutcome {
+    Stored,
+    /// The Twilio SID is already stored: a redelivery, which is a success.
+    Duplicate,
+    /// The conversation changed since it was read: re-read and retry.
+    Conflict,
+}
+
+pub enum StatusOutcome {
+    /// Recorded and applied to the stored message.
+    Applied,
+    /// Recorded on the SID item; applied when the message is stored.
+    Pending,
+    /// Not newer than what is recorded (duplicate or out of order).
+    Stale,
+}
+
+/// Everything one inbound message writes.
+pub struct InboundWrite<'a> {
+    pub org_id: &'a str,
+    pub provider: &'a str,
+    pub channel: &'a str,
+    pub contact_address: &'a str,
+    pub contact_name: Option<&'a str>,
+    pub business_address: &'a str,
+    pub message: &'a Message,
+    pub effects: &'a MessageEffects,
+    /// The conversation as read before this write (`None`: first message).
+    pub existing: Option<&'a ConversationMeta>,
+    /// `Some(true)` for STOP-like keywords, `Some(false)` for START/UNSTOP.
+    pub opt_out: Option<bool>,
+}
+
+pub const PROVIDERS: [&str; 3] = ["twilio", "meta", "kommo"];
+
+/// Per-provider figures of an org's inbox.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ProviderStats {
+    pub provider: String,
+    pub total: i64,
+    pub active: i64,
+    pub escalated: i64,
+    pub within_24h: i64,
+}
+
+/// A conversation imported from another provider (or seeded).
+pub struct InboxImport<'a> {
+    pub org_id: &'a str,
+    pub provider: &'a str,
+    pub channel: &'a str,
+    /// The contact's address (`twilio`, `meta`).
+    pub contact_address: Option<&'a str>,
+    /// The Kommo chat id (`kommo` conversations must carry one).
+    pub kommo_chat_id: Option<&'a str>,
+    pub status: &'a str,
+    pub created_at: &'a str,
+    pub last_user_message_at: Option<&'a str>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatAccount {
+    pub provider: String,
+    pub address: String,
+    pub org_id: String,
+    pub channel: String,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+pub enum PutAccount {
+    Created,
+    /// The same org already had it: nothing changed.
+    Unchanged(ChatAccount),
+    /// Another org owns this address.
+    OwnedByOther,
 }
