@@ -18,6 +18,8 @@ pub mod idempotency;
 pub mod inbox;
 pub mod ingest;
 pub mod lambda;
+#[cfg(test)]
+pub mod memory;
 pub mod model;
 pub mod ports;
 pub mod signature;

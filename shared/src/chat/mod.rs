@@ -7,3 +7,6 @@ pub mod participants;
 pub mod read;
 pub mod send;
 pub mod status;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,659 @@
+//! In-memory adapters for the rules' unit tests: a store for the booking
+//! chat's aggregates (conversations, messages, read state, idempotency) and
+//! a chat transport that records what it was asked to do. They keep the
+//! DynamoDB adapter's contracts (optimistic `version` checks, the booking
+//! and SID guards, unread counters moved in the same write as the message)
+//! so a rule tested here behaves the same over DynamoDB, whose adapter has
+//! its own tests against the emulator.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use crate::cursor::Key;
+use crate::domain::effects::MessageEffects;
+use crate::model::{
+    ConversationMeta, Head, IdemBegin, IdemRecord, IdemState, InboxMeta, Message, Participant,
+    ParticipantSummary, StoreMessageOutcome,
+};
+use crate::ports::{
+    ChatTransport, ConversationPage, ConversationStore, IdempotencyStore, MessageStore,
+    ReadStateStore, StoreError,
+};
+use crate::transport::{
+    ConversationResource, MessageResource, NewParticipant, ParticipantResource, TwilioError,
+};
+
+#[derive(Default)]
+struct Tables {
+    heads: HashMap<String, Head>,
+    /// (conversation, message sort key) → message.
+    messages: BTreeMap<(String, String), Message>,
+    bookings: HashMap<String, String>,
+    twilio_conversations: HashMap<String, String>,
+    /// Transport SID → the stored message's (conversation, sort key).
+    sids: HashMap<String, (String, String)>,
+    idempotency: HashMap<String, IdemRecord>,
+    unread_totals: HashMap<String, i64>,
+}
+
+/// Booking-chat storage in memory.
+#[derive(Default)]
+pub struct MemoryStore {
+    tables: Mutex<Tables>,
+}
+
+impl MemoryStore {
+    fn with<R>(&self, f: impl FnOnce(&mut Tables) -> R) -> R {
+        f(&mut self.tables.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Every stored message of a conversation, oldest first.
+    pub fn messages_of(&self, conv: &str) -> Vec<Message> {
+        self.with(|t| {
+            t.messages
+                .iter()
+                .filter(|((c, _), _)| c == conv)
+                .map(|(_, m)| m.clone())
+                .collect()
+        })
+    }
+}
+
+fn summary_of(p: &Participant) -> ParticipantSummary {
+    ParticipantSummary {
+        user_id: p.user_id.clone(),
+        user_type: p.user_type.clone(),
+        display_name: p.display_name.clone(),
+        is_active: p.is_active,
+    }
+}
+
+fn activity(meta: &ConversationMeta) -> &str {
+    meta.last_message_at.as_deref().unwrap_or(&meta.created_at)
+}
+
+impl ConversationStore for MemoryStore {
+    async fn twilio_conversation(&self, sid: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.with(|t| t.twilio_conversations.get(sid).cloned()))
+    }
+
+    async fn set_status(&self, head: &Head, status: &str, _now: &str) -> Result<bool, StoreError> {
+        Ok(self.with(|t| match t.heads.get_mut(&head.meta.id) {
+            Some(h) if h.meta.version == head.meta.version => {
+                h.meta.status = status.to_string();
+                h.meta.version += 1;
+                true
+            }
+            _ => false,
+        }))
+    }
+
+    async fn booking_conversation_id(
+        &self,
+        booking_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self.with(|t| t.bookings.get(booking_id).cloned()))
+    }
+
+    async fn create_conversation(
+        &self,
+        meta: &ConversationMeta,
+        participants: &[Participant],
+    ) -> Result<bool, StoreError> {
+        let booking = meta
+            .booking_id
+            .clone()
+            .ok_or_else(|| StoreError::Corrupt("booking conversation without booking".into()))?;
+        Ok(self.with(|t| {
+            if t.bookings.contains_key(&booking) || t.heads.contains_key(&meta.id) {
+                return false;
+            }
+            t.bookings.insert(booking, meta.id.clone());
+            if let Some(sid) = &meta.twilio_sid {
+                t.twilio_conversations.insert(sid.clone(), meta.id.clone());
+            }
+            t.heads.insert(
+                meta.id.clone(),
+                Head {
+                    meta: meta.clone(),
+                    participants: participants.to_vec(),
+                },
+            );
+            true
+        }))
+    }
+
+    async fn load_head(&self, conv_id: &str) -> Result<Option<Head>, StoreError> {
+        Ok(self.with(|t| t.heads.get(conv_id).cloned()))
+    }
+
+    async fn batch_get_meta(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, ConversationMeta>, StoreError> {
+        Ok(self.with(|t| {
+            ids.iter()
+                .filter_map(|id| t.heads.get(id).map(|h| (id.clone(), h.meta.clone())))
+                .collect()
+        }))
+    }
+
+    async fn user_conversations(
+        &self,
+        user_id: &str,
+        limit: i32,
+        start: Option<Key>,
+    ) -> Result<ConversationPage, StoreError> {
+        let mut rows: Vec<(String, String, i64)> = self.with(|t| {
+            t.heads
+                .values()
+                .filter_map(|h| {
+                    let p = h
+                        .participants
+                        .iter()
+                        .find(|p| p.user_id == user_id && p.is_active)?;
+                    Some((
+                        format!("{}#{}", activity(&h.meta), h.meta.id),
+                        h.meta.id.clone(),
+                        p.unread_count,
+                    ))
+                })
+                .collect()
+        });
+        rows.sort_by(|a, b| b.0.cmp(&a.0));
+        let after = start.and_then(|k| k.get("GSI1SK").cloned());
+        let rows: Vec<_> = rows
+            .into_iter()
+            .filter(|(sk, _, _)| after.as_ref().is_none_or(|a| sk < a))
+            .collect();
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let next = (rows.len() > limit)
+            .then(|| Key::from([("GSI1SK".to_string(), rows[limit - 1].0.clone())]));
+        let page = rows
+            .into_iter()
+            .take(limit)
+            .map(|(_, id, unread)| (id, unread))
+            .collect();
+        Ok((page, next))
+    }
+
+    async fn org_inbox(
+        &self,
+        _org_id: &str,
+        _limit: i32,
+        _start: Option<Key>,
+    ) -> Result<ConversationPage, StoreError> {
+        // This adapter holds booking chats only: no org has an inbox here.
+        Ok((Vec::new(), None))
+    }
+
+    async fn add_participant(
+        &self,
+        head: &Head,
+        p: &Participant,
+        _now: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(|t| match t.heads.get_mut(&head.meta.id) {
+            Some(h) if h.meta.version == head.meta.version => {
+                h.participants.retain(|x| x.user_id != p.user_id);
+                h.participants.push(p.clone());
+                h.meta.participants.retain(|x| x.user_id != p.user_id);
+                h.meta.participants.push(summary_of(p));
+                h.meta.participant_count += 1;
+                h.meta.version += 1;
+                true
+            }
+            _ => false,
+        }))
+    }
+
+    async fn remove_participant(
+        &self,
+        head: &Head,
+        p: &Participant,
+        now: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(|t| {
+            let Some(h) = t.heads.get_mut(&head.meta.id) else {
+                return false;
+            };
+            if h.meta.version != head.meta.version {
+                return false;
+            }
+            let Some(stored) = h
+                .participants
+                .iter_mut()
+                .find(|x| x.user_id == p.user_id && x.is_active)
+            else {
+                return false;
+            };
+            let unread = stored.unread_count;
+            stored.is_active = false;
+            stored.left_at = Some(now.to_string());
+            stored.unread_count = 0;
+            for s in h
+                .meta
+                .participants
+                .iter_mut()
+                .filter(|s| s.user_id == p.user_id)
+            {
+                s.is_active = false;
+            }
+            h.meta.participant_count -= 1;
+            h.meta.version += 1;
+            *t.unread_totals.entry(p.user_id.clone()).or_default() -= unread;
+            true
+        }))
+    }
+}
+
+impl MessageStore for MemoryStore {
+    async fn query_messages(
+        &self,
+        conv_id: &str,
+        ascending: bool,
+        limit: i32,
+        start: Option<Key>,
+    ) -> Result<(Vec<Message>, Option<Key>), StoreError> {
+        let mut all = self.messages_of(conv_id);
+        if !ascending {
+            all.reverse();
+        }
+        let after = start.and_then(|k| k.get("SK").cloned());
+        let all: Vec<Message> = all
+            .into_iter()
+            .filter(|m| match &after {
+                None => true,
+                Some(a) if ascending => m.sort_key() > *a,
+                Some(a) => m.sort_key() < *a,
+            })
+            .collect();
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let next =
+            (all.len() > limit).then(|| Key::from([("SK".to_string(), all[limit - 1].sort_key())]));
+        Ok((all.into_iter().take(limit).collect(), next))
+    }
+
+    async fn get_message(&self, conv_id: &str, sk: &str) -> Result<Option<Message>, StoreError> {
+        Ok(self.with(|t| {
+            t.messages
+                .get(&(conv_id.to_string(), sk.to_string()))
+                .cloned()
+        }))
+    }
+
+    async fn store_message(
+        &self,
+        head: &Head,
+        msg: &Message,
+        fx: &MessageEffects,
+        idem: Option<&IdemRecord>,
+    ) -> Result<StoreMessageOutcome, StoreError> {
+        Ok(self.with(|t| {
+            if let Some(sid) = &msg.twilio_sid
+                && t.sids.contains_key(sid)
+            {
+                return StoreMessageOutcome::Duplicate;
+            }
+            let Some(h) = t.heads.get_mut(&head.meta.id) else {
+                return StoreMessageOutcome::Conflict;
+            };
+            if h.meta.version != head.meta.version {
+                return StoreMessageOutcome::Conflict;
+            }
+            let m = &mut h.meta;
+            let newest = match (&m.last_message_at, &m.last_message_id) {
+                (Some(at), Some(id)) => {
+                    (msg.created_at.as_str(), msg.id.as_str()) > (at.as_str(), id.as_str())
+                }
+                _ => true,
+            };
+            m.version += 1;
+            m.message_count += 1;
+            if m.first_message_at
+                .as_deref()
+                .is_none_or(|f| f > msg.created_at.as_str())
+            {
+                m.first_message_at = Some(msg.created_at.clone());
+            }
+            m.pending_side = Some(fx.pending_side.clone());
+            m.pending_since = Some(fx.pending_since.clone());
+            if newest {
+                m.last_message_at = Some(msg.created_at.clone());
+                m.last_message_id = Some(msg.id.clone());
+                m.last_message_preview = Some(fx.preview.clone());
+                m.last_message_author = Some(msg.author_id.clone());
+            }
+            if let Some(i) = msg.twilio_index {
+                m.last_message_index = Some(m.last_message_index.map_or(i, |cur| cur.max(i)));
+            }
+            if let Some(ms) = fx.response_ms {
+                m.response_count += 1;
+                m.response_total_ms += ms;
+                m.first_response_ms.get_or_insert(ms);
+            }
+            for p in h.participants.iter_mut().filter(|p| p.is_active) {
+                if p.user_id == msg.author_id {
+                    if newest {
+                        p.last_read_at = Some(msg.created_at.clone());
+                        p.last_read_message_id = Some(msg.id.clone());
+                    }
+                } else {
+                    p.unread_count += 1;
+                    *t.unread_totals.entry(p.user_id.clone()).or_default() += 1;
+                }
+            }
+            let key = (msg.conversation_id.clone(), msg.sort_key());
+            if let Some(sid) = &msg.twilio_sid {
+                t.sids.insert(sid.clone(), key.clone());
+            }
+            if let Some(idem) = idem
+                && let Some(rec) = t.idempotency.get_mut(&idem.pk)
+            {
+                rec.state = IdemState::Sent;
+                rec.message_sk = Some(msg.sort_key());
+            }
+            t.messages.insert(key, msg.clone());
+            StoreMessageOutcome::Stored
+        }))
+    }
+
+    async fn recorded_status(
+        &self,
+        sid: &str,
+    ) -> Result<Option<(String, Option<String>)>, StoreError> {
+        Ok(self.with(|t| {
+            let key = t.sids.get(sid)?;
+            t.messages
+                .get(key)
+                .map(|m| (m.status.clone(), m.error_code.clone()))
+        }))
+    }
+}
+
+impl ReadStateStore for MemoryStore {
+    async fn mark_read(
+        &self,
+        conv_id: &str,
+        p: &Participant,
+        read_at: &str,
+        last_message_id: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(|t| {
+            let Some(stored) = t.heads.get_mut(conv_id).and_then(|h| {
+                h.participants
+                    .iter_mut()
+                    .find(|x| x.user_id == p.user_id && x.is_active)
+            }) else {
+                return false;
+            };
+            if stored.unread_count != p.unread_count {
+                return false;
+            }
+            stored.unread_count = 0;
+            stored.last_read_at = Some(read_at.to_string());
+            if let Some(mid) = last_message_id {
+                stored.last_read_message_id = Some(mid.to_string());
+            }
+            *t.unread_totals.entry(p.user_id.clone()).or_default() -= p.unread_count;
+            true
+        }))
+    }
+
+    async fn unread_total(&self, user_id: &str) -> Result<i64, StoreError> {
+        Ok(self.with(|t| t.unread_totals.get(user_id).copied().unwrap_or(0)))
+    }
+
+    async fn mark_inbox_read(
+        &self,
+        _meta: &ConversationMeta,
+        _inbox: &InboxMeta,
+        _by: &str,
+        _now: &str,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Sdk(
+            "the in-memory store holds booking chats only".into(),
+        ))
+    }
+
+    async fn org_unread_total(&self, _org: &str) -> Result<i64, StoreError> {
+        Ok(0)
+    }
+}
+
+impl IdempotencyStore for MemoryStore {
+    async fn begin_idempotent(
+        &self,
+        record: &IdemRecord,
+        _now_epoch: i64,
+    ) -> Result<IdemBegin, StoreError> {
+        Ok(self.with(|t| match t.idempotency.get(&record.pk) {
+            Some(prev) => IdemBegin::Existing(prev.clone()),
+            None => {
+                t.idempotency.insert(record.pk.clone(), record.clone());
+                IdemBegin::Fresh
+            }
+        }))
+    }
+
+    async fn abandon_idempotent(&self, record: &IdemRecord) -> Result<(), StoreError> {
+        self.with(|t| {
+            if t.idempotency
+                .get(&record.pk)
+                .is_some_and(|r| r.state == IdemState::Pending)
+            {
+                t.idempotency.remove(&record.pk);
+            }
+        });
+        Ok(())
+    }
+
+    async fn mark_idempotent_unknown(&self, record: &IdemRecord) -> Result<(), StoreError> {
+        self.with(|t| {
+            if let Some(r) = t.idempotency.get_mut(&record.pk)
+                && r.state == IdemState::Pending
+            {
+                r.state = IdemState::Unknown;
+            }
+        });
+        Ok(())
+    }
+}
+
+/// One call the fake chat transport received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChatCall {
+    Create {
+        unique_name: String,
+        identities: Vec<String>,
+    },
+    Send {
+        conversation_sid: String,
+        author: String,
+        body: String,
+    },
+    AddParticipant {
+        identity: String,
+    },
+    RemoveParticipant {
+        participant_sid: String,
+    },
+    ReadIndex {
+        participant_sid: String,
+        index: i64,
+    },
+    State {
+        state: String,
+    },
+}
+
+/// A chat transport that records every call and answers like Twilio, or
+/// fails the next sends with the error `fail_next_send` holds.
+#[derive(Default)]
+pub struct FakeChat {
+    calls: Mutex<Vec<ChatCall>>,
+    /// Created conversations: SID → participants (identity, SID).
+    conversations: Mutex<HashMap<String, Vec<(String, String)>>>,
+    fail_sends: Mutex<Vec<TwilioError>>,
+    /// Messages sent per conversation SID (Twilio's index is 0-based).
+    sent: Mutex<HashMap<String, i64>>,
+}
+
+impl FakeChat {
+    pub fn calls(&self) -> Vec<ChatCall> {
+        self.calls.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The next send fails with `e` (once per call of this).
+    pub fn fail_next_send(&self, e: TwilioError) {
+        self.fail_sends
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(e);
+    }
+
+    fn record(&self, call: ChatCall) -> usize {
+        let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        calls.push(call);
+        calls.len()
+    }
+}
+
+fn conversation(sid: &str, unique_name: Option<&str>, state: &str) -> ConversationResource {
+    ConversationResource {
+        sid: sid.into(),
+        unique_name: unique_name.map(str::to_string),
+        state: Some(state.into()),
+    }
+}
+
+fn participant(sid: &str, identity: &str, index: Option<i64>) -> ParticipantResource {
+    ParticipantResource {
+        sid: sid.into(),
+        identity: Some(identity.into()),
+        last_read_message_index: index,
+    }
+}
+
+impl ChatTransport for FakeChat {
+    async fn create_conversation_with_participants(
+        &self,
+        unique_name: &str,
+        _friendly_name: &str,
+        _attributes: &str,
+        participants: &[NewParticipant<'_>],
+    ) -> Result<ConversationResource, TwilioError> {
+        let n = self.record(ChatCall::Create {
+            unique_name: unique_name.into(),
+            identities: participants
+                .iter()
+                .map(|p| p.identity.to_string())
+                .collect(),
+        });
+        let sid = format!("CH{n:032}");
+        let members = participants
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.identity.to_string(), format!("MB{n:016}{i:016}")))
+            .collect();
+        self.conversations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sid.clone(), members);
+        Ok(conversation(&sid, Some(unique_name), "active"))
+    }
+
+    async fn list_participants(
+        &self,
+        conversation_sid: &str,
+    ) -> Result<Vec<ParticipantResource>, TwilioError> {
+        let convs = self.conversations.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(convs
+            .get(conversation_sid)
+            .map(|ps| {
+                ps.iter()
+                    .map(|(identity, sid)| participant(sid, identity, None))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn add_participant(
+        &self,
+        _conversation_sid: &str,
+        p: &NewParticipant<'_>,
+    ) -> Result<ParticipantResource, TwilioError> {
+        let n = self.record(ChatCall::AddParticipant {
+            identity: p.identity.into(),
+        });
+        Ok(participant(&format!("MB{n:032}"), p.identity, None))
+    }
+
+    async fn remove_participant(
+        &self,
+        _conversation_sid: &str,
+        participant_sid: &str,
+    ) -> Result<(), TwilioError> {
+        self.record(ChatCall::RemoveParticipant {
+            participant_sid: participant_sid.into(),
+        });
+        Ok(())
+    }
+
+    async fn update_last_read_index(
+        &self,
+        _conversation_sid: &str,
+        participant_sid: &str,
+        index: i64,
+    ) -> Result<ParticipantResource, TwilioError> {
+        self.record(ChatCall::ReadIndex {
+            participant_sid: participant_sid.into(),
+            index,
+        });
+        Ok(participant(participant_sid, "", Some(index)))
+    }
+
+    async fn send_conversation_message(
+        &self,
+        conversation_sid: &str,
+        author: &str,
+        body: &str,
+        _attributes: &str,
+    ) -> Result<MessageResource, TwilioError> {
+        if let Some(e) = self
+            .fail_sends
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+        {
+            return Err(e);
+        }
+        let n = self.record(ChatCall::Send {
+            conversation_sid: conversation_sid.into(),
+            author: author.into(),
+            body: body.into(),
+        });
+        let index = {
+            let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+            let count = sent.entry(conversation_sid.to_string()).or_default();
+            *count += 1;
+            *count - 1
+        };
+        Ok(MessageResource {
+            sid: format!("IM{n:032}"),
+            index: Some(index),
+            author: Some(author.into()),
+        })
+    }
+
+    async fn set_conversation_state(
+        &self,
+        conversation_sid: &str,
+        state: &str,
+    ) -> Result<ConversationResource, TwilioError> {
+        self.record(ChatCall::State {
+            state: state.into(),
+        });
+        Ok(conversation(conversation_sid, None, state))
+    }
+}
