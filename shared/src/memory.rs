@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use crate::cursor::Key;
+use crate::domain::ConversationStatus;
 use crate::domain::effects::MessageEffects;
 use crate::model::{
     ConversationMeta, Head, IdemBegin, IdemRecord, IdemState, InboxMeta, Message, Participant,
@@ -77,10 +78,15 @@ impl ConversationStore for MemoryStore {
         Ok(self.with(|t| t.twilio_conversations.get(sid).cloned()))
     }
 
-    async fn set_status(&self, head: &Head, status: &str, _now: &str) -> Result<bool, StoreError> {
+    async fn set_status(
+        &self,
+        head: &Head,
+        status: ConversationStatus,
+        _now: &str,
+    ) -> Result<bool, StoreError> {
         Ok(self.with(|t| match t.heads.get_mut(&head.meta.id) {
             Some(h) if h.meta.version == head.meta.version => {
-                h.meta.status = status.to_string();
+                h.meta.status = status;
                 h.meta.version += 1;
                 true
             }

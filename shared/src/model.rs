@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::effects::MessageEffects;
+use crate::domain::{ConversationStatus, StatsDelta};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParticipantSummary {
@@ -19,7 +20,7 @@ pub struct ConversationMeta {
     pub id: String,
     pub kind: String,
     pub booking_id: Option<String>,
-    pub status: String,
+    pub status: ConversationStatus,
     pub twilio_sid: Option<String>,
     pub created_at: String,
     pub created_by: String,
@@ -205,6 +206,11 @@ pub struct InboundWrite<'a> {
     pub existing: Option<&'a ConversationMeta>,
     /// `Some(true)` for STOP-like keywords, `Some(false)` for START/UNSTOP.
     pub opt_out: Option<bool>,
+    /// The conversation's status once this message is stored (the rules
+    /// decide: an inbound message reopens a closed conversation).
+    pub status: ConversationStatus,
+    /// How the provider's counters move with this write.
+    pub stats: StatsDelta,
 }
 
 pub const PROVIDERS: [&str; 3] = ["twilio", "meta", "kommo"];
@@ -228,7 +234,7 @@ pub struct InboxImport<'a> {
     pub contact_address: Option<&'a str>,
     /// The Kommo chat id (`kommo` conversations must carry one).
     pub kommo_chat_id: Option<&'a str>,
-    pub status: &'a str,
+    pub status: ConversationStatus,
     pub created_at: &'a str,
     pub last_user_message_at: Option<&'a str>,
 }

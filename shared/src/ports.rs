@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use crate::cursor::Key;
+use crate::domain::ConversationStatus;
 use crate::domain::effects::MessageEffects;
 use crate::model::*;
 use crate::transport::{
@@ -43,7 +44,7 @@ pub trait ConversationStore: Send + Sync {
     fn set_status(
         &self,
         head: &Head,
-        status: &str,
+        status: ConversationStatus,
         now: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 

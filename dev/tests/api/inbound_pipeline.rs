@@ -649,7 +649,13 @@ async fn when_a_closed_inbox_conversation_gets_a_message_it_should_reopen() {
 
     let head = t.app.store.load_head(&conv).await.unwrap().expect("head");
     let now = shared::clock::format_ts(chrono::Utc::now());
-    assert!(t.app.store.set_status(&head, "closed", &now).await.unwrap());
+    assert!(
+        t.app
+            .store
+            .set_status(&head, shared::domain::ConversationStatus::Closed, &now)
+            .await
+            .unwrap()
+    );
     let detail = t.get(&format!("/conversations/{conv}"), &agent).await;
     assert_eq!(detail.json["status"], "closed");
 

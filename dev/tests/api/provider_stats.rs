@@ -155,7 +155,7 @@ fn import_of<'a>(
         channel: s.channel,
         contact_address: (!kommo).then_some(s.key),
         kommo_chat_id: kommo.then_some(s.key),
-        status: s.status,
+        status: shared::domain::ConversationStatus::parse(s.status).unwrap(),
         created_at,
         last_user_message_at: wrote,
     }
@@ -453,7 +453,7 @@ async fn when_an_import_lacks_its_key_it_should_be_refused_and_count_nothing() {
                 channel: "whatsapp",
                 contact_address: contact,
                 kommo_chat_id: chat,
-                status: "active",
+                status: shared::domain::ConversationStatus::Active,
                 created_at: &now,
                 last_user_message_at: Some(&now),
             })

@@ -8,6 +8,7 @@ use crate::auth::Caller;
 use crate::clock::format_ts;
 use crate::conversation::access::can_see;
 use crate::conversation::views::ConversationView;
+use crate::domain::ConversationStatus;
 use crate::domain::*;
 use crate::error::ApiError;
 use crate::ports::{ChatTransport, ConversationStore};
@@ -180,7 +181,7 @@ pub async fn create_conversation(
         id: id.as_str().into(),
         kind: "booking".into(),
         booking_id: Some(booking.as_str().into()),
-        status: "active".into(),
+        status: ConversationStatus::Active,
         twilio_sid: Some(conv.sid.clone()),
         created_at: now.clone(),
         created_by: caller.user_id.clone(),

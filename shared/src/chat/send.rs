@@ -7,6 +7,7 @@ use crate::conversation::SendInput;
 use crate::conversation::access::require_participant;
 use crate::conversation::outgoing::finish_sent;
 use crate::conversation::views::MessageView;
+use crate::domain::ConversationStatus;
 use crate::domain::new_message_id;
 use crate::domain::*;
 use crate::error::ApiError;
@@ -49,7 +50,7 @@ async fn send_message(
     key: Option<IdempotencyKey>,
 ) -> Result<(bool, MessageView), ApiError> {
     let me = require_participant(&head, caller)?.clone();
-    if head.meta.status == "closed" {
+    if head.meta.status == ConversationStatus::Closed {
         return Err(ApiError::conflict(
             "conversation_closed",
             "this conversation is closed",

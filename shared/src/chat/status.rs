@@ -9,6 +9,7 @@ use crate::conversation::access::require_participant;
 use crate::conversation::contended;
 use crate::conversation::reload;
 use crate::conversation::views::ConversationView;
+use crate::domain::ConversationStatus;
 use crate::error::ApiError;
 use crate::ports::{ChatTransport, ConversationStore};
 
@@ -25,12 +26,7 @@ pub async fn update_status(
     conv_id: &str,
     status: &str,
 ) -> Result<(bool, ConversationView), ApiError> {
-    if !matches!(status, "active" | "escalated" | "closed") {
-        return Err(ApiError::unprocessable(
-            "invalid_status",
-            "status must be active, escalated or closed",
-        ));
-    }
+    let status = ConversationStatus::parse(status)?;
     let mut head = load_visible(app, caller, conv_id).await?;
     match &head.meta.inbox {
         Some(_) if !(caller.user_type == UserType::Agent || caller.is_service()) => {
@@ -45,14 +41,14 @@ pub async fn update_status(
         _ => {}
     }
     for attempt in 0..MAX_RETRIES {
-        let from = head.meta.status.clone();
+        let from = head.meta.status;
         if from == status {
             return Ok((false, ConversationView::of(&head, caller)));
         }
         let booking = head.meta.inbox.is_none();
-        let allowed = match (from.as_str(), status) {
-            ("closed", _) if booking => false,
-            ("closed", "escalated") => false,
+        let allowed = match (from, status) {
+            (ConversationStatus::Closed, _) if booking => false,
+            (ConversationStatus::Closed, ConversationStatus::Escalated) => false,
             _ => true,
         };
         if !allowed {
@@ -66,10 +62,12 @@ pub async fn update_status(
             ));
         }
         if booking
-            && status == "closed"
+            && status == ConversationStatus::Closed
             && let Some(sid) = &head.meta.twilio_sid
         {
-            app.twilio.set_conversation_state(sid, "closed").await?;
+            app.twilio
+                .set_conversation_state(sid, ConversationStatus::Closed.as_str())
+                .await?;
         }
         let now = format_ts(app.clock.now());
         if app.store.set_status(&head, status, &now).await? {

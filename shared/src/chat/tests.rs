@@ -279,7 +279,7 @@ async fn when_a_booking_chat_is_closed_it_should_close_in_twilio_and_refuse_send
     let conv = open_chat(&app, "bk_9").await;
     let (changed, view) = update_status(&app, &ben(), &conv, "closed").await.unwrap();
     assert!(changed);
-    assert_eq!(view.status, "closed");
+    assert_eq!(view.status.as_str(), "closed");
     assert!(app.twilio.calls().contains(&ChatCall::State {
         state: "closed".into()
     }));

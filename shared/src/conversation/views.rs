@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::auth::Caller;
+use crate::domain::ConversationStatus;
 use crate::store::ConversationMeta;
 use crate::store::Head;
 use crate::store::Message;
@@ -130,7 +131,7 @@ pub struct ConversationView {
     #[serde(rename = "type")]
     pub kind: String,
     pub booking_id: Option<String>,
-    pub status: String,
+    pub status: ConversationStatus,
     pub created_at: String,
     pub twilio_conversation_sid: Option<String>,
     pub participants: Vec<ParticipantView>,
@@ -148,7 +149,7 @@ impl ConversationView {
             id: m.id.clone(),
             kind: m.kind.clone(),
             booking_id: m.booking_id.clone(),
-            status: m.status.clone(),
+            status: m.status,
             created_at: m.created_at.clone(),
             twilio_conversation_sid: m.twilio_sid.clone(),
             participants: head.participants.iter().map(Into::into).collect(),
@@ -166,7 +167,7 @@ pub struct ConversationSummary {
     #[serde(rename = "type")]
     pub kind: String,
     pub booking_id: Option<String>,
-    pub status: String,
+    pub status: ConversationStatus,
     pub participants: Vec<ParticipantSummaryView>,
     pub last_message: Option<LastMessageView>,
     pub last_activity_at: String,
@@ -180,7 +181,7 @@ pub(crate) fn summary(m: &ConversationMeta, unread: i64) -> ConversationSummary 
         id: m.id.clone(),
         kind: m.kind.clone(),
         booking_id: m.booking_id.clone(),
-        status: m.status.clone(),
+        status: m.status,
         participants: m
             .participants
             .iter()

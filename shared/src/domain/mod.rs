@@ -4,6 +4,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 pub mod effects;
+pub mod status;
+
+pub use status::{ConversationStatus, StatsDelta};
 
 /// Why a value could not become a domain type. `error.rs` maps it to HTTP.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

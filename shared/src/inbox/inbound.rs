@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::app::Core;
 use crate::clock::format_ts;
-use crate::domain::{Address, inbox_conversation_id, redact};
+use crate::domain::{Address, ConversationStatus, StatsDelta, inbox_conversation_id, redact};
 use crate::envelope::{Envelope, Kind};
 use crate::ports::{AccountStore, ConversationStore, InboxStore, MessageStore};
 use crate::store::{
@@ -181,6 +181,15 @@ async fn inbound_message(
             effects: &fx,
             existing: existing.as_ref(),
             opt_out: opt_keyword(body),
+            // A contact writing reopens a closed conversation; a new one
+            // starts active. The provider's counters follow.
+            status: existing
+                .as_ref()
+                .map_or(ConversationStatus::Active, |m| m.status.after_inbound()),
+            stats: match &existing {
+                None => StatsDelta::of_change(None, ConversationStatus::Active),
+                Some(m) => StatsDelta::of_change(Some(m.status), m.status.after_inbound()),
+            },
         };
         match app.store.store_inbound(&write).await? {
             InboundOutcome::Stored => {
@@ -253,11 +262,15 @@ async fn conversation_event(
             },
             "onConversationStateUpdated" | "onConversationUpdated" => {
                 match env.param("StateTo").or_else(|| env.param("State")) {
-                    Some("closed") if head.meta.status != "closed" => {
-                        app.store.set_status(&head, "closed", &now).await?
+                    Some("closed") if head.meta.status != ConversationStatus::Closed => {
+                        app.store
+                            .set_status(&head, ConversationStatus::Closed, &now)
+                            .await?
                     }
-                    Some("active") if head.meta.status == "closed" => {
-                        app.store.set_status(&head, "active", &now).await?
+                    Some("active") if head.meta.status == ConversationStatus::Closed => {
+                        app.store
+                            .set_status(&head, ConversationStatus::Active, &now)
+                            .await?
                     }
                     _ => true,
                 }

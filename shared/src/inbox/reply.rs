@@ -12,6 +12,7 @@ use crate::clock::format_ts;
 use crate::conversation::SendInput;
 use crate::conversation::outgoing::finish_sent;
 use crate::conversation::views::MessageView;
+use crate::domain::ConversationStatus;
 use crate::domain::new_message_id;
 use crate::domain::{IdempotencyKey, MessageBody, status_rank};
 use crate::error::ApiError;
@@ -196,7 +197,7 @@ fn check_rules(
     content: &ReplyContent,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    if head.meta.status == "closed" {
+    if head.meta.status == ConversationStatus::Closed {
         return Err(ApiError::conflict(
             "conversation_closed",
             "this conversation is closed; set it active to reply",

@@ -9,6 +9,7 @@ use super::inbox::inbox_meta_from;
 use super::item::*;
 use super::*;
 use crate::cursor::Key;
+use crate::domain::{ConversationStatus, StatsDelta};
 use crate::model::*;
 
 impl Store {
@@ -106,13 +107,18 @@ impl ConversationStore for Store {
         Ok(item.and_then(|i| get_s(&i, "conversation_id")))
     }
 
-    async fn set_status(&self, head: &Head, status: &str, now: &str) -> Result<bool, StoreError> {
+    async fn set_status(
+        &self,
+        head: &Head,
+        status: ConversationStatus,
+        now: &str,
+    ) -> Result<bool, StoreError> {
         let item = self.update(
             key(conv_pk(&head.meta.id), META_SK),
             "SET #status = :s, status_changed_at = :t, version = version + :one",
             Some("version = :v"),
             vec![
-                (":s", s(status)),
+                (":s", s(status.as_str())),
                 (":t", s(now)),
                 (":one", n(1)),
                 (":v", n(head.meta.version)),
@@ -122,8 +128,11 @@ impl ConversationStore for Store {
         let mut items = vec![item];
         // Inbox conversations keep their org's per-provider counters exact.
         if let Some(inbox) = &head.meta.inbox
-            && let Some(counters) =
-                self.stats_delta(&inbox.org_id, &inbox.provider, &head.meta.status, status, 0)?
+            && let Some(counters) = self.stats_delta(
+                &inbox.org_id,
+                &inbox.provider,
+                StatsDelta::of_change(Some(head.meta.status), status),
+            )?
         {
             items.push(counters);
         }
@@ -367,7 +376,7 @@ pub(super) fn meta_item(m: &ConversationMeta) -> Item {
     i.insert("id".into(), s(&m.id));
     i.insert("kind".into(), s(&m.kind));
     opt_s(&mut i, "booking_id", &m.booking_id);
-    i.insert("status".into(), s(&m.status));
+    i.insert("status".into(), s(m.status.as_str()));
     opt_s(&mut i, "twilio_sid", &m.twilio_sid);
     i.insert("created_at".into(), s(&m.created_at));
     i.insert("created_by".into(), s(&m.created_by));
@@ -398,7 +407,7 @@ pub(super) fn meta_from(i: &Item) -> Result<ConversationMeta, StoreError> {
         id: req_s(i, "id")?,
         kind: req_s(i, "kind")?,
         booking_id: get_s(i, "booking_id"),
-        status: req_s(i, "status")?,
+        status: stored_status(&req_s(i, "status")?)?,
         twilio_sid: get_s(i, "twilio_sid"),
         created_at: req_s(i, "created_at")?,
         created_by: get_s(i, "created_by").unwrap_or_default(),
@@ -454,4 +463,10 @@ pub(super) fn participant_from(i: &Item) -> Result<Participant, StoreError> {
         last_read_at: get_s(i, "last_read_at"),
         last_read_message_id: get_s(i, "last_read_message_id"),
     })
+}
+
+/// A stored status; anything else is a corrupt item, never a guess.
+fn stored_status(s: &str) -> Result<ConversationStatus, StoreError> {
+    ConversationStatus::parse(s)
+        .map_err(|_| StoreError::Corrupt(format!("conversation status {s:?}")))
 }

@@ -20,7 +20,7 @@ use super::conversations::*;
 use super::item::*;
 use super::messages::*;
 use super::*;
-use crate::domain::status_rank;
+use crate::domain::{StatsDelta, status_rank};
 
 pub(super) fn inbox_meta_from(i: &Item) -> Option<InboxMeta> {
     Some(InboxMeta {
@@ -50,20 +50,14 @@ pub(super) fn org_counters(org: &str) -> Item {
 }
 
 impl Store {
-    /// The counter update for a status change (`from` "" = a new
-    /// conversation): `None` when nothing changes.
+    /// The counter update the rules decided (`None` when nothing moves).
     pub(super) fn stats_delta(
         &self,
         org: &str,
         provider: &str,
-        from: &str,
-        to: &str,
-        new: i64,
+        delta: StatsDelta,
     ) -> Result<Option<TransactWriteItem>, StoreError> {
-        let weight = |status: &str, wanted: &str| i64::from(status == wanted);
-        let active = weight(to, "active") - weight(from, "active");
-        let escalated = weight(to, "escalated") - weight(from, "escalated");
-        if active == 0 && escalated == 0 && new == 0 {
+        if delta.is_zero() {
             return Ok(None);
         }
         // `total` is a DynamoDB reserved word.
@@ -71,7 +65,11 @@ impl Store {
             stats_key(org, provider),
             "ADD #total :n, active :a, escalated :e",
             None,
-            vec![(":n", n(new)), (":a", n(active)), (":e", n(escalated))],
+            vec![
+                (":n", n(delta.total)),
+                (":a", n(delta.active)),
+                (":e", n(delta.escalated)),
+            ],
             &[("#total", "total")],
         )
         .map(Some)
@@ -141,7 +139,7 @@ impl InboxStore for Store {
         for (k, v) in [
             ("id", id.as_str()),
             ("kind", c.channel),
-            ("status", c.status),
+            ("status", c.status.as_str()),
             ("created_at", c.created_at),
             ("created_by", "import"),
             ("org_id", c.org_id),
@@ -174,7 +172,11 @@ impl InboxStore for Store {
         }
         m.insert("participants".into(), AttributeValue::L(vec![]));
         let mut items = vec![self.put(m, Some("attribute_not_exists(PK)"), Vec::new())?];
-        items.extend(self.stats_delta(c.org_id, c.provider, "", c.status, 1)?);
+        items.extend(self.stats_delta(
+            c.org_id,
+            c.provider,
+            StatsDelta::of_change(None, c.status),
+        )?);
         let created = matches!(self.transact(items).await?, TxOutcome::Done);
         Ok((id, created))
     }
@@ -211,7 +213,7 @@ impl InboxStore for Store {
                 for (k, v) in [
                     ("id", conv.as_str()),
                     ("kind", w.channel),
-                    ("status", "active"),
+                    ("status", w.status.as_str()),
                     ("created_at", msg.created_at.as_str()),
                     ("created_by", msg.author_id.as_str()),
                     ("org_id", w.org_id),
@@ -267,15 +269,7 @@ impl InboxStore for Store {
                     (":v", n(meta.version)),
                     (":ps", s(&w.effects.pending_side)),
                     (":pss", s(&w.effects.pending_since)),
-                    // An inbound message reopens a closed conversation.
-                    (
-                        ":status",
-                        s(if meta.status == "closed" {
-                            "active"
-                        } else {
-                            meta.status.as_str()
-                        }),
-                    ),
+                    (":status", s(w.status.as_str())),
                 ];
                 if newest {
                     set.push_str(
@@ -361,14 +355,7 @@ impl InboxStore for Store {
             &[],
         )?);
         items.extend(self.add_unread(org_counters(w.org_id), 1)?);
-        let stats = match w.existing {
-            None => self.stats_delta(w.org_id, w.provider, "", "active", 1)?,
-            Some(meta) if meta.status == "closed" => {
-                self.stats_delta(w.org_id, w.provider, "closed", "active", 0)?
-            }
-            Some(_) => None,
-        };
-        items.extend(stats);
+        items.extend(self.stats_delta(w.org_id, w.provider, w.stats)?);
         match self.transact(items).await? {
             TxOutcome::Done => Ok(InboundOutcome::Stored),
             TxOutcome::Contended => Ok(InboundOutcome::Conflict),
