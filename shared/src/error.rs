@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::cursor::InvalidCursor;
 use crate::domain::DomainError;
 use crate::ports::StoreError;
-use crate::twilio::TwilioError;
+use crate::transport::{ERR_OPTED_OUT, ERR_OUTSIDE_WINDOW, Refusal, TwilioError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -63,6 +63,41 @@ pub enum ApiError {
     QueueUnavailable,
     #[error("internal: {0}")]
     Internal(String),
+}
+
+impl ApiError {
+    /// A failed WhatsApp/SMS send (Messages API). Refusals the sender can
+    /// act on are 422 with Twilio's code kept; a free-form message outside
+    /// the window is the window error.
+    ///
+    /// Rate limits, the one rule: always answered with `Retry-After`. A
+    /// reply through the Messages API answers 429 `twilio_rate_limited`
+    /// (an agent's burst is the cause and can slow down); a booking-chat
+    /// send (any other path, through `From<TwilioError>`) answers 503, since
+    /// the chat client retries it transparently like any unavailability.
+    pub fn from_messaging(e: TwilioError) -> Self {
+        match e.refusal() {
+            Some(Refusal::InvalidRecipient(code)) => Self::TwilioRefused {
+                code: "invalid_recipient",
+                message: "the contact's number is invalid or cannot receive this message".into(),
+                twilio_code: code,
+            },
+            Some(Refusal::OutsideWindow) => Self::OutsideWindow {
+                closed_at: None,
+                twilio_code: Some(ERR_OUTSIDE_WINDOW),
+            },
+            Some(Refusal::OptedOut) => Self::TwilioRefused {
+                code: "contact_opted_out",
+                message: "the contact has opted out (replied STOP); they must send START first"
+                    .into(),
+                twilio_code: ERR_OPTED_OUT,
+            },
+            None => match e {
+                TwilioError::RateLimited { retry_after } => Self::TooManyRequests { retry_after },
+                other => other.into(),
+            },
+        }
+    }
 }
 
 impl From<DomainError> for ApiError {

@@ -50,6 +50,56 @@ pub const ERR_UNIQUE_NAME_EXISTS: i64 = 50353;
 /// Twilio error 50433: the participant is already in the conversation.
 pub const ERR_PARTICIPANT_EXISTS: i64 = 50433;
 
+/// Twilio error 21211: the `To` number is not a valid phone number.
+pub const ERR_INVALID_TO: i64 = 21211;
+
+/// Twilio error 21614: the `To` number cannot receive this kind of message.
+pub const ERR_TO_NOT_CAPABLE: i64 = 21614;
+
+/// Twilio error 63024: invalid message recipient (WhatsApp).
+pub const ERR_INVALID_RECIPIENT: i64 = 63024;
+
+/// Twilio error 63016: a free-form WhatsApp message outside the 24-hour
+/// customer-service window.
+pub const ERR_OUTSIDE_WINDOW: i64 = 63016;
+
+/// Twilio error 21610: the contact replied STOP (opted out).
+pub const ERR_OPTED_OUT: i64 = 21610;
+
+/// Twilio error 20429: too many requests.
+pub const ERR_RATE_LIMITED: i64 = 20429;
+
+/// Why Twilio refused a message for a reason the sender can act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The recipient's address is invalid or cannot receive it (the code).
+    InvalidRecipient(i64),
+    /// A free-form WhatsApp message outside the 24-hour window.
+    OutsideWindow,
+    /// The contact opted out.
+    OptedOut,
+}
+
+impl TwilioError {
+    /// The refusal this error is, if the client can act on it.
+    pub fn refusal(&self) -> Option<Refusal> {
+        let Self::Api {
+            code: Some(code), ..
+        } = self
+        else {
+            return None;
+        };
+        match *code {
+            ERR_INVALID_TO | ERR_TO_NOT_CAPABLE | ERR_INVALID_RECIPIENT => {
+                Some(Refusal::InvalidRecipient(*code))
+            }
+            ERR_OUTSIDE_WINDOW => Some(Refusal::OutsideWindow),
+            ERR_OPTED_OUT => Some(Refusal::OptedOut),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 pub struct ConversationResource {
     pub sid: String,

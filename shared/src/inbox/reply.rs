@@ -23,6 +23,7 @@ use crate::ports::{
     ConversationStore, IdempotencyStore, InboxStore, MessageStore, MessagingTransport,
 };
 use crate::store::{Head, Message};
+use crate::transport::Refusal;
 use crate::twilio::{OutboundMessage, TwilioError};
 
 /// The WhatsApp customer-service window.
@@ -162,31 +163,7 @@ pub fn check_window(
 
 /// Twilio refusals a client can act on, with Twilio's code kept.
 fn map_twilio(e: TwilioError) -> ApiError {
-    match e {
-        TwilioError::Api {
-            code: Some(code @ (21211 | 21614 | 63024)),
-            ..
-        } => ApiError::TwilioRefused {
-            code: "invalid_recipient",
-            message: "the contact's number is invalid or cannot receive this message".into(),
-            twilio_code: code,
-        },
-        TwilioError::Api {
-            code: Some(63016), ..
-        } => ApiError::OutsideWindow {
-            closed_at: None,
-            twilio_code: Some(63016),
-        },
-        TwilioError::Api {
-            code: Some(21610), ..
-        } => ApiError::TwilioRefused {
-            code: "contact_opted_out",
-            message: "the contact has opted out (replied STOP); they must send START first".into(),
-            twilio_code: 21610,
-        },
-        TwilioError::RateLimited { retry_after } => ApiError::TooManyRequests { retry_after },
-        other => other.into(),
-    }
+    ApiError::from_messaging(e)
 }
 
 /// What is refused before calling Twilio: a closed conversation, an
@@ -297,7 +274,7 @@ pub async fn send_reply(
         Ok(sent) => sent,
         Err(e) => {
             release(app, idem.as_ref(), &e).await;
-            if e.is_api_code(21610)
+            if e.refusal() == Some(Refusal::OptedOut)
                 && let Err(se) = app.store.set_opted_out(&head.meta, &inbox, true).await
             {
                 tracing::error!(error = %se, "could not record the opt-out");
