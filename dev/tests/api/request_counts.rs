@@ -1,5 +1,7 @@
 //! The DynamoDB and Twilio requests each route makes (the cost model in
-//! README.md). Exact sequences, so a regression that adds a round trip fails.
+//! README.md), for every route of the template and each kind of queued
+//! webhook the processor handles. Exact sequences, so a regression that
+//! adds a round trip fails.
 
 use crate::helpers::*;
 use reqwest::Method;
@@ -122,6 +124,89 @@ async fn when_each_route_runs_it_should_make_the_documented_requests() {
         .await;
     assert_eq!(r.status, 204);
     rows.push(t.take_counts("DELETE /conversations/{id}/participants/{user_id}"));
+    let r = t
+        .call(
+            Method::PATCH,
+            &format!("/conversations/{conv}"),
+            Some(&prov),
+            Some(json!({"status": "escalated"})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    rows.push(t.take_counts("PATCH /conversations/{id}"));
+
+    // The WhatsApp/SMS side: chat accounts, webhooks, the processor, stats.
+    t.standin.disable_status_callbacks();
+    const ORG: &str = "org_cost";
+    const BUSINESS: &str = "whatsapp:+15550009999";
+    const CONTACT: &str = "whatsapp:+15551230000";
+    let admin = admin_token("admin_cost", ORG);
+    let r = t
+        .post(
+            "/chat-accounts",
+            &svc,
+            json!({"address": BUSINESS, "org_id": ORG}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    rows.push(t.take_counts("POST /chat-accounts"));
+    assert_eq!(t.get("/chat-accounts", &admin).await.status, 200);
+    rows.push(t.take_counts("GET /chat-accounts"));
+    let sid = t.inbound(CONTACT, BUSINESS, "hi").await;
+    rows.push(t.take_counts("POST /webhooks/twilio/messaging (inbound)"));
+    assert_eq!(t.drain().await, 1);
+    rows.push(t.take_counts("process-inbound: inbound message (new contact)"));
+    let status = params(&[
+        ("MessageSid", &sid),
+        ("MessageStatus", "read"),
+        ("AccountSid", t.standin.account_sid()),
+        ("From", BUSINESS),
+        ("To", CONTACT),
+    ]);
+    let (code, _) = t
+        .standin
+        .send_webhook("/webhooks/twilio/messaging", &status)
+        .await
+        .unwrap();
+    assert_eq!(code, 200);
+    rows.push(t.take_counts("POST /webhooks/twilio/messaging (status)"));
+    assert_eq!(t.drain().await, 1);
+    rows.push(t.take_counts("process-inbound: status callback"));
+    let event = params(&[
+        ("AccountSid", t.standin.account_sid()),
+        ("EventType", "onConversationUpdated"),
+        ("ConversationSid", "CH00000000000000000000000000000000"),
+        ("Source", "API"),
+    ]);
+    let (code, _) = t
+        .standin
+        .send_webhook("/webhooks/twilio/conversations", &event)
+        .await
+        .unwrap();
+    assert_eq!(code, 200);
+    rows.push(t.take_counts("POST /webhooks/twilio/conversations"));
+    assert_eq!(t.drain().await, 1);
+    rows.push(t.take_counts("process-inbound: Conversations event (not ours)"));
+    let agent = agent_of("agent_cost", ORG);
+    assert_eq!(t.get("/stats/providers", &agent).await.status, 200);
+    rows.push(t.take_counts("GET /stats/providers"));
+    let r = t
+        .call(
+            Method::DELETE,
+            "/chat-accounts?address=whatsapp%3A%2B15550009999",
+            Some(&admin),
+            None,
+            &[],
+        )
+        .await;
+    assert!(
+        r.status == 204 || r.status == 200,
+        "{} {:?}",
+        r.status,
+        r.json
+    );
+    rows.push(t.take_counts("DELETE /chat-accounts"));
 
     println!("| route | DynamoDB requests | Twilio requests |\n|---|---|---|");
     for r in &rows {
@@ -176,7 +261,54 @@ async fn when_each_route_runs_it_should_make_the_documented_requests() {
             &["Query", "TransactWriteItems"][..],
             1,
         ),
+        (
+            "PATCH /conversations/{id}",
+            &["Query", "TransactWriteItems", "Query"][..],
+            0,
+        ),
+        ("POST /chat-accounts", &["PutItem"][..], 0),
+        ("GET /chat-accounts", &["Query", "BatchGetItem"][..], 0),
+        // Ingest touches no table: SQS only.
+        ("POST /webhooks/twilio/messaging (inbound)", &[][..], 0),
+        (
+            "process-inbound: inbound message (new contact)",
+            // The conversation, the chat account (a cache miss), one write.
+            &["GetItem", "GetItem", "TransactWriteItems"][..],
+            0,
+        ),
+        ("POST /webhooks/twilio/messaging (status)", &[][..], 0),
+        (
+            "process-inbound: status callback",
+            &["UpdateItem", "UpdateItem"][..],
+            0,
+        ),
+        ("POST /webhooks/twilio/conversations", &[][..], 0),
+        (
+            "process-inbound: Conversations event (not ours)",
+            &["GetItem"][..],
+            0,
+        ),
+        (
+            "GET /stats/providers",
+            // Counters and a COUNT query, per provider (twilio, meta, kommo).
+            &["GetItem", "Query", "GetItem", "Query", "GetItem", "Query"][..],
+            0,
+        ),
+        ("DELETE /chat-accounts", &["DeleteItem"][..], 0),
     ];
+    assert_eq!(
+        expect.len(),
+        rows.len(),
+        "every measured route has an expectation and the reverse"
+    );
+    // Every route of the template is measured.
+    for route in dev::template::Template::load_default().unwrap().routes() {
+        let name = format!("{} {}", route.method, route.path);
+        assert!(
+            rows.iter().any(|r| r.route.starts_with(&name)),
+            "{name} has no request count"
+        );
+    }
     for ((route, dynamo, twilio), row) in expect.iter().zip(&rows) {
         assert_eq!(*route, row.route);
         let mut got = row.dynamodb.clone();
