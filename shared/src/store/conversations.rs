@@ -386,7 +386,60 @@ pub(super) fn meta_item(m: &ConversationMeta) -> Item {
     i.insert("response_count".into(), n(m.response_count));
     i.insert("response_total_ms".into(), n(m.response_total_ms));
     i.insert("participants".into(), summaries_value(&m.participants));
+    for (name, value) in [
+        ("first_message_at", &m.first_message_at),
+        ("last_message_at", &m.last_message_at),
+        ("last_message_id", &m.last_message_id),
+        ("last_message_preview", &m.last_message_preview),
+        ("last_message_author", &m.last_message_author),
+        ("pending_side", &m.pending_side),
+        ("pending_since", &m.pending_since),
+    ] {
+        opt_s(&mut i, name, value);
+    }
+    if let Some(ix) = m.last_message_index {
+        i.insert("last_message_index".into(), n(ix));
+    }
+    if let Some(ms) = m.first_response_ms {
+        i.insert("first_response_ms".into(), n(ms));
+    }
+    if let Some(inbox) = &m.inbox {
+        inbox_fields(&mut i, m, inbox);
+    }
     i
+}
+
+/// An inbox conversation's own attributes and index keys: the org's inbox
+/// by activity (GSI1) and, once the contact wrote, the provider's
+/// "wrote within 24 h" index (GSI2).
+fn inbox_fields(i: &mut Item, m: &ConversationMeta, inbox: &InboxMeta) {
+    for (name, value) in [
+        ("org_id", &inbox.org_id),
+        ("provider", &inbox.provider),
+        ("channel", &inbox.channel),
+        ("contact_address", &inbox.contact_address),
+        ("business_address", &inbox.business_address),
+    ] {
+        i.insert(name.into(), s(value));
+    }
+    opt_s(i, "contact_name", &inbox.contact_name);
+    opt_s(i, "last_read_at", &inbox.last_read_at);
+    i.insert("unread_count".into(), n(inbox.unread_count));
+    i.insert("opted_out".into(), b(inbox.opted_out));
+    let activity = m.last_message_at.as_deref().unwrap_or(&m.created_at);
+    i.insert("GSI1PK".into(), s(inbox_gsi_pk(&inbox.org_id)));
+    i.insert("GSI1SK".into(), s(activity_sk(activity, &m.id)));
+    if let Some(t) = &inbox.last_user_message_at {
+        i.insert("last_user_message_at".into(), s(t));
+        i.insert(
+            "GSI2PK".into(),
+            s(super::inbox::provider_gsi_pk(
+                &inbox.org_id,
+                &inbox.provider,
+            )),
+        );
+        i.insert("GSI2SK".into(), s(t));
+    }
 }
 
 pub(super) fn meta_from(i: &Item) -> Result<ConversationMeta, StoreError> {

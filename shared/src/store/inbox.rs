@@ -14,7 +14,7 @@
 //! | message status        | `SID#<sid>` (the SID guard)     | `#SID`       |                 |
 
 use crate::ports::InboxStore;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem};
 
 use super::conversations::*;
 use super::item::*;
@@ -135,42 +135,28 @@ impl InboxStore for Store {
             }
         };
         let id = crate::domain::inbox_conversation_id(c.org_id, c.provider, c.channel, identity);
-        let mut m = key(conv_pk(&id), META_SK);
-        for (k, v) in [
-            ("id", id.as_str()),
-            ("kind", c.channel),
-            ("status", c.status.as_str()),
-            ("created_at", c.created_at),
-            ("created_by", "import"),
-            ("org_id", c.org_id),
-            ("provider", c.provider),
-            ("channel", c.channel),
-            ("contact_address", c.contact_address.unwrap_or("")),
-            ("business_address", ""),
-            ("GSI1SK", &activity_sk(c.created_at, &id)),
-        ] {
-            m.insert(k.into(), s(v));
-        }
-        m.insert("GSI1PK".into(), s(inbox_gsi_pk(c.org_id)));
+        let meta = ConversationMeta {
+            id: id.clone(),
+            kind: c.channel.into(),
+            status: c.status,
+            created_at: c.created_at.into(),
+            created_by: "import".into(),
+            version: 1,
+            participant_count: 1,
+            inbox: Some(InboxMeta {
+                org_id: c.org_id.into(),
+                provider: c.provider.into(),
+                channel: c.channel.into(),
+                contact_address: c.contact_address.unwrap_or("").into(),
+                last_user_message_at: c.last_user_message_at.map(str::to_string),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut m = meta_item(&meta);
         if let Some(chat) = c.kommo_chat_id {
             m.insert("kommo_chat_id".into(), s(chat));
         }
-        if let Some(t) = c.last_user_message_at {
-            m.insert("last_user_message_at".into(), s(t));
-            m.insert("GSI2PK".into(), s(provider_gsi_pk(c.org_id, c.provider)));
-            m.insert("GSI2SK".into(), s(t));
-        }
-        for (k, v) in [
-            ("version", 1),
-            ("message_count", 0),
-            ("participant_count", 1),
-            ("unread_count", 0),
-            ("response_count", 0),
-            ("response_total_ms", 0),
-        ] {
-            m.insert(k.into(), n(v));
-        }
-        m.insert("participants".into(), AttributeValue::L(vec![]));
         let mut items = vec![self.put(m, Some("attribute_not_exists(PK)"), Vec::new())?];
         items.extend(self.stats_delta(
             c.org_id,
@@ -209,48 +195,37 @@ impl InboxStore for Store {
         let meta_idx = items.len();
         match w.existing {
             None => {
-                let mut m = key(conv_pk(conv), META_SK);
-                for (k, v) in [
-                    ("id", conv.as_str()),
-                    ("kind", w.channel),
-                    ("status", w.status.as_str()),
-                    ("created_at", msg.created_at.as_str()),
-                    ("created_by", msg.author_id.as_str()),
-                    ("org_id", w.org_id),
-                    ("provider", w.provider),
-                    ("channel", w.channel),
-                    ("contact_address", w.contact_address),
-                    ("business_address", w.business_address),
-                    ("first_message_at", msg.created_at.as_str()),
-                    ("last_message_at", msg.created_at.as_str()),
-                    ("last_message_id", msg.id.as_str()),
-                    ("last_message_preview", w.effects.preview.as_str()),
-                    ("last_message_author", msg.author_id.as_str()),
-                    ("last_user_message_at", msg.created_at.as_str()),
-                    ("pending_side", w.effects.pending_side.as_str()),
-                    ("pending_since", w.effects.pending_since.as_str()),
-                    ("GSI1SK", gsk.as_str()),
-                ] {
-                    m.insert(k.into(), s(v));
-                }
-                m.insert("GSI1PK".into(), s(inbox_gsi_pk(w.org_id)));
-                m.insert("GSI2PK".into(), s(provider_gsi_pk(w.org_id, w.provider)));
-                m.insert("GSI2SK".into(), s(&msg.created_at));
-                if let Some(name) = w.contact_name {
-                    m.insert("contact_name".into(), s(name));
-                }
-                for (k, v) in [
-                    ("version", 1),
-                    ("message_count", 1),
-                    ("participant_count", 1),
-                    ("unread_count", 1),
-                    ("response_count", 0),
-                    ("response_total_ms", 0),
-                ] {
-                    m.insert(k.into(), n(v));
-                }
-                m.insert("participants".into(), AttributeValue::L(vec![]));
-                m.insert("opted_out".into(), b(w.opt_out == Some(true)));
+                let meta = ConversationMeta {
+                    id: conv.clone(),
+                    kind: w.channel.into(),
+                    status: w.status,
+                    created_at: msg.created_at.clone(),
+                    created_by: msg.author_id.clone(),
+                    version: 1,
+                    message_count: 1,
+                    participant_count: 1,
+                    first_message_at: Some(msg.created_at.clone()),
+                    last_message_at: Some(msg.created_at.clone()),
+                    last_message_id: Some(msg.id.clone()),
+                    last_message_preview: Some(w.effects.preview.clone()),
+                    last_message_author: Some(msg.author_id.clone()),
+                    pending_side: Some(w.effects.pending_side.clone()),
+                    pending_since: Some(w.effects.pending_since.clone()),
+                    inbox: Some(InboxMeta {
+                        org_id: w.org_id.into(),
+                        provider: w.provider.into(),
+                        channel: w.channel.into(),
+                        contact_address: w.contact_address.into(),
+                        contact_name: w.contact_name.map(str::to_string),
+                        business_address: w.business_address.into(),
+                        last_user_message_at: Some(msg.created_at.clone()),
+                        unread_count: 1,
+                        last_read_at: None,
+                        opted_out: w.opt_out == Some(true),
+                    }),
+                    ..Default::default()
+                };
+                let m = meta_item(&meta);
                 items.push(self.put(m, Some("attribute_not_exists(PK)"), Vec::new())?);
             }
             Some(meta) => {
