@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::effects::MessageEffects;
-use crate::domain::{ConversationStatus, StatsDelta};
+use crate::domain::{ConversationStatus, Provider, StatsDelta};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParticipantSummary {
@@ -161,7 +161,7 @@ pub enum StoreMessageOutcome {
 #[derive(Clone, Debug, Default)]
 pub struct InboxMeta {
     pub org_id: String,
-    pub provider: String,
+    pub provider: Provider,
     pub channel: String,
     pub contact_address: String,
     pub contact_name: Option<String>,
@@ -195,7 +195,7 @@ pub enum StatusOutcome {
 /// Everything one inbound message writes.
 pub struct InboundWrite<'a> {
     pub org_id: &'a str,
-    pub provider: &'a str,
+    pub provider: Provider,
     pub channel: &'a str,
     pub contact_address: &'a str,
     pub contact_name: Option<&'a str>,
@@ -213,12 +213,10 @@ pub struct InboundWrite<'a> {
     pub stats: StatsDelta,
 }
 
-pub const PROVIDERS: [&str; 3] = ["twilio", "meta", "kommo"];
-
 /// Per-provider figures of an org's inbox.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ProviderStats {
-    pub provider: String,
+    pub provider: Provider,
     pub total: i64,
     pub active: i64,
     pub escalated: i64,
@@ -228,7 +226,7 @@ pub struct ProviderStats {
 /// A conversation imported from another provider (or seeded).
 pub struct InboxImport<'a> {
     pub org_id: &'a str,
-    pub provider: &'a str,
+    pub provider: Provider,
     pub channel: &'a str,
     /// The contact's address (`twilio`, `meta`).
     pub contact_address: Option<&'a str>,

@@ -151,7 +151,7 @@ fn import_of<'a>(
     let kommo = s.provider == "kommo";
     InboxImport {
         org_id: org,
-        provider: s.provider,
+        provider: shared::domain::Provider::parse(s.provider).unwrap(),
         channel: s.channel,
         contact_address: (!kommo).then_some(s.key),
         kommo_chat_id: kommo.then_some(s.key),
@@ -449,7 +449,7 @@ async fn when_an_import_lacks_its_key_it_should_be_refused_and_count_nothing() {
             .store
             .import_conversation(&InboxImport {
                 org_id: ORG,
-                provider,
+                provider: shared::domain::Provider::parse(provider).unwrap(),
                 channel: "whatsapp",
                 contact_address: contact,
                 kommo_chat_id: chat,

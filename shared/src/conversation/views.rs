@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::auth::Caller;
-use crate::domain::ConversationStatus;
+use crate::domain::{ConversationStatus, Provider};
 use crate::store::ConversationMeta;
 use crate::store::Head;
 use crate::store::Message;
@@ -90,7 +90,7 @@ fn last_message(m: &ConversationMeta) -> Option<LastMessageView> {
 #[derive(Debug, Serialize)]
 pub struct InboxView {
     pub org_id: String,
-    pub provider: String,
+    pub provider: Provider,
     pub channel: String,
     pub contact_address: String,
     pub contact_name: Option<String>,
@@ -104,7 +104,7 @@ pub struct InboxView {
 fn inbox_view(m: &ConversationMeta) -> Option<InboxView> {
     m.inbox.as_ref().map(|i| InboxView {
         org_id: i.org_id.clone(),
-        provider: i.provider.clone(),
+        provider: i.provider,
         channel: i.channel.clone(),
         contact_address: i.contact_address.clone(),
         contact_name: i.contact_name.clone(),

@@ -4,8 +4,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 pub mod effects;
+pub mod provider;
 pub mod status;
 
+pub use provider::Provider;
 pub use status::{ConversationStatus, StatsDelta};
 
 /// Why a value could not become a domain type. `error.rs` maps it to HTTP.

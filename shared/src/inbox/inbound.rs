@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 
 use crate::app::Core;
 use crate::clock::format_ts;
-use crate::domain::{Address, ConversationStatus, StatsDelta, inbox_conversation_id, redact};
+use crate::domain::{
+    Address, ConversationStatus, Provider, StatsDelta, inbox_conversation_id, redact,
+};
 use crate::envelope::{Envelope, Kind};
 use crate::ports::{AccountStore, ConversationStore, InboxStore, MessageStore};
 use crate::store::{
@@ -147,7 +149,7 @@ async fn inbound_message(
         return Ok(());
     };
     let channel = from.channel().as_str();
-    let conv = inbox_conversation_id(&org, "twilio", channel, from.as_str());
+    let conv = inbox_conversation_id(&org, Provider::Twilio.as_str(), channel, from.as_str());
     let at = parse_time(&env.received_at).unwrap_or_else(|| app.clock.now());
     let body = env.param("Body").unwrap_or("");
     let msg = Message {
@@ -172,7 +174,7 @@ async fn inbound_message(
         };
         let write = InboundWrite {
             org_id: &org,
-            provider: "twilio",
+            provider: Provider::Twilio,
             channel,
             contact_address: from.as_str(),
             contact_name: name,

@@ -130,7 +130,7 @@ impl ConversationStore for Store {
         if let Some(inbox) = &head.meta.inbox
             && let Some(counters) = self.stats_delta(
                 &inbox.org_id,
-                &inbox.provider,
+                inbox.provider,
                 StatsDelta::of_change(Some(head.meta.status), status),
             )?
         {
@@ -415,13 +415,13 @@ pub(super) fn meta_item(m: &ConversationMeta) -> Item {
 fn inbox_fields(i: &mut Item, m: &ConversationMeta, inbox: &InboxMeta) {
     for (name, value) in [
         ("org_id", &inbox.org_id),
-        ("provider", &inbox.provider),
         ("channel", &inbox.channel),
         ("contact_address", &inbox.contact_address),
         ("business_address", &inbox.business_address),
     ] {
         i.insert(name.into(), s(value));
     }
+    i.insert("provider".into(), s(inbox.provider.as_str()));
     opt_s(i, "contact_name", &inbox.contact_name);
     opt_s(i, "last_read_at", &inbox.last_read_at);
     i.insert("unread_count".into(), n(inbox.unread_count));
@@ -433,10 +433,7 @@ fn inbox_fields(i: &mut Item, m: &ConversationMeta, inbox: &InboxMeta) {
         i.insert("last_user_message_at".into(), s(t));
         i.insert(
             "GSI2PK".into(),
-            s(super::inbox::provider_gsi_pk(
-                &inbox.org_id,
-                &inbox.provider,
-            )),
+            s(super::inbox::provider_gsi_pk(&inbox.org_id, inbox.provider)),
         );
         i.insert("GSI2SK".into(), s(t));
     }
@@ -479,7 +476,7 @@ pub(super) fn meta_from(i: &Item) -> Result<ConversationMeta, StoreError> {
         pending_side: get_s(i, "pending_side"),
         pending_since: get_s(i, "pending_since"),
         participants,
-        inbox: inbox_meta_from(i),
+        inbox: inbox_meta_from(i)?,
     })
 }
 

@@ -20,12 +20,21 @@ use super::conversations::*;
 use super::item::*;
 use super::messages::*;
 use super::*;
-use crate::domain::{StatsDelta, status_rank};
+use crate::domain::{Provider, StatsDelta, status_rank};
 
-pub(super) fn inbox_meta_from(i: &Item) -> Option<InboxMeta> {
-    Some(InboxMeta {
-        org_id: get_s(i, "org_id")?,
-        provider: get_s(i, "provider").unwrap_or_else(|| "twilio".into()),
+/// The inbox part of a conversation item (`None`: a booking chat).
+pub(super) fn inbox_meta_from(i: &Item) -> Result<Option<InboxMeta>, StoreError> {
+    let Some(org_id) = get_s(i, "org_id") else {
+        return Ok(None);
+    };
+    let provider = match get_s(i, "provider") {
+        None => Provider::Twilio,
+        Some(p) => Provider::parse(&p)
+            .map_err(|_| StoreError::Corrupt(format!("conversation provider {p:?}")))?,
+    };
+    Ok(Some(InboxMeta {
+        org_id,
+        provider,
         channel: get_s(i, "channel").unwrap_or_default(),
         contact_address: get_s(i, "contact_address").unwrap_or_default(),
         contact_name: get_s(i, "contact_name"),
@@ -34,14 +43,14 @@ pub(super) fn inbox_meta_from(i: &Item) -> Option<InboxMeta> {
         unread_count: get_n(i, "unread_count").unwrap_or(0),
         last_read_at: get_s(i, "last_read_at"),
         opted_out: get_bool(i, "opted_out").unwrap_or(false),
-    })
+    }))
 }
 
-fn stats_key(org: &str, provider: &str) -> Item {
+fn stats_key(org: &str, provider: Provider) -> Item {
     key(format!("ORG#{org}"), format!("#STATS#{provider}"))
 }
 
-pub fn provider_gsi_pk(org: &str, provider: &str) -> String {
+pub fn provider_gsi_pk(org: &str, provider: Provider) -> String {
     format!("ORG#{org}#PROV#{provider}")
 }
 
@@ -54,7 +63,7 @@ impl Store {
     pub(super) fn stats_delta(
         &self,
         org: &str,
-        provider: &str,
+        provider: Provider,
         delta: StatsDelta,
     ) -> Result<Option<TransactWriteItem>, StoreError> {
         if delta.is_zero() {
@@ -83,7 +92,7 @@ impl InboxStore for Store {
         since: &str,
     ) -> Result<Vec<ProviderStats>, StoreError> {
         let mut out = Vec::new();
-        for provider in PROVIDERS {
+        for provider in Provider::ALL {
             let counters = self.get(stats_key(org, provider)).await?;
             let get = |k: &str| counters.as_ref().and_then(|c| get_n(c, k)).unwrap_or(0);
             let mut within = 0i64;
@@ -109,7 +118,7 @@ impl InboxStore for Store {
                 }
             }
             out.push(ProviderStats {
-                provider: provider.into(),
+                provider,
                 total: get("total"),
                 active: get("active"),
                 escalated: get("escalated"),
@@ -121,8 +130,8 @@ impl InboxStore for Store {
 
     async fn import_conversation(&self, c: &InboxImport<'_>) -> Result<(String, bool), StoreError> {
         let identity = match (c.provider, c.kommo_chat_id, c.contact_address) {
-            ("kommo", Some(chat), _) if !chat.is_empty() => chat,
-            ("kommo", _, _) => {
+            (Provider::Kommo, Some(chat), _) if !chat.is_empty() => chat,
+            (Provider::Kommo, _, _) => {
                 return Err(StoreError::Corrupt(
                     "kommo conversations must carry a kommo_chat_id".into(),
                 ));
@@ -134,7 +143,12 @@ impl InboxStore for Store {
                 ));
             }
         };
-        let id = crate::domain::inbox_conversation_id(c.org_id, c.provider, c.channel, identity);
+        let id = crate::domain::inbox_conversation_id(
+            c.org_id,
+            c.provider.as_str(),
+            c.channel,
+            identity,
+        );
         let meta = ConversationMeta {
             id: id.clone(),
             kind: c.channel.into(),
@@ -145,7 +159,7 @@ impl InboxStore for Store {
             participant_count: 1,
             inbox: Some(InboxMeta {
                 org_id: c.org_id.into(),
-                provider: c.provider.into(),
+                provider: c.provider,
                 channel: c.channel.into(),
                 contact_address: c.contact_address.unwrap_or("").into(),
                 last_user_message_at: c.last_user_message_at.map(str::to_string),
@@ -213,7 +227,7 @@ impl InboxStore for Store {
                     pending_since: Some(w.effects.pending_since.clone()),
                     inbox: Some(InboxMeta {
                         org_id: w.org_id.into(),
-                        provider: w.provider.into(),
+                        provider: w.provider,
                         channel: w.channel.into(),
                         contact_address: w.contact_address.into(),
                         contact_name: w.contact_name.map(str::to_string),

@@ -38,8 +38,8 @@ use std::collections::HashMap;
 use crate::domain::effects::MessageEffects;
 
 pub use crate::model::{
-    ChatAccount, InboundOutcome, InboundWrite, InboxImport, InboxMeta, PROVIDERS, ProviderStats,
-    PutAccount, StatusOutcome,
+    ChatAccount, InboundOutcome, InboundWrite, InboxImport, InboxMeta, ProviderStats, PutAccount,
+    StatusOutcome,
 };
 pub use crate::model::{
     ConversationMeta, Head, IdemBegin, IdemRecord, IdemState, Message, Participant,
