@@ -5,12 +5,12 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::effects::MessageEffects;
-use crate::domain::{ConversationStatus, Provider, StatsDelta};
+use crate::domain::{AuthorType, ConversationStatus, ParticipantType, Provider, StatsDelta};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParticipantSummary {
     pub user_id: String,
-    pub user_type: String,
+    pub user_type: ParticipantType,
     pub display_name: String,
     pub is_active: bool,
 }
@@ -47,7 +47,7 @@ pub struct ConversationMeta {
 #[derive(Clone, Debug)]
 pub struct Participant {
     pub user_id: String,
-    pub user_type: String,
+    pub user_type: ParticipantType,
     pub display_name: String,
     pub identity: String,
     pub twilio_sid: Option<String>,
@@ -70,7 +70,7 @@ impl ConversationMeta {
     /// The analytics a new message by `author_type` causes here.
     pub fn message_effects(
         &self,
-        author_type: &str,
+        author_type: AuthorType,
         body: &str,
         now: DateTime<Utc>,
     ) -> MessageEffects {
@@ -100,7 +100,7 @@ pub struct Message {
     pub id: String,
     pub conversation_id: String,
     pub author_id: String,
-    pub author_type: String,
+    pub author_type: AuthorType,
     pub body: String,
     pub created_at: String,
     pub twilio_sid: Option<String>,

@@ -34,7 +34,7 @@ async fn store_outbound(t: &TestApp, conv: &str, sid: &str, status: &str) -> Sto
         id: format!("msg_{}", ulid::Ulid::new().to_string().to_lowercase()),
         conversation_id: conv.into(),
         author_id: "agent_1".into(),
-        author_type: "agent".into(),
+        author_type: shared::domain::AuthorType::Agent,
         body: body.clone(),
         created_at: format_ts(now),
         twilio_sid: Some(sid.into()),
@@ -43,7 +43,9 @@ async fn store_outbound(t: &TestApp, conv: &str, sid: &str, status: &str) -> Sto
         details: None,
         error_code: None,
     };
-    let fx = head.meta.message_effects("agent", &body, now);
+    let fx = head
+        .meta
+        .message_effects(shared::domain::AuthorType::Agent, &body, now);
     t.app
         .store
         .store_message(&head, &msg, &fx, None)

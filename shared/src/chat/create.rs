@@ -165,7 +165,7 @@ pub async fn create_conversation(
         .iter()
         .map(|p| Participant {
             user_id: p.user_id.as_str().into(),
-            user_type: p.user_type.as_str().into(),
+            user_type: p.user_type,
             display_name: p.display_name.clone(),
             identity: p.user_id.as_str().into(),
             twilio_sid: sids.get(p.user_id.as_str()).cloned(),
@@ -191,7 +191,7 @@ pub async fn create_conversation(
             .iter()
             .map(|p| ParticipantSummary {
                 user_id: p.user_id.clone(),
-                user_type: p.user_type.clone(),
+                user_type: p.user_type,
                 display_name: p.display_name.clone(),
                 is_active: true,
             })

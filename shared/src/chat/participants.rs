@@ -76,7 +76,7 @@ pub async fn add_participant(
         let now = format_ts(app.clock.now());
         let new = Participant {
             user_id: p.user_id.as_str().into(),
-            user_type: p.user_type.as_str().into(),
+            user_type: p.user_type,
             display_name: p.display_name.clone(),
             identity: p.user_id.as_str().into(),
             twilio_sid: Some(tw.sid),

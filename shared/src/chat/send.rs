@@ -81,7 +81,7 @@ async fn send_message(
     let attributes = serde_json::json!({
         "message_id": message_id,
         "conversation_id": conv,
-        "user_type": me.user_type,
+        "user_type": me.user_type.as_str(),
     })
     .to_string();
     let sent = match app
@@ -101,7 +101,7 @@ async fn send_message(
         id: message_id,
         conversation_id: conv.clone(),
         author_id: me.user_id.clone(),
-        author_type: me.user_type.clone(),
+        author_type: me.user_type.into(),
         body: body.as_str().into(),
         created_at: format_ts(now),
         twilio_sid: Some(sent.sid.clone()),

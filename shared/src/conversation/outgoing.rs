@@ -49,7 +49,7 @@ async fn store_sent(
     idem: Option<&IdemRecord>,
 ) -> Result<(), ApiError> {
     for attempt in 0..STORE_SENT_ATTEMPTS {
-        let fx = head.meta.message_effects(&msg.author_type, &msg.body, now);
+        let fx = head.meta.message_effects(msg.author_type, &msg.body, now);
         match app.store.store_message(head, msg, &fx, idem).await? {
             StoreMessageOutcome::Stored | StoreMessageOutcome::Duplicate => return Ok(()),
             StoreMessageOutcome::Conflict => {

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::auth::Caller;
-use crate::domain::{ConversationStatus, Provider};
+use crate::domain::{AuthorType, ConversationStatus, ParticipantType, Provider};
 use crate::store::ConversationMeta;
 use crate::store::Head;
 use crate::store::Message;
@@ -14,7 +14,7 @@ use crate::store::Participant;
 #[derive(Debug, Serialize)]
 pub struct ParticipantView {
     pub user_id: String,
-    pub user_type: String,
+    pub user_type: ParticipantType,
     pub display_name: String,
     pub is_active: bool,
     pub joined_at: String,
@@ -27,7 +27,7 @@ impl From<&Participant> for ParticipantView {
     fn from(p: &Participant) -> Self {
         Self {
             user_id: p.user_id.clone(),
-            user_type: p.user_type.clone(),
+            user_type: p.user_type,
             display_name: p.display_name.clone(),
             is_active: p.is_active,
             joined_at: p.joined_at.clone(),
@@ -41,7 +41,7 @@ impl From<&Participant> for ParticipantView {
 #[derive(Debug, Serialize)]
 pub struct ParticipantSummaryView {
     pub user_id: String,
-    pub user_type: String,
+    pub user_type: ParticipantType,
     pub display_name: String,
 }
 
@@ -188,7 +188,7 @@ pub(crate) fn summary(m: &ConversationMeta, unread: i64) -> ConversationSummary 
             .filter(|p| p.is_active)
             .map(|p| ParticipantSummaryView {
                 user_id: p.user_id.clone(),
-                user_type: p.user_type.clone(),
+                user_type: p.user_type,
                 display_name: p.display_name.clone(),
             })
             .collect(),
@@ -204,7 +204,7 @@ pub struct MessageView {
     pub id: String,
     pub conversation_id: String,
     pub author_id: String,
-    pub author_type: String,
+    pub author_type: AuthorType,
     pub body: String,
     pub created_at: String,
     pub status: String,
@@ -230,7 +230,7 @@ impl From<&Message> for MessageView {
             id: m.id.clone(),
             conversation_id: m.conversation_id.clone(),
             author_id: m.author_id.clone(),
-            author_type: m.author_type.clone(),
+            author_type: m.author_type,
             body: m.body.clone(),
             created_at: m.created_at.clone(),
             status: m.status.clone(),

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::clock::format_ts;
-use crate::domain::truncate;
+use crate::domain::{AuthorType, truncate};
 
 /// Analytics changes computed by the caller for one new message.
 #[derive(Clone, Debug)]
@@ -16,10 +16,11 @@ pub struct MessageEffects {
 }
 
 /// Which side a message comes from, for response-time analytics.
-fn side_of(user_type: &str) -> &str {
-    match user_type {
-        "customer" | "contact" => "customer",
-        _ => "business",
+fn side_of(author: AuthorType) -> &'static str {
+    if author.is_customer_side() {
+        "customer"
+    } else {
+        "business"
     }
 }
 
@@ -28,7 +29,7 @@ fn side_of(user_type: &str) -> &str {
 pub fn message_effects(
     pending_side: Option<&str>,
     pending_since: Option<&str>,
-    author_type: &str,
+    author_type: AuthorType,
     body: &str,
     now: DateTime<Utc>,
 ) -> MessageEffects {
@@ -73,7 +74,7 @@ mod tests {
 
     #[test]
     fn when_the_other_side_answers_it_should_count_a_response_time() {
-        let fx = message_effects(None, None, "customer", "hi", at(0));
+        let fx = message_effects(None, None, AuthorType::Customer, "hi", at(0));
         assert_eq!(
             (fx.response_ms, fx.pending_side.as_str()),
             (None, "customer")
@@ -83,18 +84,18 @@ mod tests {
             Some(fx.pending_since.as_str()),
         );
         // The customer again: still waiting since the first message.
-        let fx2 = message_effects(side, since, "customer", "hello?", at(30));
+        let fx2 = message_effects(side, since, AuthorType::Customer, "hello?", at(30));
         assert_eq!(fx2.response_ms, None);
         assert_eq!(fx2.pending_since, format_ts(at(0)));
         // The provider answers 90 s after the first unanswered message.
-        let fx3 = message_effects(side, since, "provider", "on my way", at(90));
+        let fx3 = message_effects(side, since, AuthorType::Provider, "on my way", at(90));
         assert_eq!(fx3.response_ms, Some(90_000));
         assert_eq!(fx3.pending_side, "business");
     }
 
     #[test]
     fn when_a_preview_is_long_it_should_be_cut_at_100_chars() {
-        let fx = message_effects(None, None, "customer", &"ß".repeat(300), at(0));
+        let fx = message_effects(None, None, AuthorType::Customer, &"ß".repeat(300), at(0));
         assert_eq!(fx.preview.chars().count(), 100);
     }
 }

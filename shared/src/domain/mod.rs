@@ -171,6 +171,60 @@ impl ParticipantType {
     }
 }
 
+/// Who wrote a message: a booking chat's customer or provider, an org's
+/// agent, a WhatsApp/SMS contact, or the system (a Conversations message
+/// by an identity that is no participant).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthorType {
+    Customer,
+    Provider,
+    Agent,
+    Contact,
+    #[default]
+    System,
+}
+
+impl AuthorType {
+    pub const ALL: [Self; 5] = [
+        Self::Customer,
+        Self::Provider,
+        Self::Agent,
+        Self::Contact,
+        Self::System,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Customer => "customer",
+            Self::Provider => "provider",
+            Self::Agent => "agent",
+            Self::Contact => "contact",
+            Self::System => "system",
+        }
+    }
+
+    /// A stored author type.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    /// The side of the conversation, for response times: the customer's
+    /// (a booking's customer, a WhatsApp/SMS contact) or the business's.
+    pub fn is_customer_side(self) -> bool {
+        matches!(self, Self::Customer | Self::Contact)
+    }
+}
+
+impl From<ParticipantType> for AuthorType {
+    fn from(p: ParticipantType) -> Self {
+        match p {
+            ParticipantType::Customer => Self::Customer,
+            ParticipantType::Provider => Self::Provider,
+        }
+    }
+}
+
 /// A message text Twilio will take: not blank, at most 1600 characters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageBody(String);

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use crate::app::Core;
 use crate::clock::format_ts;
 use crate::domain::{
-    Address, ConversationStatus, Provider, StatsDelta, inbox_conversation_id, redact,
+    Address, AuthorType, ConversationStatus, ParticipantType, Provider, StatsDelta,
+    inbox_conversation_id, redact,
 };
 use crate::envelope::{Envelope, Kind};
 use crate::ports::{AccountStore, ConversationStore, InboxStore, MessageStore};
@@ -156,7 +157,7 @@ async fn inbound_message(
         id: format!("msg_{}", sid.to_ascii_lowercase()),
         conversation_id: conv.clone(),
         author_id: from.as_str().to_string(),
-        author_type: "contact".into(),
+        author_type: AuthorType::Contact,
         body: body.to_string(),
         created_at: format_ts(at),
         twilio_sid: Some(sid.to_string()),
@@ -169,8 +170,8 @@ async fn inbound_message(
     for attempt in 0..MAX_ATTEMPTS {
         let existing = app.store.conversation_meta(&conv).await?;
         let fx = match &existing {
-            Some(meta) => meta.message_effects("contact", body, at),
-            None => ConversationMeta::default().message_effects("contact", body, at),
+            Some(meta) => meta.message_effects(AuthorType::Contact, body, at),
+            None => ConversationMeta::default().message_effects(AuthorType::Contact, body, at),
         };
         let write = InboundWrite {
             org_id: &org,
@@ -315,8 +316,7 @@ async fn message_added(
         .unwrap_or_else(|| format!("msg_{}", sid.to_ascii_lowercase()));
     let author_type = head
         .participant(author)
-        .map(|p| p.user_type.clone())
-        .unwrap_or_else(|| "system".into());
+        .map_or(AuthorType::System, |p| p.user_type.into());
     let at = env
         .param("DateCreated")
         .and_then(parse_time)
@@ -327,7 +327,7 @@ async fn message_added(
         id,
         conversation_id: head.meta.id.clone(),
         author_id: author.to_string(),
-        author_type: author_type.clone(),
+        author_type,
         body: body.to_string(),
         created_at: format_ts(at),
         twilio_sid: Some(sid.to_string()),
@@ -336,7 +336,7 @@ async fn message_added(
         details: None,
         error_code: None,
     };
-    let fx = head.meta.message_effects(&author_type, body, at);
+    let fx = head.meta.message_effects(author_type, body, at);
     Ok(
         match app.store.store_message(head, &msg, &fx, None).await? {
             StoreMessageOutcome::Stored | StoreMessageOutcome::Duplicate => true,
@@ -362,12 +362,12 @@ async fn participant_added(
         .and_then(|a| serde_json::from_str(a).ok())
         .unwrap_or(Value::Null);
     let user_type = match attributes["user_type"].as_str() {
-        Some("provider") => "provider",
-        _ => "customer",
+        Some("provider") => ParticipantType::Provider,
+        _ => ParticipantType::Customer,
     };
     let p = Participant {
         user_id: identity.into(),
-        user_type: user_type.into(),
+        user_type,
         display_name: attributes["display_name"]
             .as_str()
             .unwrap_or(identity)

@@ -14,7 +14,7 @@ use crate::conversation::outgoing::finish_sent;
 use crate::conversation::views::MessageView;
 use crate::domain::ConversationStatus;
 use crate::domain::new_message_id;
-use crate::domain::{IdempotencyKey, MessageBody, status_rank};
+use crate::domain::{AuthorType, IdempotencyKey, MessageBody, status_rank};
 use crate::error::ApiError;
 use crate::idempotency::Claim;
 use crate::idempotency::claim;
@@ -308,7 +308,7 @@ pub async fn send_reply(
         id: message_id,
         conversation_id: conv,
         author_id: caller.user_id.clone(),
-        author_type: "agent".into(),
+        author_type: AuthorType::Agent,
         body: body.unwrap_or_default(),
         created_at: format_ts(now),
         twilio_sid: Some(sent.sid.clone()),

@@ -63,7 +63,7 @@ impl MemoryStore {
 fn summary_of(p: &Participant) -> ParticipantSummary {
     ParticipantSummary {
         user_id: p.user_id.clone(),
-        user_type: p.user_type.clone(),
+        user_type: p.user_type,
         display_name: p.display_name.clone(),
         is_active: p.is_active,
     }

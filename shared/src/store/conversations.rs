@@ -9,7 +9,7 @@ use super::inbox::inbox_meta_from;
 use super::item::*;
 use super::*;
 use crate::cursor::Key;
-use crate::domain::{ConversationStatus, StatsDelta};
+use crate::domain::{ConversationStatus, ParticipantType, StatsDelta};
 use crate::model::*;
 
 impl Store {
@@ -350,7 +350,7 @@ impl ConversationStore for Store {
 pub(super) fn summary_of(p: &Participant) -> ParticipantSummary {
     ParticipantSummary {
         user_id: p.user_id.clone(),
-        user_type: p.user_type.clone(),
+        user_type: p.user_type,
         display_name: p.display_name.clone(),
         is_active: p.is_active,
     }
@@ -362,7 +362,7 @@ pub(super) fn summaries_value(list: &[ParticipantSummary]) -> AttributeValue {
             .map(|p| {
                 AttributeValue::M(HashMap::from([
                     ("user_id".to_string(), s(&p.user_id)),
-                    ("user_type".to_string(), s(&p.user_type)),
+                    ("user_type".to_string(), s(p.user_type.as_str())),
                     ("display_name".to_string(), s(&p.display_name)),
                     ("is_active".to_string(), b(p.is_active)),
                 ]))
@@ -444,13 +444,15 @@ pub(super) fn meta_from(i: &Item) -> Result<ConversationMeta, StoreError> {
         Some(AttributeValue::L(list)) => list
             .iter()
             .filter_map(|v| v.as_m().ok())
-            .map(|m| ParticipantSummary {
-                user_id: get_s(m, "user_id").unwrap_or_default(),
-                user_type: get_s(m, "user_type").unwrap_or_default(),
-                display_name: get_s(m, "display_name").unwrap_or_default(),
-                is_active: get_bool(m, "is_active").unwrap_or(false),
+            .map(|m| {
+                Ok(ParticipantSummary {
+                    user_id: get_s(m, "user_id").unwrap_or_default(),
+                    user_type: stored_participant_type(&get_s(m, "user_type").unwrap_or_default())?,
+                    display_name: get_s(m, "display_name").unwrap_or_default(),
+                    is_active: get_bool(m, "is_active").unwrap_or(false),
+                })
             })
-            .collect(),
+            .collect::<Result<_, StoreError>>()?,
         _ => Vec::new(),
     };
     Ok(ConversationMeta {
@@ -483,7 +485,7 @@ pub(super) fn meta_from(i: &Item) -> Result<ConversationMeta, StoreError> {
 pub(super) fn participant_item(conv: &str, p: &Participant, activity: &str) -> Item {
     let mut i = key(conv_pk(conv), part_sk(&p.user_id));
     i.insert("user_id".into(), s(&p.user_id));
-    i.insert("user_type".into(), s(&p.user_type));
+    i.insert("user_type".into(), s(p.user_type.as_str()));
     i.insert("display_name".into(), s(&p.display_name));
     i.insert("identity".into(), s(&p.identity));
     opt_s(&mut i, "twilio_sid", &p.twilio_sid);
@@ -502,7 +504,7 @@ pub(super) fn participant_item(conv: &str, p: &Participant, activity: &str) -> I
 pub(super) fn participant_from(i: &Item) -> Result<Participant, StoreError> {
     Ok(Participant {
         user_id: req_s(i, "user_id")?,
-        user_type: req_s(i, "user_type")?,
+        user_type: stored_participant_type(&req_s(i, "user_type")?)?,
         display_name: get_s(i, "display_name").unwrap_or_default(),
         identity: get_s(i, "identity").unwrap_or_default(),
         twilio_sid: get_s(i, "twilio_sid"),
@@ -519,4 +521,9 @@ pub(super) fn participant_from(i: &Item) -> Result<Participant, StoreError> {
 fn stored_status(s: &str) -> Result<ConversationStatus, StoreError> {
     ConversationStatus::parse(s)
         .map_err(|_| StoreError::Corrupt(format!("conversation status {s:?}")))
+}
+
+/// A stored participant type; anything else is a corrupt item.
+fn stored_participant_type(s: &str) -> Result<ParticipantType, StoreError> {
+    ParticipantType::parse(s).map_err(|_| StoreError::Corrupt(format!("participant type {s:?}")))
 }

@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 use super::item::*;
 use super::*;
 use crate::cursor::Key;
+use crate::domain::AuthorType;
 use crate::model::*;
 
 impl Store {
@@ -243,7 +244,7 @@ pub(super) fn message_item(msg: &Message) -> Item {
     i.insert("id".into(), s(&msg.id));
     i.insert("conversation_id".into(), s(&msg.conversation_id));
     i.insert("author_id".into(), s(&msg.author_id));
-    i.insert("author_type".into(), s(&msg.author_type));
+    i.insert("author_type".into(), s(msg.author_type.as_str()));
     i.insert("body".into(), s(&msg.body));
     i.insert("created_at".into(), s(&msg.created_at));
     i.insert("status".into(), s(&msg.status));
@@ -266,7 +267,11 @@ pub(super) fn message_from(i: &Item) -> Result<Message, StoreError> {
         id: req_s(i, "id")?,
         conversation_id: req_s(i, "conversation_id")?,
         author_id: req_s(i, "author_id")?,
-        author_type: get_s(i, "author_type").unwrap_or_default(),
+        author_type: match get_s(i, "author_type") {
+            None => AuthorType::System,
+            Some(a) => AuthorType::parse(&a)
+                .ok_or_else(|| StoreError::Corrupt(format!("author type {a:?}")))?,
+        },
         body: get_s(i, "body").unwrap_or_default(),
         created_at: req_s(i, "created_at")?,
         twilio_sid: get_s(i, "twilio_sid"),
