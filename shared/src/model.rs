@@ -5,7 +5,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::effects::MessageEffects;
-use crate::domain::{AuthorType, ConversationStatus, ParticipantType, Provider, StatsDelta};
+use crate::domain::{
+    AuthorType, ConversationStatus, MessageStatus, ParticipantType, Provider, StatsDelta,
+};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParticipantSummary {
@@ -105,7 +107,7 @@ pub struct Message {
     pub created_at: String,
     pub twilio_sid: Option<String>,
     pub twilio_index: Option<i64>,
-    pub status: String,
+    pub status: MessageStatus,
     /// Channel extras: media, location, button reply, error code, and the
     /// complete Twilio parameters of an inbound message.
     pub details: Option<serde_json::Value>,

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use crate::cursor::Key;
-use crate::domain::ConversationStatus;
 use crate::domain::effects::MessageEffects;
+use crate::domain::{ConversationStatus, MessageStatus};
 use crate::model::*;
 use crate::transport::{
     ConversationResource, MessageResource, NewParticipant, OutboundMessage, ParticipantResource,
@@ -147,7 +147,7 @@ pub trait MessageStore: Send + Sync {
     fn recorded_status(
         &self,
         sid: &str,
-    ) -> impl Future<Output = Result<Option<(String, Option<String>)>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<(MessageStatus, Option<String>)>, StoreError>> + Send;
 }
 
 pub trait ReadStateStore: Send + Sync {
@@ -252,7 +252,7 @@ pub trait InboxStore: Send + Sync {
     fn apply_status(
         &self,
         sid: &str,
-        status: &str,
+        status: MessageStatus,
         error_code: Option<&str>,
         at: &str,
     ) -> impl Future<Output = Result<StatusOutcome, StoreError>> + Send;

@@ -39,7 +39,7 @@ async fn store_outbound(t: &TestApp, conv: &str, sid: &str, status: &str) -> Sto
         created_at: format_ts(now),
         twilio_sid: Some(sid.into()),
         twilio_index: None,
-        status: status.into(),
+        status: shared::domain::MessageStatus::parse(status).expect("a known status"),
         details: None,
         error_code: None,
     };
@@ -78,6 +78,16 @@ fn callback(t: &TestApp, sid: &str, status: &str, error: Option<&str>) -> Vec<(S
         p.push(("ErrorCode".into(), code.into()));
     }
     p
+}
+
+/// The status recorded on a SID, as text.
+async fn recorded_text(t: &TestApp, sid: &str) -> Option<(String, Option<String>)> {
+    t.app
+        .store
+        .recorded_status(sid)
+        .await
+        .unwrap()
+        .map(|(status, code)| (status.as_str().to_string(), code))
 }
 
 /// Send a signed status callback through the gateway (not processed yet).
@@ -221,7 +231,7 @@ async fn when_a_message_fails_it_should_stay_failed_and_keep_its_error_code() {
     assert_eq!(m["status"], "failed", "{m}");
     assert_eq!(m["error_code"], "30008", "{m}");
     assert_eq!(
-        t.app.store.recorded_status(&sid).await.unwrap(),
+        recorded_text(&t, &sid).await,
         Some(("failed".to_string(), Some("30008".to_string())))
     );
 }
@@ -240,7 +250,7 @@ async fn when_callbacks_arrive_before_the_message_is_stored_their_status_should_
     // Acknowledged, not left failing on the queue, and recorded.
     t.assert_queue_empty().await;
     assert_eq!(
-        t.app.store.recorded_status(&sid).await.unwrap(),
+        recorded_text(&t, &sid).await,
         Some(("delivered".to_string(), None))
     );
     assert!(message(&t, &conv, &sid).await.is_none());
@@ -253,7 +263,7 @@ async fn when_callbacks_arrive_before_the_message_is_stored_their_status_should_
     assert!(message(&t, &conv, &sid).await.is_none());
 
     // The intended flow: the newer of its own and the recorded status.
-    let (recorded, _) = t.app.store.recorded_status(&sid).await.unwrap().unwrap();
+    let (recorded, _) = recorded_text(&t, &sid).await.unwrap();
     let status = if status_rank(&recorded) > status_rank("sent") {
         recorded
     } else {
@@ -278,4 +288,22 @@ async fn when_callbacks_arrive_before_the_message_is_stored_their_status_should_
         .filter(|m| m["twilio_message_sid"] == sid.as_str())
         .collect();
     assert_eq!(replies.len(), 1);
+}
+
+#[tokio::test]
+async fn when_a_callback_carries_a_status_this_backend_does_not_know_it_should_be_acknowledged_and_move_nothing()
+ {
+    let t = spawn_app().await;
+    let conv = inbox_conversation(&t).await;
+    let sid = t.standin.new_message_sid();
+    store_stored(&t, &conv, &sid, "sent").await;
+    send_status(&t, &sid, "partially_delivered", None).await;
+    assert_eq!(t.drain().await, 1);
+    t.assert_queue_empty().await;
+    assert_eq!(status_of(&t, &conv, &sid).await, "sent");
+    assert_eq!(recorded_text(&t, &sid).await, None, "nothing recorded");
+    // A known status still moves it afterwards.
+    send_status(&t, &sid, "delivered", None).await;
+    assert_eq!(t.drain().await, 1);
+    assert_eq!(status_of(&t, &conv, &sid).await, "delivered");
 }

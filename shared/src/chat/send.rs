@@ -7,9 +7,9 @@ use crate::conversation::SendInput;
 use crate::conversation::access::require_participant;
 use crate::conversation::outgoing::finish_sent;
 use crate::conversation::views::MessageView;
-use crate::domain::ConversationStatus;
 use crate::domain::new_message_id;
 use crate::domain::*;
+use crate::domain::{ConversationStatus, MessageStatus};
 use crate::error::ApiError;
 use crate::idempotency::Claim;
 use crate::idempotency::claim;
@@ -106,7 +106,7 @@ async fn send_message(
         created_at: format_ts(now),
         twilio_sid: Some(sent.sid.clone()),
         twilio_index: sent.index,
-        status: "sent".into(),
+        status: MessageStatus::Sent,
         details: None,
         error_code: None,
     };

@@ -59,8 +59,7 @@ async fn store_sent(
                 if head.meta.inbox.is_some()
                     && let Some(sid) = &msg.twilio_sid
                     && let Some((recorded, error_code)) = app.store.recorded_status(sid).await?
-                    && crate::domain::status_rank(&recorded)
-                        > crate::domain::status_rank(&msg.status)
+                    && recorded.rank() > msg.status.rank()
                 {
                     msg.status = recorded;
                     msg.error_code = error_code;

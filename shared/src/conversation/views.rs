@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::auth::Caller;
-use crate::domain::{AuthorType, ConversationStatus, ParticipantType, Provider};
+use crate::domain::{AuthorType, ConversationStatus, MessageStatus, ParticipantType, Provider};
 use crate::store::ConversationMeta;
 use crate::store::Head;
 use crate::store::Message;
@@ -207,7 +207,7 @@ pub struct MessageView {
     pub author_type: AuthorType,
     pub body: String,
     pub created_at: String,
-    pub status: String,
+    pub status: MessageStatus,
     pub twilio_message_sid: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
@@ -233,7 +233,7 @@ impl From<&Message> for MessageView {
             author_type: m.author_type,
             body: m.body.clone(),
             created_at: m.created_at.clone(),
-            status: m.status.clone(),
+            status: m.status,
             twilio_message_sid: m.twilio_sid.clone(),
             error_code: m.error_code.clone(),
             media: detail(m, "media"),

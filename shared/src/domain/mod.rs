@@ -4,9 +4,11 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 pub mod effects;
+pub mod message_status;
 pub mod provider;
 pub mod status;
 
+pub use message_status::{MessageStatus, status_rank};
 pub use provider::Provider;
 pub use status::{ConversationStatus, StatsDelta};
 
@@ -297,21 +299,6 @@ pub fn new_message_id() -> String {
 
 pub fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
-}
-
-/// Message status order: a status only ever moves to a higher rank;
-/// `failed`, `undelivered` and `canceled` are terminal.
-pub fn status_rank(status: &str) -> i64 {
-    match status {
-        "accepted" | "scheduled" => 1,
-        "queued" => 2,
-        "sending" => 3,
-        "sent" | "receiving" | "received" => 4,
-        "delivered" => 5,
-        "read" => 6,
-        "failed" | "undelivered" | "canceled" => 9,
-        _ => 0,
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

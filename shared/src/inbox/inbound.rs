@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::app::Core;
 use crate::clock::format_ts;
 use crate::domain::{
-    Address, AuthorType, ConversationStatus, ParticipantType, Provider, StatsDelta,
+    Address, AuthorType, ConversationStatus, MessageStatus, ParticipantType, Provider, StatsDelta,
     inbox_conversation_id, redact,
 };
 use crate::envelope::{Envelope, Kind};
@@ -162,7 +162,7 @@ async fn inbound_message(
         created_at: format_ts(at),
         twilio_sid: Some(sid.to_string()),
         twilio_index: None,
-        status: "received".into(),
+        status: MessageStatus::Received,
         details: Some(details(env)),
         error_code: None,
     };
@@ -214,7 +214,16 @@ async fn status_callback(
     env: &Envelope,
 ) -> Result<(), ProcessError> {
     let sid = message_sid(env)?;
-    let status = required(env, "MessageStatus")?;
+    let raw = required(env, "MessageStatus")?;
+    let Some(status) = MessageStatus::parse(raw) else {
+        // Kept in the envelope's parameters, but a status this backend does
+        // not know cannot be ordered, so it never moves the message.
+        tracing::info!(
+            status = raw,
+            "status callback with an unknown status ignored"
+        );
+        return Ok(());
+    };
     let outcome = app
         .store
         .apply_status(sid, status, env.param("ErrorCode"), &env.received_at)
@@ -224,7 +233,7 @@ async fn status_callback(
         crate::store::StatusOutcome::Pending => "kept until the message is stored",
         crate::store::StatusOutcome::Stale => "ignored (not newer)",
     };
-    tracing::info!(status, outcome, "status callback");
+    tracing::info!(status = status.as_str(), outcome, "status callback");
     Ok(())
 }
 
@@ -332,7 +341,7 @@ async fn message_added(
         created_at: format_ts(at),
         twilio_sid: Some(sid.to_string()),
         twilio_index: env.param("Index").and_then(|i| i.parse().ok()),
-        status: "sent".into(),
+        status: MessageStatus::Sent,
         details: None,
         error_code: None,
     };

@@ -14,7 +14,7 @@ use crate::conversation::outgoing::finish_sent;
 use crate::conversation::views::MessageView;
 use crate::domain::ConversationStatus;
 use crate::domain::new_message_id;
-use crate::domain::{AuthorType, IdempotencyKey, MessageBody, status_rank};
+use crate::domain::{AuthorType, IdempotencyKey, MessageBody, MessageStatus};
 use crate::error::ApiError;
 use crate::idempotency::Claim;
 use crate::idempotency::claim;
@@ -301,9 +301,9 @@ pub async fn send_reply(
     }
     let status = sent
         .status
-        .clone()
-        .filter(|s| status_rank(s) > 0)
-        .unwrap_or_else(|| "queued".into());
+        .as_deref()
+        .and_then(MessageStatus::parse)
+        .unwrap_or(MessageStatus::Queued);
     let msg = Message {
         id: message_id,
         conversation_id: conv,

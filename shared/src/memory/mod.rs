@@ -14,8 +14,8 @@ mod chat;
 pub use chat::{ChatCall, FakeChat};
 
 use crate::cursor::Key;
-use crate::domain::ConversationStatus;
 use crate::domain::effects::MessageEffects;
+use crate::domain::{ConversationStatus, MessageStatus};
 use crate::model::{
     ConversationMeta, Head, IdemBegin, IdemRecord, IdemState, InboxMeta, Message, Participant,
     ParticipantSummary, StoreMessageOutcome,
@@ -367,12 +367,12 @@ impl MessageStore for MemoryStore {
     async fn recorded_status(
         &self,
         sid: &str,
-    ) -> Result<Option<(String, Option<String>)>, StoreError> {
+    ) -> Result<Option<(MessageStatus, Option<String>)>, StoreError> {
         Ok(self.with(|t| {
             let key = t.sids.get(sid)?;
             t.messages
                 .get(key)
-                .map(|m| (m.status.clone(), m.error_code.clone()))
+                .map(|m| (m.status, m.error_code.clone()))
         }))
     }
 }

@@ -20,7 +20,7 @@ use super::conversations::*;
 use super::item::*;
 use super::messages::*;
 use super::*;
-use crate::domain::{Provider, StatsDelta, status_rank};
+use crate::domain::{MessageStatus, Provider, StatsDelta};
 
 /// The inbox part of a conversation item (`None`: a booking chat).
 pub(super) fn inbox_meta_from(i: &Item) -> Result<Option<InboxMeta>, StoreError> {
@@ -397,11 +397,11 @@ impl InboxStore for Store {
     async fn apply_status(
         &self,
         sid: &str,
-        status: &str,
+        status: MessageStatus,
         error_code: Option<&str>,
         at: &str,
     ) -> Result<StatusOutcome, StoreError> {
-        let rank = status_rank(status);
+        let rank = status.rank();
         let mut expr = String::from("SET msg_status = :s, status_rank = :r, status_at = :t");
         let mut req = self
             .client
@@ -409,7 +409,7 @@ impl InboxStore for Store {
             .table_name(&self.table)
             .set_key(Some(key(format!("SID#{sid}"), "#SID")))
             .condition_expression("attribute_not_exists(status_rank) OR status_rank < :r")
-            .expression_attribute_values(":s", s(status))
+            .expression_attribute_values(":s", s(status.as_str()))
             .expression_attribute_values(":r", n(rank))
             .expression_attribute_values(":t", s(at))
             .return_values(ReturnValue::AllNew);
@@ -439,7 +439,7 @@ impl InboxStore for Store {
                 "attribute_exists(PK) AND (attribute_not_exists(status_rank) OR status_rank < :r)",
             )
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":s", s(status))
+            .expression_attribute_values(":s", s(status.as_str()))
             .expression_attribute_values(":r", n(rank))
             .expression_attribute_values(":t", s(at));
         if let Some(code) = error_code {

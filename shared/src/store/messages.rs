@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 use super::item::*;
 use super::*;
 use crate::cursor::Key;
-use crate::domain::AuthorType;
+use crate::domain::{AuthorType, MessageStatus};
 use crate::model::*;
 
 impl Store {
@@ -28,7 +28,7 @@ impl Store {
             )
             .expression_attribute_values(":c", s(&msg.conversation_id))
             .expression_attribute_values(":sk", s(msg.sort_key()))
-            .expression_attribute_values(":r", n(crate::domain::status_rank(&msg.status)))
+            .expression_attribute_values(":r", n(msg.status.rank()))
             .return_values_on_condition_check_failure(
                 aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
             )
@@ -231,11 +231,14 @@ impl MessageStore for Store {
     async fn recorded_status(
         &self,
         sid: &str,
-    ) -> Result<Option<(String, Option<String>)>, StoreError> {
+    ) -> Result<Option<(MessageStatus, Option<String>)>, StoreError> {
         Ok(self
             .get(key(format!("SID#{sid}"), "#SID"))
             .await?
-            .and_then(|i| Some((get_s(&i, "msg_status")?, get_s(&i, "error_code")))))
+            .and_then(|i| {
+                let status = MessageStatus::parse(&get_s(&i, "msg_status")?)?;
+                Some((status, get_s(&i, "error_code")))
+            }))
     }
 }
 
@@ -247,11 +250,8 @@ pub(super) fn message_item(msg: &Message) -> Item {
     i.insert("author_type".into(), s(msg.author_type.as_str()));
     i.insert("body".into(), s(&msg.body));
     i.insert("created_at".into(), s(&msg.created_at));
-    i.insert("status".into(), s(&msg.status));
-    i.insert(
-        "status_rank".into(),
-        n(crate::domain::status_rank(&msg.status)),
-    );
+    i.insert("status".into(), s(msg.status.as_str()));
+    i.insert("status_rank".into(), n(msg.status.rank()));
     opt_s(&mut i, "twilio_sid", &msg.twilio_sid);
     if let Some(ix) = msg.twilio_index {
         i.insert("twilio_index".into(), n(ix));
@@ -276,7 +276,11 @@ pub(super) fn message_from(i: &Item) -> Result<Message, StoreError> {
         created_at: req_s(i, "created_at")?,
         twilio_sid: get_s(i, "twilio_sid"),
         twilio_index: get_n(i, "twilio_index"),
-        status: get_s(i, "status").unwrap_or_else(|| "sent".into()),
+        status: match get_s(i, "status") {
+            None => MessageStatus::Sent,
+            Some(st) => MessageStatus::parse(&st)
+                .ok_or_else(|| StoreError::Corrupt(format!("message status {st:?}")))?,
+        },
         details: get_s(i, "details").and_then(|d| serde_json::from_str(&d).ok()),
         error_code: get_s(i, "error_code"),
     })
