@@ -7,3 +7,6 @@ pub mod stats;
 
 pub use crate::domain::inbox_conversation_id;
 pub use inbound::{ProcessError, opt_keyword, process, resolve_org};
+
+#[cfg(test)]
+mod tests;

@@ -10,15 +10,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 mod chat;
+mod inbox;
 
 pub use chat::{ChatCall, FakeChat};
 
 use crate::cursor::Key;
 use crate::domain::effects::MessageEffects;
-use crate::domain::{ConversationStatus, MessageStatus};
+use crate::domain::{ConversationStatus, MessageStatus, Provider, StatsDelta};
 use crate::model::{
-    ConversationMeta, Head, IdemBegin, IdemRecord, IdemState, InboxMeta, Message, Participant,
-    ParticipantSummary, StoreMessageOutcome,
+    ChatAccount, ConversationMeta, Head, IdemBegin, IdemRecord, IdemState, InboxMeta, Message,
+    Participant, ParticipantSummary, StoreMessageOutcome,
 };
 use crate::ports::{
     ConversationPage, ConversationStore, IdempotencyStore, MessageStore, ReadStateStore, StoreError,
@@ -35,6 +36,14 @@ struct Tables {
     sids: HashMap<String, (String, String)>,
     idempotency: HashMap<String, IdemRecord>,
     unread_totals: HashMap<String, i64>,
+    /// SID → a status recorded before (or after) its message was stored.
+    sid_status: HashMap<String, (MessageStatus, Option<String>)>,
+    org_unread: HashMap<String, i64>,
+    /// (org, provider) → (total, active, escalated).
+    provider_counters: HashMap<(String, Provider), (i64, i64, i64)>,
+    accounts: HashMap<(String, String), ChatAccount>,
+    /// (received_at, sid, to).
+    unroutable: Vec<(String, String, String)>,
 }
 
 /// Booking-chat storage in memory.
@@ -69,6 +78,15 @@ fn summary_of(p: &Participant) -> ParticipantSummary {
     }
 }
 
+fn add_stats(
+    counters: &mut HashMap<(String, Provider), (i64, i64, i64)>,
+    key: (String, Provider),
+    d: StatsDelta,
+) {
+    let c = counters.entry(key).or_default();
+    *c = (c.0 + d.total, c.1 + d.active, c.2 + d.escalated);
+}
+
 fn activity(meta: &ConversationMeta) -> &str {
     meta.last_message_at.as_deref().unwrap_or(&meta.created_at)
 }
@@ -86,8 +104,17 @@ impl ConversationStore for MemoryStore {
     ) -> Result<bool, StoreError> {
         Ok(self.with(|t| match t.heads.get_mut(&head.meta.id) {
             Some(h) if h.meta.version == head.meta.version => {
+                let from = h.meta.status;
                 h.meta.status = status;
                 h.meta.version += 1;
+                if let Some(inbox) = &h.meta.inbox {
+                    let key = (inbox.org_id.clone(), inbox.provider);
+                    add_stats(
+                        &mut t.provider_counters,
+                        key,
+                        StatsDelta::of_change(Some(from), status),
+                    );
+                }
                 true
             }
             _ => false,
@@ -296,10 +323,17 @@ impl MessageStore for MemoryStore {
         idem: Option<&IdemRecord>,
     ) -> Result<StoreMessageOutcome, StoreError> {
         Ok(self.with(|t| {
-            if let Some(sid) = &msg.twilio_sid
-                && t.sids.contains_key(sid)
-            {
-                return StoreMessageOutcome::Duplicate;
+            if let Some(sid) = &msg.twilio_sid {
+                if t.sids.contains_key(sid) {
+                    return StoreMessageOutcome::Duplicate;
+                }
+                // A status callback got there first with a newer status.
+                if t.sid_status
+                    .get(sid)
+                    .is_some_and(|(recorded, _)| recorded.rank() > msg.status.rank())
+                {
+                    return StoreMessageOutcome::Conflict;
+                }
             }
             let Some(h) = t.heads.get_mut(&head.meta.id) else {
                 return StoreMessageOutcome::Conflict;
@@ -368,12 +402,7 @@ impl MessageStore for MemoryStore {
         &self,
         sid: &str,
     ) -> Result<Option<(MessageStatus, Option<String>)>, StoreError> {
-        Ok(self.with(|t| {
-            let key = t.sids.get(sid)?;
-            t.messages
-                .get(key)
-                .map(|m| (m.status, m.error_code.clone()))
-        }))
+        Ok(self.with(|t| t.sid_status.get(sid).cloned()))
     }
 }
 
@@ -412,18 +441,31 @@ impl ReadStateStore for MemoryStore {
 
     async fn mark_inbox_read(
         &self,
-        _meta: &ConversationMeta,
-        _inbox: &InboxMeta,
+        meta: &ConversationMeta,
+        inbox: &InboxMeta,
         _by: &str,
-        _now: &str,
+        now: &str,
     ) -> Result<bool, StoreError> {
-        Err(StoreError::Sdk(
-            "the in-memory store holds booking chats only".into(),
-        ))
+        Ok(self.with(|t| {
+            let Some(stored) = t
+                .heads
+                .get_mut(&meta.id)
+                .and_then(|h| h.meta.inbox.as_mut())
+            else {
+                return false;
+            };
+            if stored.unread_count != inbox.unread_count {
+                return false;
+            }
+            stored.unread_count = 0;
+            stored.last_read_at = Some(now.to_string());
+            *t.org_unread.entry(inbox.org_id.clone()).or_default() -= inbox.unread_count;
+            true
+        }))
     }
 
-    async fn org_unread_total(&self, _org: &str) -> Result<i64, StoreError> {
-        Ok(0)
+    async fn org_unread_total(&self, org: &str) -> Result<i64, StoreError> {
+        Ok(self.with(|t| t.org_unread.get(org).copied().unwrap_or(0)))
     }
 }
 

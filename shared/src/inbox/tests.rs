@@ -1,0 +1,257 @@
+//! The inbox rules (what `process-inbound` does with each queued webhook)
+//! against the in-memory adapters. The same rules run over DynamoDB and
+//! SQS in `dev/tests/api`.
+
+use crate::app::Core;
+use crate::config::CoreConfig;
+use crate::domain::{ConversationStatus, MessageStatus, Provider, inbox_conversation_id};
+use crate::envelope::{Envelope, Source};
+use crate::inbox::{ProcessError, process};
+use crate::memory::MemoryStore;
+use crate::model::ChatAccount;
+use crate::ports::{AccountStore, ConversationStore, InboxStore, ReadStateStore};
+
+const ORG: &str = "org_a";
+const BUSINESS: &str = "whatsapp:+15550001111";
+const CONTACT: &str = "whatsapp:+15551234567";
+
+async fn core() -> Core<MemoryStore> {
+    let env = |name: &str| {
+        match name {
+            "AUTH_JWT_SECRET" => Some("unit-test-secret-0123456789abcdef"),
+            "TABLE_NAME" => Some("unused"),
+            _ => None,
+        }
+        .map(str::to_string)
+    };
+    let core = Core::with_store(
+        CoreConfig::from_lookup(env).unwrap(),
+        MemoryStore::default(),
+    );
+    core.store
+        .put_chat_account(&ChatAccount {
+            provider: "twilio".into(),
+            address: BUSINESS.into(),
+            org_id: ORG.into(),
+            channel: "whatsapp".into(),
+            created_at: "2026-12-01T00:00:00.000Z".into(),
+            created_by: "test".into(),
+        })
+        .await
+        .unwrap();
+    core
+}
+
+fn queued(params: &[(&str, &str)], at: &str) -> String {
+    let params = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    serde_json::to_string(&Envelope::new(
+        Source::Messaging,
+        params,
+        None,
+        None,
+        at.into(),
+    ))
+    .unwrap()
+}
+
+fn inbound(sid: &str, to: &str, body: &str, at: &str) -> String {
+    queued(
+        &[
+            ("MessageSid", sid),
+            ("From", CONTACT),
+            ("To", to),
+            ("Body", body),
+            ("ProfileName", "Ana"),
+        ],
+        at,
+    )
+}
+
+fn status(sid: &str, status: &str, at: &str) -> String {
+    queued(
+        &[
+            ("MessageSid", sid),
+            ("MessageStatus", status),
+            ("From", BUSINESS),
+            ("To", CONTACT),
+        ],
+        at,
+    )
+}
+
+/// The org's Twilio counters: (total, active).
+async fn twilio_counts(core: &Core<MemoryStore>) -> (i64, i64) {
+    let stats = core
+        .store
+        .provider_stats(ORG, "2026-12-01T00:00:00.000Z")
+        .await
+        .unwrap();
+    let t = stats
+        .into_iter()
+        .find(|s| s.provider == Provider::Twilio)
+        .unwrap();
+    (t.total, t.active)
+}
+
+fn conv_id() -> String {
+    inbox_conversation_id(ORG, "twilio", "whatsapp", CONTACT)
+}
+
+#[tokio::test]
+async fn when_a_contact_writes_twice_and_twilio_redelivers_it_should_be_one_conversation_two_messages()
+ {
+    let core = core().await;
+    let first = inbound("SM1", BUSINESS, "hi", "2026-12-01T10:00:00.000Z");
+    process(&core, &first).await.unwrap();
+    process(&core, &first).await.unwrap(); // an SQS redelivery
+    process(
+        &core,
+        &inbound("SM2", BUSINESS, "anyone?", "2026-12-01T10:01:00.000Z"),
+    )
+    .await
+    .unwrap();
+
+    let conv = conv_id();
+    assert_eq!(core.store.messages_of(&conv).len(), 2);
+    let meta = core.store.conversation_meta(&conv).await.unwrap().unwrap();
+    let inbox = meta.inbox.unwrap();
+    assert_eq!(
+        (inbox.org_id.as_str(), inbox.provider, inbox.unread_count),
+        (ORG, Provider::Twilio, 2)
+    );
+    assert_eq!(inbox.contact_name.as_deref(), Some("Ana"));
+    assert_eq!(meta.last_message_preview.as_deref(), Some("anyone?"));
+    assert_eq!(core.store.org_unread_total(ORG).await.unwrap(), 2);
+    let stats = core
+        .store
+        .provider_stats(ORG, "2026-12-01T00:00:00.000Z")
+        .await
+        .unwrap();
+    let twilio = stats
+        .iter()
+        .find(|s| s.provider == Provider::Twilio)
+        .unwrap();
+    assert_eq!((twilio.total, twilio.active, twilio.within_24h), (1, 1, 1));
+}
+
+#[tokio::test]
+async fn when_nobody_owns_the_number_the_message_should_be_parked_not_dropped() {
+    let core = core().await;
+    let other = "whatsapp:+15559990000";
+    process(
+        &core,
+        &inbound("SM9", other, "hello", "2026-12-01T10:00:00.000Z"),
+    )
+    .await
+    .unwrap();
+    let parked = core.store.list_unroutable(10).await.unwrap();
+    assert_eq!(parked.len(), 1);
+    assert_eq!((parked[0].1.as_str(), parked[0].2.as_str()), ("SM9", other));
+    assert_eq!(core.store.org_unread_total(ORG).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn when_a_closed_conversation_hears_from_the_contact_it_should_reopen_and_count_active_again()
+{
+    let core = core().await;
+    process(
+        &core,
+        &inbound("SM1", BUSINESS, "hi", "2026-12-01T10:00:00.000Z"),
+    )
+    .await
+    .unwrap();
+    let head = core.store.load_head(&conv_id()).await.unwrap().unwrap();
+    assert!(
+        core.store
+            .set_status(
+                &head,
+                ConversationStatus::Closed,
+                "2026-12-01T10:05:00.000Z"
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(twilio_counts(&core).await, (1, 0));
+    process(
+        &core,
+        &inbound("SM2", BUSINESS, "still there?", "2026-12-01T11:00:00.000Z"),
+    )
+    .await
+    .unwrap();
+    let meta = core
+        .store
+        .conversation_meta(&conv_id())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(meta.status, ConversationStatus::Active);
+    assert_eq!(twilio_counts(&core).await, (1, 1));
+}
+
+#[tokio::test]
+async fn when_the_contact_sends_stop_and_then_start_the_opt_out_should_follow() {
+    let core = core().await;
+    process(
+        &core,
+        &inbound("SM1", BUSINESS, "STOP", "2026-12-01T10:00:00.000Z"),
+    )
+    .await
+    .unwrap();
+    let opted = |m: crate::model::ConversationMeta| m.inbox.unwrap().opted_out;
+    let meta = core
+        .store
+        .conversation_meta(&conv_id())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(opted(meta));
+    process(
+        &core,
+        &inbound("SM2", BUSINESS, "start", "2026-12-01T10:01:00.000Z"),
+    )
+    .await
+    .unwrap();
+    let meta = core
+        .store
+        .conversation_meta(&conv_id())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!opted(meta));
+}
+
+#[tokio::test]
+async fn when_statuses_arrive_out_of_order_the_message_should_only_move_forward() {
+    let core = core().await;
+    process(
+        &core,
+        &inbound("SM1", BUSINESS, "hi", "2026-12-01T10:00:00.000Z"),
+    )
+    .await
+    .unwrap();
+    for s in ["read", "delivered", "sent", "partially_delivered"] {
+        process(&core, &status("SM1", s, "2026-12-01T10:02:00.000Z"))
+            .await
+            .unwrap();
+    }
+    let msgs = core.store.messages_of(&conv_id());
+    assert_eq!(msgs[0].status, MessageStatus::Read);
+}
+
+#[tokio::test]
+async fn when_an_envelope_is_malformed_it_should_be_permanent_so_it_reaches_the_dlq() {
+    let core = core().await;
+    assert!(matches!(
+        process(&core, "{not json").await,
+        Err(ProcessError::Permanent(_))
+    ));
+    let no_sid = queued(&[("From", CONTACT), ("To", BUSINESS), ("Body", "x")], "t");
+    assert!(matches!(
+        process(&core, &no_sid).await,
+        Err(ProcessError::Permanent(_))
+    ));
+    assert!(core.store.messages_of(&conv_id()).is_empty());
+}
