@@ -28,7 +28,8 @@ pub async fn list_participants(
     Ok(head.participants.iter().map(Into::into).collect())
 }
 
-/// Add a participant (service tokens and active participants): `(created, view)`.
+/// Add a participant (service tokens only: an added user would see the
+/// whole history, so participants may not invite others): `(created, view)`.
 pub async fn add_participant(
     app: &App,
     caller: &Caller,
@@ -44,6 +45,10 @@ pub async fn add_participant(
     }
     if !caller.is_service() {
         require_participant(&head, caller)?;
+        return Err(ApiError::forbidden(
+            "service_only",
+            "only the booking system (a service token) adds participants; a participant may only leave",
+        ));
     }
     let p = parse_participant(input)?;
     let twilio_sid = head
