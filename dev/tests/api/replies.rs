@@ -428,6 +428,8 @@ async fn when_twilio_keeps_rate_limiting_the_reply_should_be_429_with_retry_afte
     let body = json!({"body": "busy day"});
     let r = reply_with_key(&t, &conv, &agent(), body.clone(), "k-busy").await;
     assert_error(&r, 429, "twilio_rate_limited");
+    // The README promises Twilio's code in the error (issue 8 item 17).
+    assert_eq!(r.json["error"]["twilio_code"], 20429, "{:?}", r.json);
     let after: u64 = r
         .headers
         .get("retry-after")
