@@ -2,6 +2,7 @@
 //! the Twilio stand-in, compiled as one binary.
 
 mod access;
+mod booking_directory;
 mod booking_flow;
 mod chat_accounts;
 mod concurrency;
