@@ -61,7 +61,7 @@ impl Core {
     pub fn new(config: CoreConfig, dynamodb: aws_sdk_dynamodb::Client) -> Self {
         Self {
             store: Store::new(dynamodb, config.table_name.clone()),
-            auth: JwtVerifier::new(&config.jwt_secret),
+            auth: JwtVerifier::for_config(&config),
             cursors: CursorCodec::new(&config.jwt_secret),
             clock: Clock::default(),
             accounts: AccountCache::default(),
