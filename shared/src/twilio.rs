@@ -116,6 +116,11 @@ pub struct SmsResource {
 
 /// What a WhatsApp/SMS reply carries: free-form text (and media), or a
 /// WhatsApp template (`ContentSid` + `ContentVariables`).
+/// Twilio's connection overrides for a callback URL: up to 5 retries, on
+/// any failure (a 503 from ingest included). Twilio reads them from the
+/// URL's fragment, which it never sends, so signatures are unaffected.
+pub const CALLBACK_OVERRIDES: &str = "#rc=5&rp=all";
+
 pub struct OutboundMessage<'a> {
     pub from: &'a str,
     pub to: &'a str,
