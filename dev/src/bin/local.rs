@@ -58,7 +58,7 @@ async fn main() -> Result<(), BoxError> {
             for (booking, customer, provider) in DEMO_BOOKINGS {
                 d.seed(booking, customer, provider);
             }
-            let port = env("BOOKINGS_STANDIN_PORT").unwrap_or_else(|| "0".into());
+            let port = env("BOOKINGS_STANDIN_PORT").unwrap_or_else(|| "3002".into());
             let url = d.serve(&format!("127.0.0.1:{port}")).await?;
             overrides.insert("BOOKINGS_URL".to_string(), url.clone());
             overrides.insert("BOOKINGS_KEY".to_string(), d.key().to_string());
