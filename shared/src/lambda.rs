@@ -140,6 +140,22 @@ pub fn query_is_valid(raw_query: &str) -> bool {
     http::Uri::try_from(format!("/?{raw_query}")).is_ok()
 }
 
+/// A host name (letters, digits, `-`, `.`) with an optional port: what
+/// API Gateway sends, and what `lambda_http`'s `Url::parse(..).unwrap()`
+/// always accepts.
+pub fn host_is_plain(host: &str) -> bool {
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (host, None),
+    };
+    !name.is_empty()
+        && name.len() <= 253
+        && name
+            .split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        && port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.parse::<u16>().is_ok())
+}
+
 /// Make a raw event safe for `lambda_http`'s conversion: a raw query it
 /// could not put in a URI is dropped and the request marked, so the
 /// handler never runs and the answer is 400 `invalid_query`; a raw path not
@@ -149,6 +165,30 @@ pub fn guard_event(event: &mut LambdaRequest) {
     match event {
         LambdaRequest::ApiGatewayV2(ag) => {
             ag.headers.remove(INVALID_QUERY_MARK);
+            // The host and scheme go through `Url::parse(..).unwrap()`: keep
+            // only ones it certainly takes (API Gateway sets both itself).
+            if ag
+                .headers
+                .get(http::header::HOST)
+                .is_some_and(|h| !h.to_str().is_ok_and(host_is_plain))
+            {
+                ag.headers.remove(http::header::HOST);
+            }
+            if ag
+                .request_context
+                .domain_name
+                .as_deref()
+                .is_some_and(|h| !host_is_plain(h))
+            {
+                ag.request_context.domain_name = None;
+            }
+            if ag
+                .headers
+                .get("x-forwarded-proto")
+                .is_some_and(|p| p != "https" && p != "http")
+            {
+                ag.headers.remove("x-forwarded-proto");
+            }
             if let Some(path) = &ag.raw_path
                 && !path.starts_with('/')
             {

@@ -39,6 +39,56 @@ fn when_a_raw_query_has_quotes_or_angle_brackets_lambda_http_alone_should_panic(
     assert!(shared::lambda::query_is_valid("limit=20&q=%22x%22"));
 }
 
+/// The sample event with this Host header, domain name and scheme.
+fn event_with_host(host: &str, proto: &str) -> LambdaRequest {
+    let mut event: Value =
+        serde_json::from_str(include_str!("../../../events/list-conversations.json")).unwrap();
+    event["headers"]["host"] = Value::String(host.into());
+    event["headers"]["x-forwarded-proto"] = Value::String(proto.into());
+    event["requestContext"]["domainName"] = Value::String(host.into());
+    serde_json::from_value(event).expect("an API Gateway HTTP API event")
+}
+
+#[test]
+fn when_the_host_or_scheme_is_odd_the_guarded_event_should_convert_without_panicking() {
+    let odd = [
+        ("exa mple.com", "https"),
+        ("api.example.com:99999", "https"),
+        ("[::1", "https"),
+        ("a%zz", "https"),
+        ("api.example.com", "h t"),
+        ("", "https"),
+    ];
+    // Without the guard, all but the empty host panic in lambda_http.
+    let unguarded: Vec<bool> = odd
+        .iter()
+        .map(|(host, proto)| {
+            let event = event_with_host(host, proto);
+            std::panic::catch_unwind(|| lambda_http::Request::from(event)).is_err()
+        })
+        .collect();
+    assert_eq!(unguarded, [true, true, true, true, true, false]);
+    for (host, proto) in odd {
+        let mut event = event_with_host(host, proto);
+        shared::lambda::guard_event(&mut event);
+        let converted = std::panic::catch_unwind(|| lambda_http::Request::from(event));
+        assert!(
+            converted.is_ok(),
+            "{host:?} {proto:?}: panicked after the guard"
+        );
+    }
+    // Plain hosts are kept as they are.
+    let mut event = event_with_host("abc123.execute-api.us-east-1.amazonaws.com", "https");
+    shared::lambda::guard_event(&mut event);
+    let req = lambda_http::Request::from(event);
+    assert_eq!(
+        req.uri().host(),
+        Some("abc123.execute-api.us-east-1.amazonaws.com")
+    );
+    assert!(shared::lambda::host_is_plain("localhost:3000"));
+    assert!(!shared::lambda::host_is_plain("localhost:"));
+}
+
 #[tokio::test]
 async fn when_a_raw_event_has_a_bad_query_the_function_should_answer_400_invalid_query() {
     let t = spawn_app_with(&[("AUTH_JWT_SECRET", DEV_SECRET)]).await;
