@@ -42,12 +42,14 @@ export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}" AWS_SECRET_ACCESS_KEY="${A
 export AWS_REGION="${AWS_REGION:-us-east-1}"
 # The stand-in, never real Twilio.
 unset TWILIO_ACCOUNT_SID TWILIO_AUTH_TOKEN TWILIO_API_KEY_SID TWILIO_API_KEY_SECRET \
-  TWILIO_CONVERSATIONS_BASE_URL TWILIO_API_BASE_URL PUBLIC_BASE_URL AUTH_JWT_SECRET || true
+  TWILIO_CONVERSATIONS_BASE_URL TWILIO_API_BASE_URL PUBLIC_BASE_URL AUTH_JWT_SECRET \
+  BOOKINGS_URL BOOKINGS_KEY || true
 
 cargo build --quiet -p dev --bin local
 port=$(free_port)
 standin_port=$(free_port)
-PORT=$port TWILIO_STANDIN_PORT=$standin_port DEMO=0 \
+bookings_port=$(free_port)
+PORT=$port TWILIO_STANDIN_PORT=$standin_port BOOKINGS_STANDIN_PORT=$bookings_port DEMO=0 \
   TABLE_NAME="browser-$(date +%s)-$$" RUST_LOG="${RUST_LOG:-warn}" \
   target/debug/local >.local/browser-stack.log 2>&1 &
 pids+=("$!")

@@ -10,8 +10,9 @@ const SMS_NUMBER = "+15550001112";
 
 before(async () => {
   browser = await launch();
-  // Dana is an admin of org_demo: she may register the org's SMS number.
-  const r = await api("agent_dana", "POST", "/chat-accounts", { address: SMS_NUMBER, org_id: "org_demo" });
+  // The platform (a service token) registers org_demo's SMS number; org
+  // admins may not claim numbers themselves.
+  const r = await api("booking-system", "POST", "/chat-accounts", { address: SMS_NUMBER, org_id: "org_demo" });
   assert.ok(r.status === 201 || r.status === 200, JSON.stringify(r.json));
 });
 

@@ -95,8 +95,9 @@ test("at 360 px wide the list and the conversation fit, and the keyboard alone c
   assert.ok((await overflow()) <= 0, "no horizontal scroll in the conversation");
   await shot(page, "mobile-chat.png");
 
-  // A refused send shows the API's message (closed chat), not JSON.
-  const closed = await api("cust_ana", "PATCH", `/conversations/${conv}`, { status: "closed" });
+  // A refused send shows the API's message (closed chat), not JSON. Closing
+  // a booking chat is the booking system's (a service token).
+  const closed = await api("booking-system", "PATCH", `/conversations/${conv}`, { status: "closed" });
   assert.equal(closed.status, 200, JSON.stringify(closed.json));
   await page.locator(".banner-closed", { hasText: "This chat is closed." }).waitFor({ timeout: 15000 });
   assert.ok(await input.isDisabled());
@@ -123,12 +124,12 @@ test("an API error while sending is shown as the API's message", async () => {
   await page.goto(`${BASE}/#/c/${conv}`);
   const input = page.locator("#composer-input");
   await input.waitFor();
-  // Ana's view goes stale (its refreshes fail) while the provider closes
-  // the chat, so her send reaches the API, which refuses it.
+  // Ana's view goes stale (its refreshes fail) while the booking system
+  // closes the chat, so her send reaches the API, which refuses it.
   await page.route(`**/conversations/${conv}**`, (route) =>
     route.request().method() === "GET" ? route.abort("connectionrefused") : route.fallback(),
   );
-  const closed = await api("prov_ben", "PATCH", `/conversations/${conv}`, { status: "closed" });
+  const closed = await api("booking-system", "PATCH", `/conversations/${conv}`, { status: "closed" });
   assert.equal(closed.status, 200);
   await input.fill("Are you there?");
   await input.press("Enter");

@@ -2,6 +2,7 @@
 //! `template.yaml`) to the functions' linked handlers, a Twilio stand-in, and
 //! table set-up on the local DynamoDB emulator.
 
+pub mod bookings;
 pub mod devapi;
 pub mod gateway;
 pub mod poller;

@@ -62,7 +62,11 @@ pub async fn start(opts: StackOptions) -> Result<Stack, BoxError> {
     let get = |k: &str| settings.get(k).cloned().or_else(|| env(k));
     let standin = match &opts.standin_addr {
         Some(addr) if !twilio_configured(&get) => {
-            let s = StandIn::default();
+            // A configured TWILIO_AUTH_TOKEN is the one webhooks are checked
+            // with, so the stand-in signs with it too (never replaced).
+            let auth_token = get("TWILIO_AUTH_TOKEN")
+                .unwrap_or_else(|| crate::standin::DEV_AUTH_TOKEN.to_string());
+            let s = StandIn::new(crate::standin::DEV_ACCOUNT_SID, &auth_token);
             let url = s.serve(addr).await?;
             settings.insert("TWILIO_ACCOUNT_SID".into(), s.account_sid().into());
             settings.insert("TWILIO_AUTH_TOKEN".into(), s.auth_token().into());

@@ -60,7 +60,7 @@ impl<S> Core<S> {
     pub fn with_store(config: CoreConfig, store: S) -> Self {
         Self {
             store,
-            auth: JwtVerifier::new(&config.jwt_secret),
+            auth: JwtVerifier::for_config(&config),
             cursors: CursorCodec::new(&config.jwt_secret),
             clock: Clock::default(),
             accounts: AccountCache::default(),

@@ -79,17 +79,45 @@ pub struct JwtVerifier {
 }
 
 impl JwtVerifier {
+    /// Signature, `exp` and `nbf` only (no audience or issuer check).
     pub fn new(secret: &str) -> Self {
+        Self::with_claims(secret, None, None)
+    }
+
+    /// Also check `aud` (e.g. Supabase's `authenticated`) and `iss` (e.g.
+    /// `https://<project>.supabase.co/auth/v1`) when they are configured
+    /// (`AUTH_JWT_AUDIENCE`, `AUTH_JWT_ISSUER`): a token without them, or
+    /// with other values, is refused. `nbf` is always honoured.
+    pub fn with_claims(secret: &str, audience: Option<&str>, issuer: Option<&str>) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        // Supabase sets `aud: authenticated`; the audience is not a trust
-        // boundary here (the secret is), so it is not checked.
-        validation.validate_aud = false;
+        let mut required = vec!["exp", "sub"];
+        match audience {
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
+            None => validation.validate_aud = false,
+        }
+        if let Some(iss) = issuer {
+            validation.set_issuer(&[iss]);
+            required.push("iss");
+        }
+        validation.set_required_spec_claims(&required);
+        validation.validate_nbf = true;
         validation.leeway = 30;
         Self {
             key: DecodingKey::from_secret(secret.as_bytes()),
             validation,
         }
+    }
+
+    /// The verifier the configuration asks for.
+    pub fn for_config(config: &crate::config::CoreConfig) -> Self {
+        Self::with_claims(
+            &config.jwt_secret,
+            config.jwt_audience.as_deref(),
+            config.jwt_issuer.as_deref(),
+        )
     }
 
     /// The caller of an API request: 401 for a missing, malformed, forged or
@@ -113,6 +141,9 @@ impl JwtVerifier {
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
             |e| match e.kind() {
                 ErrorKind::ExpiredSignature => ApiError::Unauthorized("token expired"),
+                ErrorKind::ImmatureSignature => ApiError::Unauthorized("token not valid yet"),
+                ErrorKind::InvalidAudience => ApiError::Unauthorized("token for another audience"),
+                ErrorKind::InvalidIssuer => ApiError::Unauthorized("token from another issuer"),
                 ErrorKind::InvalidSignature => ApiError::Unauthorized("invalid token signature"),
                 _ => ApiError::Unauthorized("invalid token"),
             },
@@ -155,7 +186,7 @@ pub fn issue_token(secret: &str, caller: &Caller, ttl_secs: i64) -> String {
 mod tests {
     use super::*;
 
-    const SECRET: &str = "test-secret-0123456789abcdef";
+    const SECRET: &str = "test-secret-0123456789abcdef-0123456789";
 
     fn customer() -> Caller {
         Caller {
@@ -231,5 +262,76 @@ mod tests {
                 .status(),
             401
         );
+    }
+
+    fn signed(claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    fn claims(extra: serde_json::Value) -> serde_json::Value {
+        let now = chrono::Utc::now().timestamp();
+        let mut c = serde_json::json!({
+            "sub": "cust-1",
+            "exp": now + 600,
+            "app_metadata": {"user_type": "customer"},
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        c
+    }
+
+    #[test]
+    fn when_nbf_is_in_the_future_it_should_be_unauthorized() {
+        let now = chrono::Utc::now().timestamp();
+        let v = JwtVerifier::new(SECRET);
+        let early = signed(claims(serde_json::json!({"nbf": now + 300})));
+        assert!(
+            matches!(
+                v.verify(&early).unwrap_err(),
+                ApiError::Unauthorized("token not valid yet")
+            ),
+            "nbf five minutes ahead"
+        );
+        let ok = signed(claims(serde_json::json!({"nbf": now - 5})));
+        assert_eq!(v.verify(&ok).unwrap().user_id, "cust-1");
+    }
+
+    #[test]
+    fn when_an_audience_and_issuer_are_configured_they_should_be_required() {
+        let iss = "https://proj.supabase.co/auth/v1";
+        let v = JwtVerifier::with_claims(SECRET, Some("authenticated"), Some(iss));
+        let good = signed(claims(
+            serde_json::json!({"aud": "authenticated", "iss": iss}),
+        ));
+        assert_eq!(v.verify(&good).unwrap().user_id, "cust-1");
+        for (why, token) in [
+            ("no aud", signed(claims(serde_json::json!({"iss": iss})))),
+            (
+                "no iss",
+                signed(claims(serde_json::json!({"aud": "authenticated"}))),
+            ),
+            (
+                "other aud",
+                signed(claims(serde_json::json!({"aud": "anon", "iss": iss}))),
+            ),
+            (
+                "other iss",
+                signed(claims(
+                    serde_json::json!({"aud": "authenticated", "iss": "https://evil.example"}),
+                )),
+            ),
+        ] {
+            assert_eq!(v.verify(&token).unwrap_err().status(), 401, "{why}");
+        }
+        // Without configuration, aud and iss are not checked.
+        let plain = JwtVerifier::new(SECRET);
+        let other = signed(claims(serde_json::json!({"aud": "anon", "iss": "x"})));
+        assert!(plain.verify(&other).is_ok());
     }
 }

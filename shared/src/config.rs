@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::bookings::BookingsConfig;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("missing required setting {0}")]
@@ -33,6 +35,10 @@ pub struct TwilioConfig {
 pub struct CoreConfig {
     pub table_name: String,
     pub jwt_secret: String,
+    /// Checked against the token's `aud` when set (`AUTH_JWT_AUDIENCE`).
+    pub jwt_audience: Option<String>,
+    /// Checked against the token's `iss` when set (`AUTH_JWT_ISSUER`).
+    pub jwt_issuer: Option<String>,
     pub default_org_id: Option<String>,
     pub public_base_url: Option<String>,
 }
@@ -45,6 +51,8 @@ impl CoreConfig {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         Ok(Self {
             jwt_secret: jwt_secret(&get)?,
+            jwt_audience: get("AUTH_JWT_AUDIENCE"),
+            jwt_issuer: get("AUTH_JWT_ISSUER"),
             table_name: get("TABLE_NAME").ok_or(ConfigError::Missing("TABLE_NAME"))?,
             default_org_id: get("DEFAULT_ORG_ID"),
             public_base_url: get("PUBLIC_BASE_URL").map(|u| u.trim_end_matches('/').to_string()),
@@ -54,13 +62,49 @@ impl CoreConfig {
 
 fn jwt_secret(get: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
     let secret = get("AUTH_JWT_SECRET").ok_or(ConfigError::Missing("AUTH_JWT_SECRET"))?;
-    if secret.len() < 16 {
+    if secret.len() < MIN_JWT_SECRET_BYTES {
         return Err(ConfigError::Invalid {
             name: "AUTH_JWT_SECRET",
-            why: "must be at least 16 bytes".into(),
+            why: format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
         });
     }
     Ok(secret)
+}
+
+/// HS256 needs a key at least as long as its 256-bit output.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// The booking directory, when `BOOKINGS_URL` is set (then `BOOKINGS_KEY`
+/// is required too). Without it only service tokens open booking chats.
+pub fn bookings(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<BookingsConfig>, ConfigError> {
+    let Some(url) = get("BOOKINGS_URL") else {
+        return Ok(None);
+    };
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(ConfigError::Invalid {
+            name: "BOOKINGS_URL",
+            why: "must be an http(s) URL".into(),
+        });
+    }
+    let key = get("BOOKINGS_KEY").ok_or(ConfigError::Missing("BOOKINGS_KEY"))?;
+    let timeout = match get("BOOKINGS_TIMEOUT_MS") {
+        None => Duration::from_millis(3_000),
+        Some(v) => {
+            v.parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|e| ConfigError::Invalid {
+                    name: "BOOKINGS_TIMEOUT_MS",
+                    why: e.to_string(),
+                })?
+        }
+    };
+    Ok(Some(BookingsConfig {
+        url: url.trim_end_matches('/').to_string(),
+        key,
+        timeout,
+    }))
 }
 
 /// Everything, for the functions that call Twilio.
@@ -68,12 +112,17 @@ fn jwt_secret(get: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigErr
 pub struct Config {
     pub table_name: String,
     pub jwt_secret: String,
+    pub jwt_audience: Option<String>,
+    pub jwt_issuer: Option<String>,
     pub twilio: TwilioConfig,
     /// Org of inbound messages to numbers no chat account claims
     /// (single-tenant installs). Without it such messages are parked.
     pub default_org_id: Option<String>,
     /// The base URL Twilio calls (status callbacks of replies go there).
     pub public_base_url: Option<String>,
+    /// The booking directory (`BOOKINGS_URL`), checked before a customer or
+    /// provider opens a booking chat.
+    pub bookings: Option<BookingsConfig>,
 }
 
 impl Config {
@@ -82,6 +131,8 @@ impl Config {
         CoreConfig {
             table_name: self.table_name.clone(),
             jwt_secret: self.jwt_secret.clone(),
+            jwt_audience: self.jwt_audience.clone(),
+            jwt_issuer: self.jwt_issuer.clone(),
             default_org_id: self.default_org_id.clone(),
             public_base_url: self.public_base_url.clone(),
         }
@@ -114,11 +165,15 @@ impl Config {
             };
         let trim = |s: String| s.trim_end_matches('/').to_string();
         let core = CoreConfig::from_lookup(&get)?;
+        let bookings = bookings(&get)?;
         Ok(Self {
+            bookings,
             default_org_id: core.default_org_id,
             public_base_url: core.public_base_url,
             table_name: core.table_name,
             jwt_secret: core.jwt_secret,
+            jwt_audience: core.jwt_audience,
+            jwt_issuer: core.jwt_issuer,
             twilio: TwilioConfig {
                 account_sid,
                 username,
@@ -154,7 +209,7 @@ mod tests {
     #[test]
     fn when_api_key_is_set_it_should_be_the_basic_auth_pair() {
         let cfg = Config::from_lookup(lookup(&[
-            ("AUTH_JWT_SECRET", "0123456789abcdef0123"),
+            ("AUTH_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
             ("TABLE_NAME", "t"),
             ("TWILIO_ACCOUNT_SID", "AC1"),
             ("TWILIO_API_KEY_SID", "SK1"),
@@ -170,15 +225,18 @@ mod tests {
 
     #[test]
     fn when_a_setting_is_missing_it_should_name_it() {
-        let err = Config::from_lookup(lookup(&[("AUTH_JWT_SECRET", "0123456789abcdef0123")]))
-            .unwrap_err();
+        let err = Config::from_lookup(lookup(&[(
+            "AUTH_JWT_SECRET",
+            "0123456789abcdef0123456789abcdef",
+        )]))
+        .unwrap_err();
         assert!(err.to_string().contains("TWILIO_ACCOUNT_SID"), "{err}");
     }
 
     #[test]
     fn when_a_function_never_calls_twilio_it_should_start_without_twilio_settings() {
         let core = CoreConfig::from_lookup(lookup(&[
-            ("AUTH_JWT_SECRET", "0123456789abcdef0123"),
+            ("AUTH_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
             ("TABLE_NAME", "t"),
         ]))
         .unwrap();
@@ -191,5 +249,55 @@ mod tests {
     fn when_the_jwt_secret_is_short_it_should_refuse() {
         let err = Config::from_lookup(lookup(&[("AUTH_JWT_SECRET", "short")])).unwrap_err();
         assert!(err.to_string().contains("AUTH_JWT_SECRET"));
+    }
+
+    #[test]
+    fn when_the_jwt_secret_is_under_32_bytes_it_should_refuse_and_32_should_start() {
+        let err = CoreConfig::from_lookup(lookup(&[
+            ("AUTH_JWT_SECRET", &"x".repeat(31)),
+            ("TABLE_NAME", "t"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("at least 32 bytes"), "{err}");
+        let secret = "x".repeat(32);
+        assert!(
+            CoreConfig::from_lookup(lookup(&[("AUTH_JWT_SECRET", &secret), ("TABLE_NAME", "t")]))
+                .is_ok()
+        );
+        // The local dev secret must start too.
+        assert!(crate::auth::LOCAL_DEV_SECRET.len() >= MIN_JWT_SECRET_BYTES);
+    }
+
+    #[test]
+    fn when_a_booking_directory_is_configured_it_should_need_a_key_and_an_http_url() {
+        let base = [
+            ("AUTH_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("TABLE_NAME", "t"),
+            ("TWILIO_ACCOUNT_SID", "AC1"),
+            ("TWILIO_AUTH_TOKEN", "tok"),
+        ];
+        assert!(
+            Config::from_lookup(lookup(&base))
+                .unwrap()
+                .bookings
+                .is_none()
+        );
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut all = base.to_vec();
+            all.extend_from_slice(extra);
+            Config::from_lookup(lookup(&all))
+        };
+        let err = with(&[("BOOKINGS_URL", "https://db.example/rest/v1")]).unwrap_err();
+        assert!(err.to_string().contains("BOOKINGS_KEY"), "{err}");
+        let err = with(&[("BOOKINGS_URL", "db.example"), ("BOOKINGS_KEY", "k")]).unwrap_err();
+        assert!(err.to_string().contains("BOOKINGS_URL"), "{err}");
+        let cfg = with(&[
+            ("BOOKINGS_URL", "https://db.example/rest/v1/"),
+            ("BOOKINGS_KEY", "k"),
+        ])
+        .unwrap();
+        let b = cfg.bookings.unwrap();
+        assert_eq!(b.url, "https://db.example/rest/v1");
+        assert_eq!(b.key, "k");
     }
 }

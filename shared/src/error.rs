@@ -14,6 +14,9 @@ use crate::domain::DomainError;
 use crate::ports::StoreError;
 use crate::transport::{ERR_OPTED_OUT, ERR_OUTSIDE_WINDOW, Refusal, TwilioError};
 
+/// Twilio's error code for a rate-limited request (HTTP 429).
+pub const TWILIO_RATE_LIMITED: i64 = 20429;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("unauthorized: {0}")]
@@ -61,6 +64,10 @@ pub enum ApiError {
     /// The queue (SQS) did not accept a message: Twilio retries the webhook.
     #[error("queue unavailable")]
     QueueUnavailable,
+    /// A dependency other than Twilio or the store (e.g. the booking
+    /// directory) did not answer: 503 with `Retry-After`, nothing changed.
+    #[error("unavailable ({code}): {message}")]
+    Unavailable { code: &'static str, message: String },
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -166,9 +173,9 @@ impl ApiError {
                 }
                 _ => StatusCode::BAD_GATEWAY,
             },
-            Self::Store(StoreError::Unavailable(_)) | Self::QueueUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::Store(StoreError::Unavailable(_))
+            | Self::QueueUnavailable
+            | Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -180,7 +187,8 @@ impl ApiError {
             Self::BadRequest { code, .. }
             | Self::Unprocessable { code, .. }
             | Self::Forbidden { code, .. }
-            | Self::Conflict { code, .. } => code,
+            | Self::Conflict { code, .. }
+            | Self::Unavailable { code, .. } => code,
             Self::OutsideWindow { .. } => "outside_customer_service_window",
             Self::TwilioRefused { code, .. } => code,
             Self::TooManyRequests { .. } => "twilio_rate_limited",
@@ -208,7 +216,8 @@ impl ApiError {
             | Self::Unprocessable { message, .. }
             | Self::Forbidden { message, .. }
             | Self::TwilioRefused { message, .. }
-            | Self::Conflict { message, .. } => message.clone(),
+            | Self::Conflict { message, .. }
+            | Self::Unavailable { message, .. } => message.clone(),
             Self::OutsideWindow { .. } => {
                 "more than 24 hours have passed since the contact's last \
                  message: WhatsApp only accepts a template now (send content_sid and \
@@ -255,7 +264,8 @@ impl ApiError {
             }
             Self::Twilio(TwilioError::Unavailable(_))
             | Self::Store(StoreError::Unavailable(_))
-            | Self::QueueUnavailable => Some(Duration::from_secs(1)),
+            | Self::QueueUnavailable
+            | Self::Unavailable { .. } => Some(Duration::from_secs(1)),
             _ => None,
         }
     }
@@ -287,6 +297,10 @@ impl ApiError {
             }
             Self::TwilioRefused { twilio_code, .. } => {
                 details.insert("twilio_code".into(), json!(twilio_code));
+            }
+            // Twilio's 429 is always its error 20429 (Too Many Requests).
+            Self::TooManyRequests { .. } | Self::Twilio(TwilioError::RateLimited { .. }) => {
+                details.insert("twilio_code".into(), json!(TWILIO_RATE_LIMITED));
             }
             _ => {}
         }

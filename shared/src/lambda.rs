@@ -1,5 +1,6 @@
 //! Lambda wiring shared by every HTTP function's `main`.
 
+use lambda_http::request::LambdaRequest;
 use lambda_http::{Body, Error, Request, Response, service_fn};
 use std::convert::Infallible;
 use std::future::Future;
@@ -30,8 +31,8 @@ pub fn init_tracing() {
 /// `handler` until the runtime stops.
 pub async fn run_http<F, Fut>(handler: F) -> Result<(), Error>
 where
-    F: Fn(&'static App, Request) -> Fut,
-    Fut: Future<Output = Response<Body>> + Send,
+    F: Fn(&'static App, Request) -> Fut + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
 {
     init_tracing();
     let app: &'static App = Box::leak(Box::new(App::from_env().await?));
@@ -42,8 +43,8 @@ where
 /// dependencies, so no Twilio setting is read.
 pub async fn run_http_core<F, Fut>(handler: F) -> Result<(), Error>
 where
-    F: Fn(&'static Core, Request) -> Fut,
-    Fut: Future<Output = Response<Body>> + Send,
+    F: Fn(&'static Core, Request) -> Fut + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
 {
     init_tracing();
     let core: &'static Core = Box::leak(Box::new(Core::from_env().await?));
@@ -69,17 +70,145 @@ where
 }
 
 /// Serve API Gateway requests with `handler` over dependencies built once.
+///
+/// Every raw event goes through [`guard_event`] before `lambda_http` turns
+/// it into a [`Request`]: that conversion builds the URI with `expect`, so a
+/// raw query with `"`, `<` or `>` would panic (and, with `panic = "abort"`,
+/// kill the process). Such a request is answered 400 `invalid_query`.
 pub async fn serve_http<D, F, Fut>(deps: &'static D, handler: F) -> Result<(), Error>
 where
     D: Sync + 'static,
-    F: Fn(&'static D, Request) -> Fut,
-    Fut: Future<Output = Response<Body>> + Send,
+    F: Fn(&'static D, Request) -> Fut + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
 {
-    lambda_http::run(service_fn(move |req: Request| {
-        let fut = handler(deps, req);
-        async move { Ok::<_, Infallible>(fut.await) }
-    }))
-    .await
+    lambda_runtime::run(guarded_service(deps, handler)).await
+}
+
+/// The service [`serve_http`] runs: raw Lambda event in, Lambda response
+/// out. Public so tests drive the exact path a deployed function takes.
+pub fn guarded_service<D, F, Fut>(
+    deps: &'static D,
+    handler: F,
+) -> impl lambda_runtime::Service<
+    lambda_runtime::LambdaEvent<LambdaRequest>,
+    Response = serde_json::Value,
+    Error = Infallible,
+> + Clone
+where
+    D: Sync + 'static,
+    F: Fn(&'static D, Request) -> Fut + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
+    use lambda_runtime::Service;
+    let handler = std::sync::Arc::new(handler);
+    let inner = service_fn(move |req: Request| {
+        let fut = (!req.headers().contains_key(INVALID_QUERY_MARK)).then(|| handler(deps, req));
+        async move {
+            Ok::<_, Infallible>(match fut {
+                Some(fut) => fut.await,
+                None => invalid_query().into_response(),
+            })
+        }
+    });
+    let adapter: lambda_http::Adapter<'static, Response<Body>, _> =
+        lambda_http::Adapter::from(inner);
+    lambda_runtime::service_fn(
+        move |mut event: lambda_runtime::LambdaEvent<LambdaRequest>| {
+            guard_event(&mut event.payload);
+            let fut = adapter.clone().call(event);
+            async move {
+                let response = fut.await?;
+                Ok::<_, Infallible>(serde_json::to_value(response).unwrap_or_default())
+            }
+        },
+    )
+}
+
+/// The header [`guard_event`] sets on a request whose raw query it dropped
+/// (any such header from the client is removed first).
+pub const INVALID_QUERY_MARK: &str = "x-messaging-invalid-query";
+
+pub fn invalid_query() -> crate::ApiError {
+    crate::ApiError::bad_request(
+        "invalid_query",
+        "the query string contains characters that must be percent-encoded (e.g. \", < or >)",
+    )
+}
+
+/// Whether `lambda_http` can build a URI from this raw query (it `expect`s).
+pub fn query_is_valid(raw_query: &str) -> bool {
+    http::Uri::try_from(format!("/?{raw_query}")).is_ok()
+}
+
+/// A host name (letters, digits, `-`, `.`) with an optional port: what
+/// API Gateway sends, and what `lambda_http`'s `Url::parse(..).unwrap()`
+/// always accepts.
+pub fn host_is_plain(host: &str) -> bool {
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (host, None),
+    };
+    !name.is_empty()
+        && name.len() <= 253
+        && name
+            .split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        && port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.parse::<u16>().is_ok())
+}
+
+/// Make a raw event safe for `lambda_http`'s conversion: a raw query it
+/// could not put in a URI is dropped and the request marked, so the
+/// handler never runs and the answer is 400 `invalid_query`; a raw path not
+/// starting with `/` is made one.
+pub fn guard_event(event: &mut LambdaRequest) {
+    #[allow(clippy::single_match)]
+    match event {
+        LambdaRequest::ApiGatewayV2(ag) => {
+            ag.headers.remove(INVALID_QUERY_MARK);
+            // The host and scheme go through `Url::parse(..).unwrap()`: keep
+            // only ones it certainly takes (API Gateway sets both itself).
+            if ag
+                .headers
+                .get(http::header::HOST)
+                .is_some_and(|h| !h.to_str().is_ok_and(host_is_plain))
+            {
+                ag.headers.remove(http::header::HOST);
+            }
+            if ag
+                .request_context
+                .domain_name
+                .as_deref()
+                .is_some_and(|h| !host_is_plain(h))
+            {
+                ag.request_context.domain_name = None;
+            }
+            if ag
+                .headers
+                .get("x-forwarded-proto")
+                .is_some_and(|p| p != "https" && p != "http")
+            {
+                ag.headers.remove("x-forwarded-proto");
+            }
+            if let Some(path) = &ag.raw_path
+                && !path.starts_with('/')
+            {
+                ag.raw_path = Some(format!("/{path}"));
+            }
+            if ag
+                .raw_query_string
+                .as_deref()
+                .is_some_and(|q| !query_is_valid(q))
+            {
+                ag.raw_query_string = None;
+                ag.query_string_parameters = Default::default();
+                ag.headers.insert(
+                    http::HeaderName::from_static(INVALID_QUERY_MARK),
+                    http::HeaderValue::from_static("1"),
+                );
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A sample API Gateway event from `events/` (the files `cargo lambda

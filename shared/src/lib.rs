@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod app;
 pub mod auth;
+pub mod bookings;
 pub mod chat;
 pub mod clock;
 pub mod config;

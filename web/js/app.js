@@ -326,7 +326,7 @@ function webhookHelp() {
         ),
       ]),
     ),
-    h("p", { class: "help" }, "#rc=5&rp=all makes Twilio retry on failures. The number must be registered to your org (POST /chat-accounts)."),
+    h("p", { class: "help" }, "#rc=5&rp=all makes Twilio retry on failures. The number must be registered to your org by the platform (POST /chat-accounts, service token)."),
   );
 }
 

@@ -14,6 +14,10 @@ use std::path::PathBuf;
 /// The local default secret; events/ tokens are signed with it too.
 pub const DEV_SECRET: &str = shared::auth::LOCAL_DEV_SECRET;
 
+/// The bookings the local booking directory knows: (booking, customer,
+/// provider). The demo below opens `bk_demo` as its customer.
+pub const DEMO_BOOKINGS: &[(&str, &str, &str)] = &[("bk_demo", "cust_ana", "prov_ben")];
+
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
@@ -46,6 +50,22 @@ async fn main() -> Result<(), BoxError> {
             overrides.insert(k.to_string(), default.to_string());
         }
     }
+    // The booking directory: a local stand-in with the demo bookings, unless
+    // a real one is configured (BOOKINGS_URL + BOOKINGS_KEY).
+    let directory = match env("BOOKINGS_URL") {
+        Some(_) => None,
+        None => {
+            let d = dev::bookings::BookingDirectoryStandIn::default();
+            for (booking, customer, provider) in DEMO_BOOKINGS {
+                d.seed(booking, customer, provider);
+            }
+            let port = env("BOOKINGS_STANDIN_PORT").unwrap_or_else(|| "3002".into());
+            let url = d.serve(&format!("127.0.0.1:{port}")).await?;
+            overrides.insert("BOOKINGS_URL".to_string(), url.clone());
+            overrides.insert("BOOKINGS_KEY".to_string(), d.key().to_string());
+            Some(url)
+        }
+    };
     let secret = env("AUTH_JWT_SECRET").unwrap_or_else(|| DEV_SECRET.into());
     let tokens = dev_tokens(&secret);
     // The web app (web/), served at `/`; WEB_ROOT overrides.
@@ -89,6 +109,13 @@ async fn main() -> Result<(), BoxError> {
     match &stack.standin {
         Some((_, url)) => println!("  Twilio stand-in  {url}"),
         None => println!("  Twilio           configured from the environment"),
+    }
+    match &directory {
+        Some(url) => println!(
+            "  Bookings         {url}   (stand-in; {} demo booking(s), e.g. bk_demo: cust_ana with prov_ben)",
+            DEMO_BOOKINGS.len()
+        ),
+        None => println!("  Bookings         configured from the environment (BOOKINGS_URL)"),
     }
     println!(
         "  DynamoDB         {} table {}{}",

@@ -109,7 +109,9 @@ async fn when_a_stranger_calls_any_conversation_route_it_should_be_404_and_chang
 async fn when_a_stranger_lists_conversations_it_should_not_see_someone_elses() {
     let t = spawn_app().await;
     let conv = t.create_booking_chat("bk_private").await;
-    // The stranger has a conversation of their own.
+    // The stranger has a conversation of their own (a booking the booking
+    // directory knows as theirs).
+    t.bookings.seed("bk_own", "cust_9", "prov_9");
     let stranger = token("cust_9", UserType::Customer);
     let own = t
         .post(
@@ -152,8 +154,11 @@ async fn when_a_stranger_lists_conversations_it_should_not_see_someone_elses() {
     assert_eq!(mine.json["items"][0]["id"], conv.as_str());
 }
 
+/// The booking directory says `bk_taken` is cust_1's with prov_1, so the
+/// stranger is refused before anything about the existing chat is revealed.
 #[tokio::test]
-async fn when_a_stranger_creates_the_conversation_of_an_existing_booking_it_should_be_404() {
+async fn when_a_stranger_creates_the_conversation_of_an_existing_booking_it_should_be_403_not_verified()
+ {
     let t = spawn_app().await;
     t.create_booking_chat("bk_taken").await;
     let r = t
@@ -169,7 +174,7 @@ async fn when_a_stranger_creates_the_conversation_of_an_existing_booking_it_shou
             }),
         )
         .await;
-    assert_error(&r, 404, "not_found");
+    assert_error(&r, 403, "booking_participants_not_verified");
     assert_eq!(t.standin.conversation_count(), 1);
 }
 

@@ -243,9 +243,29 @@ async fn when_someone_outside_the_org_changes_an_inbox_conversation_it_should_be
     assert_eq!(status_of(&t, &conv).await, "escalated");
 }
 
+/// Issue 8 item 3: closing a booking chat is irreversible at Twilio, so it
+/// is for the booking system (a service token) only; participants may still
+/// escalate and reactivate.
 #[tokio::test]
-async fn when_a_participant_closes_a_booking_chat_twilio_should_close_it_and_it_should_stay_closed()
-{
+async fn when_a_participant_closes_a_booking_chat_it_should_be_403_and_stay_open() {
+    let t = spawn_app().await;
+    let conv = t.create_booking_chat("bk_close_403").await;
+    let sid = t.twilio_sid(&conv).await;
+    for token in [customer(), provider()] {
+        let r = patch_status(&t, &conv, &token, "closed").await;
+        assert_error(&r, 403, "service_only");
+    }
+    assert_eq!(status_of(&t, &conv).await, "active");
+    assert!(state_updates(&t, &sid).is_empty());
+    assert_eq!(twilio_state(&t, &sid).await, "active");
+    let r = patch_status(&t, &conv, &customer(), "escalated").await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(status_of(&t, &conv).await, "escalated");
+}
+
+#[tokio::test]
+async fn when_the_booking_system_closes_a_booking_chat_twilio_should_close_it_and_it_should_stay_closed()
+ {
     let t = spawn_app().await;
     let conv = t.create_booking_chat("bk_close").await;
     let sid = t.twilio_sid(&conv).await;
@@ -260,7 +280,7 @@ async fn when_a_participant_closes_a_booking_chat_twilio_should_close_it_and_it_
     }
     assert!(state_updates(&t, &sid).is_empty());
 
-    let r = patch_status(&t, &conv, &customer(), "closed").await;
+    let r = patch_status(&t, &conv, &service(), "closed").await;
     assert_eq!(r.status, 200, "{:?}", r.json);
     assert_eq!(r.json["status"], "closed");
     assert_eq!(status_of(&t, &conv).await, "closed");
@@ -268,7 +288,7 @@ async fn when_a_participant_closes_a_booking_chat_twilio_should_close_it_and_it_
     assert_eq!(twilio_state(&t, &sid).await, "closed");
 
     // Closing again: nothing more at Twilio.
-    let r = patch_status(&t, &conv, &provider(), "closed").await;
+    let r = patch_status(&t, &conv, &service(), "closed").await;
     assert_eq!(r.status, 200, "{:?}", r.json);
     assert_eq!(state_updates(&t, &sid), ["closed"]);
 
@@ -304,7 +324,7 @@ async fn when_twilio_refuses_to_close_a_booking_chat_it_should_be_502_and_stay_o
         times: 1,
     });
 
-    let r = patch_status(&t, &conv, &customer(), "closed").await;
+    let r = patch_status(&t, &conv, &service(), "closed").await;
     assert_error(&r, 502, "twilio_error");
     assert_eq!(status_of(&t, &conv).await, "active");
     assert_eq!(twilio_state(&t, &sid).await, "active");
@@ -312,7 +332,7 @@ async fn when_twilio_refuses_to_close_a_booking_chat_it_should_be_502_and_stay_o
     assert_eq!(sent.status, 201, "{:?}", sent.json);
 
     // Retrying works.
-    let r = patch_status(&t, &conv, &customer(), "closed").await;
+    let r = patch_status(&t, &conv, &service(), "closed").await;
     assert_eq!(r.status, 200, "{:?}", r.json);
     assert_eq!(twilio_state(&t, &sid).await, "closed");
 }

@@ -483,6 +483,8 @@ async fn invoke(t: &TestApp, stem: &str) -> (u16, Value) {
 #[tokio::test]
 async fn when_the_events_are_replayed_in_order_they_should_drive_the_booking_chat() {
     let t = spawn_app_with(&[("AUTH_JWT_SECRET", DEV_SECRET)]).await;
+    // The event is the customer's: the booking directory knows the booking.
+    t.bookings.seed("bk_demo", "cust_ana", "prov_ben");
     let conv = demo_conversation();
 
     let (status, created) = invoke(&t, "create-conversation").await;

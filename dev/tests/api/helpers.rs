@@ -4,6 +4,7 @@
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use dev::bookings::BookingDirectoryStandIn;
 use dev::stack::{self, StackOptions};
 use dev::standin::StandIn;
 use reqwest::{Method, StatusCode};
@@ -57,6 +58,9 @@ pub struct TestApp {
     pub dlq_url: String,
     pub standin: StandIn,
     pub dynamo: DynamoCounter,
+    /// The booking directory stand-in (`BOOKINGS_URL`); by default every
+    /// booking not seeded is `cust_1`'s with `prov_1`.
+    pub bookings: BookingDirectoryStandIn,
 }
 
 pub fn endpoint_or_explain() -> String {
@@ -73,7 +77,20 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
+    spawn_app_opts(extra, true).await
+}
+
+/// A stack without a booking directory: only service tokens open booking
+/// chats there.
+pub async fn spawn_app_without_directory() -> TestApp {
+    spawn_app_opts(&[], false).await
+}
+
+pub async fn spawn_app_opts(extra: &[(&str, &str)], directory: bool) -> TestApp {
     endpoint_or_explain();
+    let bookings = BookingDirectoryStandIn::default();
+    bookings.set_fallback("cust_1", "prov_1");
+    let bookings_url = bookings.serve("127.0.0.1:0").await.expect("directory");
     let standin = StandIn::default();
     let twilio = standin.serve("127.0.0.1:0").await.expect("stand-in");
     let table = format!("test-{}", ulid::Ulid::new().to_string().to_lowercase());
@@ -90,6 +107,11 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
+    if directory {
+        overrides.insert("BOOKINGS_URL".into(), bookings_url);
+        overrides.insert("BOOKINGS_KEY".into(), bookings.key().into());
+        overrides.insert("BOOKINGS_TIMEOUT_MS".into(), "400".into());
+    }
     for (k, v) in extra {
         overrides.insert(k.to_string(), v.to_string());
     }
@@ -122,6 +144,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         dlq_url: stack.dlq_url,
         standin,
         dynamo,
+        bookings,
     }
 }
 

@@ -2,6 +2,7 @@
 //! the Twilio stand-in, compiled as one binary.
 
 mod access;
+mod booking_directory;
 mod booking_flow;
 mod chat_accounts;
 mod concurrency;
@@ -13,10 +14,12 @@ mod events;
 mod helpers;
 mod idempotency;
 mod inbound_pipeline;
+mod local_stack;
 mod org_inbox;
 mod pagination;
 mod participants;
 mod provider_stats;
+mod raw_events;
 mod replies;
 mod request_counts;
 mod routes;

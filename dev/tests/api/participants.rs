@@ -229,3 +229,35 @@ async fn when_a_participant_is_removed_their_unread_should_no_longer_count() {
         .collect();
     assert_eq!(ids, [other.as_str()]);
 }
+
+/// Issue 8 item 3: a participant adding someone would leak the whole
+/// history to them; only service tokens add participants.
+#[tokio::test]
+async fn when_a_participant_adds_someone_it_should_be_403_and_nobody_added() {
+    let t = spawn_app().await;
+    let conv = t.create_booking_chat("bk_parts_add").await;
+    for token in [customer(), provider()] {
+        let r = t
+            .post(
+                &format!("/conversations/{conv}/participants"),
+                &token,
+                json!({"user_id": "cust_2", "user_type": "customer"}),
+            )
+            .await;
+        assert_error(&r, 403, "service_only");
+    }
+    assert_error(
+        &t.get(&format!("/conversations/{conv}"), &cust2()).await,
+        404,
+        "not_found",
+    );
+    assert_eq!(twilio_identities(&t, &conv).await, ["cust_1", "prov_1"]);
+    // A participant may still leave.
+    let left = t
+        .delete(
+            &format!("/conversations/{conv}/participants/cust_1"),
+            &customer(),
+        )
+        .await;
+    assert_eq!(left.status, 204, "{:?}", left.json);
+}

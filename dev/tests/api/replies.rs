@@ -196,9 +196,11 @@ async fn when_an_agent_replies_within_the_window_twilio_should_get_one_message_a
         form_value(sent, "Body").as_deref(),
         Some("Yes, Friday at 10:00 works")
     );
+    // With Twilio's connection overrides, so a 503 from ingest is retried
+    // (issue 8 item 11).
     assert_eq!(
         form_value(sent, "StatusCallback"),
-        Some(format!("{}/webhooks/twilio/messaging", t.base))
+        Some(format!("{}/webhooks/twilio/messaging#rc=5&rp=all", t.base))
     );
     assert_eq!(form_value(sent, "ContentSid"), None);
     assert_eq!(t.standin.sms_count(), 1);
@@ -428,6 +430,8 @@ async fn when_twilio_keeps_rate_limiting_the_reply_should_be_429_with_retry_afte
     let body = json!({"body": "busy day"});
     let r = reply_with_key(&t, &conv, &agent(), body.clone(), "k-busy").await;
     assert_error(&r, 429, "twilio_rate_limited");
+    // The README promises Twilio's code in the error (issue 8 item 17).
+    assert_eq!(r.json["error"]["twilio_code"], 20429, "{:?}", r.json);
     let after: u64 = r
         .headers
         .get("retry-after")

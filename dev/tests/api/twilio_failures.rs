@@ -96,6 +96,7 @@ async fn when_twilio_keeps_rate_limiting_it_should_be_503_with_retry_after() {
 
     let r = t.send(&conv, &customer(), "hello").await;
     assert_error(&r, 503, "twilio_rate_limited");
+    assert_eq!(r.json["error"]["twilio_code"], 20429, "{:?}", r.json);
     let retry_after: u64 = r
         .headers
         .get("retry-after")

@@ -1,6 +1,8 @@
 //! `GET|POST|DELETE /chat-accounts`: which Twilio number belongs to which
-//! org. Allowed for service tokens (any org) and org admins (agents with
-//! `app_metadata.role = admin`, their own org). Credentials stay in
+//! org. Listing and removing: service tokens (any org) and org admins
+//! (agents with `app_metadata.role = admin`, their own org). Registering a
+//! number (`POST`) is for service tokens only: an admin could otherwise claim
+//! another business's number and receive its customers. Credentials stay in
 //! configuration, never in the table.
 
 use lambda_http::{Body, Request, Response};
@@ -68,6 +70,12 @@ async fn run(app: &Core<impl AccountStore>, req: &Request) -> Result<Response<Bo
             Ok(http::json(200, &body))
         }
         "POST" => {
+            if !caller.is_service() {
+                return Err(ApiError::forbidden(
+                    "service_only",
+                    "registering a number for an org is for service tokens only",
+                ));
+            }
             let input: AccountInput = http::parse_json(req)?;
             let org = org_for(&caller, input.org_id.as_deref())?;
             let address = Address::parse(&input.address)?;

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::app::App;
 use crate::auth::Caller;
+use crate::bookings::{BookingDirectory, BookingLookup};
 use crate::clock::format_ts;
 use crate::conversation::access::can_see;
 use crate::conversation::views::ConversationView;
@@ -72,12 +73,13 @@ pub async fn create_conversation(
     input: &CreateConversationInput,
 ) -> Result<(bool, ConversationView), ApiError> {
     let booking = BookingId::parse(&input.booking_id)?;
+    // "booking_chat" is the old Node service's name for the same thing.
     match input.conversation_type.as_deref() {
-        None | Some("booking") => {}
+        None | Some("booking") | Some("booking_chat") => {}
         Some(_) => {
             return Err(ApiError::unprocessable(
                 "invalid_conversation_type",
-                "conversation_type must be \"booking\"",
+                "conversation_type must be \"booking\" (or \"booking_chat\")",
             ));
         }
     }
@@ -124,9 +126,26 @@ pub async fn create_conversation(
         }
     }
 
+    // A customer or provider opens a booking's chat only with the booking's
+    // real customer and provider, as the booking directory knows them: else
+    // anyone could pre-empt a booking's chat with an impostor. Checked before
+    // anything about an existing chat is revealed.
+    if !caller.is_service() {
+        match app.config.bookings.as_ref() {
+            None => {
+                return Err(ApiError::forbidden(
+                    "booking_not_verifiable",
+                    "booking chats are opened by the booking system (a service token); \
+                     no booking directory is configured to verify this booking",
+                ));
+            }
+            Some(cfg) => verify_parties(&BookingDirectory::new(cfg), &booking, &parsed).await?,
+        }
+    }
+
     let id = ConversationId::for_booking(&booking);
     if let Some(head) = app.store.load_head(id.as_str()).await? {
-        return existing(&head, caller).map(|v| (false, v));
+        return existing_matching(&head, &parsed, caller).map(|v| (false, v));
     }
 
     let attributes =
@@ -210,7 +229,73 @@ pub async fn create_conversation(
             "concurrent create of the same booking".into(),
         ))
     })?;
-    existing(&head, caller).map(|v| (false, v))
+    existing_matching(&head, &parsed, caller).map(|v| (false, v))
+}
+
+/// The booking directory confirms that the requested participants are the
+/// booking's customer and provider, and nobody else: 403
+/// `booking_participants_not_verified` otherwise (also for an unknown
+/// booking), 503 `booking_directory_unavailable` when it cannot tell.
+pub(crate) async fn verify_parties(
+    directory: &impl BookingLookup,
+    booking: &BookingId,
+    parsed: &[ParsedParticipant],
+) -> Result<(), ApiError> {
+    let parties = directory.parties(booking.as_str()).await.map_err(|e| {
+        tracing::warn!(error = %e, "booking directory lookup failed");
+        ApiError::Unavailable {
+            code: "booking_directory_unavailable",
+            message: "the booking directory could not be reached to verify the booking; \
+                      nothing was created, retry later"
+                .into(),
+        }
+    })?;
+    let not_verified = || {
+        ApiError::forbidden(
+            "booking_participants_not_verified",
+            "the booking directory does not confirm this booking's customer and provider",
+        )
+    };
+    let parties = parties.ok_or_else(not_verified)?;
+    let matches = parsed.len() == 2
+        && parsed.iter().all(|p| match p.user_type {
+            ParticipantType::Customer => p.user_id.as_str() == parties.customer_id,
+            ParticipantType::Provider => p.user_id.as_str() == parties.provider_id,
+        });
+    if matches { Ok(()) } else { Err(not_verified()) }
+}
+
+/// The requested participants are exactly the chat's active ones (by user id
+/// and type; display names may differ).
+pub(crate) fn same_participants(head: &Head, parsed: &[ParsedParticipant]) -> bool {
+    let active: HashSet<(&str, &str)> = head
+        .participants
+        .iter()
+        .filter(|p| p.is_active)
+        .map(|p| (p.user_id.as_str(), p.user_type.as_str()))
+        .collect();
+    let wanted: HashSet<(&str, &str)> = parsed
+        .iter()
+        .map(|p| (p.user_id.as_str(), p.user_type.as_str()))
+        .collect();
+    active == wanted
+}
+
+/// An existing booking chat is returned only to a create-or-get naming its
+/// very participants: 409 `booking_participants_mismatch` otherwise (for
+/// every caller, services included), never the other chat.
+fn existing_matching(
+    head: &Head,
+    parsed: &[ParsedParticipant],
+    caller: &Caller,
+) -> Result<ConversationView, ApiError> {
+    if head.meta.inbox.is_none() && !same_participants(head, parsed) {
+        return Err(ApiError::conflict(
+            "booking_participants_mismatch",
+            "this booking's chat already exists with other participants",
+        ));
+    }
+    existing(head, caller)
 }
 
 fn existing(head: &Head, caller: &Caller) -> Result<ConversationView, ApiError> {
@@ -218,5 +303,72 @@ fn existing(head: &Head, caller: &Caller) -> Result<ConversationView, ApiError> 
         Ok(ConversationView::of(head, caller))
     } else {
         Err(ApiError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bookings::{BookingParties, DirectoryError};
+
+    struct Fixed(Result<Option<BookingParties>, ()>);
+
+    impl BookingLookup for Fixed {
+        async fn parties(&self, _: &str) -> Result<Option<BookingParties>, DirectoryError> {
+            self.0
+                .clone()
+                .map_err(|_| DirectoryError::Unavailable("down".into()))
+        }
+    }
+
+    fn parsed(pairs: &[(&str, &str)]) -> Vec<ParsedParticipant> {
+        pairs
+            .iter()
+            .map(|(id, t)| {
+                parse_participant(&ParticipantInput {
+                    user_id: id.to_string(),
+                    user_type: t.to_string(),
+                    display_name: None,
+                })
+                .unwrap()
+            })
+            .collect()
+    }
+
+    fn ana_ben() -> Fixed {
+        Fixed(Ok(Some(BookingParties {
+            customer_id: "cust_ana".into(),
+            provider_id: "prov_ben".into(),
+        })))
+    }
+
+    #[tokio::test]
+    async fn when_the_directory_confirms_or_denies_the_parties_it_should_pass_or_be_403_or_503() {
+        let bk = BookingId::parse("bk_1").unwrap();
+        let real = parsed(&[("cust_ana", "customer"), ("prov_ben", "provider")]);
+        assert!(verify_parties(&ana_ben(), &bk, &real).await.is_ok());
+        for wrong in [
+            parsed(&[("cust_eve", "customer"), ("prov_ben", "provider")]),
+            parsed(&[("cust_ana", "customer"), ("prov_zed", "provider")]),
+            parsed(&[("prov_ben", "customer"), ("cust_ana", "provider")]),
+            parsed(&[
+                ("cust_ana", "customer"),
+                ("prov_ben", "provider"),
+                ("cust_eve", "customer"),
+            ]),
+        ] {
+            let e = verify_parties(&ana_ben(), &bk, &wrong).await.unwrap_err();
+            assert_eq!(e.status(), 403);
+            assert_eq!(e.code(), "booking_participants_not_verified");
+        }
+        let e = verify_parties(&Fixed(Ok(None)), &bk, &real)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "booking_participants_not_verified");
+        let e = verify_parties(&Fixed(Err(())), &bk, &real)
+            .await
+            .unwrap_err();
+        assert_eq!(e.status(), 503);
+        assert_eq!(e.code(), "booking_directory_unavailable");
     }
 }

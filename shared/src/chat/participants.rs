@@ -29,7 +29,8 @@ pub async fn list_participants(
     Ok(head.participants.iter().map(Into::into).collect())
 }
 
-/// Add a participant (service tokens and active participants): `(created, view)`.
+/// Add a participant (service tokens only: an added user would see the
+/// whole history, so participants may not invite others): `(created, view)`.
 pub async fn add_participant(
     app: &App<impl ConversationStore, impl ChatTransport>,
     caller: &Caller,
@@ -45,6 +46,10 @@ pub async fn add_participant(
     }
     if !caller.is_service() {
         require_participant(&head, caller)?;
+        return Err(ApiError::forbidden(
+            "service_only",
+            "only the booking system (a service token) adds participants; a participant may only leave",
+        ));
     }
     let p = parse_participant(input)?;
     let twilio_sid = head

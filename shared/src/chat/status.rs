@@ -16,8 +16,9 @@ use crate::ports::{ChatTransport, ConversationStore};
 // ---- status ---------------------------------------------------------------
 
 /// `PATCH /conversations/{id}` `{status}`: active, escalated or closed.
-/// Booking chats: an active participant (or a service); closing one also
-/// closes the Twilio conversation, which Twilio never reopens, so a closed
+/// Booking chats: an active participant (or a service) escalates or
+/// reactivates; closing is for service tokens only, and also closes the
+/// Twilio conversation, which Twilio never reopens, so a closed
 /// booking chat stays closed. WhatsApp/SMS: the org's agents; a closed one
 /// can be reopened (an inbound message also reopens it).
 pub async fn update_status(
@@ -37,6 +38,12 @@ pub async fn update_status(
         }
         None if !caller.is_service() => {
             require_participant(&head, caller)?;
+            if status == ConversationStatus::Closed {
+                return Err(ApiError::forbidden(
+                    "service_only",
+                    "closing a booking chat (irreversible) is for the booking system's service token",
+                ));
+            }
         }
         _ => {}
     }

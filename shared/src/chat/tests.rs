@@ -60,6 +60,11 @@ fn ben() -> Caller {
     caller("prov_ben", UserType::Provider)
 }
 
+/// The booking system, which opens booking chats.
+fn booking_system() -> Caller {
+    caller("booking-system", UserType::Service)
+}
+
 fn booking(id: &str) -> CreateConversationInput {
     let p = |user: &str, t: &str| ParticipantInput {
         user_id: user.into(),
@@ -81,7 +86,7 @@ fn body(text: &str) -> SendInput {
 }
 
 async fn open_chat(app: &TestApp, id: &str) -> String {
-    let (created, view) = create_conversation(app, &ana(), &booking(id))
+    let (created, view) = create_conversation(app, &booking_system(), &booking(id))
         .await
         .unwrap();
     assert!(created);
@@ -114,7 +119,7 @@ fn sends(app: &TestApp) -> usize {
 async fn when_a_booking_chat_is_opened_twice_it_should_be_one_conversation_and_one_twilio_create() {
     let app = app();
     let first = open_chat(&app, "bk_1").await;
-    let (created, again) = create_conversation(&app, &ben(), &booking("bk_1"))
+    let (created, again) = create_conversation(&app, &booking_system(), &booking("bk_1"))
         .await
         .unwrap();
     assert!(!created);
@@ -136,13 +141,20 @@ async fn when_a_booking_chat_is_opened_twice_it_should_be_one_conversation_and_o
 }
 
 #[tokio::test]
-async fn when_the_caller_is_not_a_participant_creating_should_be_forbidden_and_seeing_not_found() {
+async fn when_a_customer_opens_a_chat_without_a_booking_directory_it_should_be_forbidden_and_a_stranger_sees_nothing()
+ {
     let app = app();
+    // Without a booking directory nobody but the booking system can open
+    // a booking's chat: not a stranger, not even the booking's customer.
     let eve = caller("cust_eve", UserType::Customer);
     let err = create_conversation(&app, &eve, &booking("bk_2"))
         .await
         .unwrap_err();
     assert_eq!(err.code(), "not_a_participant");
+    let err = create_conversation(&app, &ana(), &booking("bk_2"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "booking_not_verifiable");
     assert!(app.twilio.calls().is_empty(), "nothing reached Twilio");
     let conv = open_chat(&app, "bk_2").await;
     assert!(matches!(
@@ -277,7 +289,14 @@ async fn when_a_participant_leaves_they_should_lose_sight_of_it_and_may_not_remo
 async fn when_a_booking_chat_is_closed_it_should_close_in_twilio_and_refuse_sends_and_reopening() {
     let app = app();
     let conv = open_chat(&app, "bk_9").await;
-    let (changed, view) = update_status(&app, &ben(), &conv, "closed").await.unwrap();
+    // Closing is irreversible in Twilio: the booking system's call.
+    let err = update_status(&app, &ben(), &conv, "closed")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "service_only");
+    let (changed, view) = update_status(&app, &booking_system(), &conv, "closed")
+        .await
+        .unwrap();
     assert!(changed);
     assert_eq!(view.status.as_str(), "closed");
     assert!(app.twilio.calls().contains(&ChatCall::State {

@@ -264,11 +264,12 @@ pub async fn send_reply(
         content_sid: content_sid.as_deref(),
         content_variables: variables.clone(),
         media_urls: &media,
-        status_callback: app
-            .config
-            .public_base_url
-            .as_ref()
-            .map(|b| format!("{b}/webhooks/twilio/messaging")),
+        status_callback: app.config.public_base_url.as_ref().map(|b| {
+            format!(
+                "{b}/webhooks/twilio/messaging{}",
+                crate::twilio::CALLBACK_OVERRIDES
+            )
+        }),
     };
     let sent = match app.twilio.send_message(&outbound).await {
         Ok(sent) => sent,

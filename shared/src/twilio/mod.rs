@@ -37,6 +37,11 @@ struct PageMeta {
     next_page_url: Option<String>,
 }
 
+/// Twilio's connection overrides for a callback URL: up to 5 retries, on
+/// any failure (a 503 from ingest included). Twilio reads them from the
+/// URL's fragment, which it never sends, so signatures are unaffected.
+pub const CALLBACK_OVERRIDES: &str = "#rc=5&rp=all";
+
 #[derive(Clone)]
 pub struct TwilioClient {
     /// Built on first use: loading the platform's root certificates costs a
