@@ -9,4 +9,6 @@ pub use crate::domain::inbox_conversation_id;
 pub use inbound::{ProcessError, opt_keyword, process, resolve_org};
 
 #[cfg(test)]
+mod reply_tests;
+#[cfg(test)]
 mod tests;

@@ -11,8 +11,10 @@ use std::sync::Mutex;
 
 mod chat;
 mod inbox;
+mod messaging;
 
 pub use chat::{ChatCall, FakeChat};
+pub use messaging::{FakeMessaging, Sent};
 
 use crate::cursor::Key;
 use crate::domain::effects::MessageEffects;
