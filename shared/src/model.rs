@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::effects::MessageEffects;
 use crate::domain::{
-    AuthorType, ConversationStatus, MessageStatus, ParticipantType, Provider, StatsDelta,
+    AuthorType, Channel, ConversationStatus, MessageStatus, ParticipantType, Provider, StatsDelta,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -164,6 +164,8 @@ pub enum StoreMessageOutcome {
 pub struct InboxMeta {
     pub org_id: String,
     pub provider: Provider,
+    /// `whatsapp` or `sms` for Twilio; an imported conversation may carry
+    /// its provider's own channel (Kommo: `telegram`, ...).
     pub channel: String,
     pub contact_address: String,
     pub contact_name: Option<String>,
@@ -198,7 +200,7 @@ pub enum StatusOutcome {
 pub struct InboundWrite<'a> {
     pub org_id: &'a str,
     pub provider: Provider,
-    pub channel: &'a str,
+    pub channel: Channel,
     pub contact_address: &'a str,
     pub contact_name: Option<&'a str>,
     pub business_address: &'a str,
@@ -241,10 +243,10 @@ pub struct InboxImport<'a> {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChatAccount {
-    pub provider: String,
+    pub provider: Provider,
     pub address: String,
     pub org_id: String,
-    pub channel: String,
+    pub channel: Channel,
     pub created_at: String,
     pub created_by: String,
 }

@@ -9,7 +9,7 @@ use std::future::Future;
 
 use crate::cursor::Key;
 use crate::domain::effects::MessageEffects;
-use crate::domain::{ConversationStatus, MessageStatus};
+use crate::domain::{ConversationStatus, MessageStatus, Provider};
 use crate::model::*;
 use crate::transport::{
     ConversationResource, MessageResource, NewParticipant, OutboundMessage, ParticipantResource,
@@ -263,7 +263,7 @@ pub trait AccountStore: Send + Sync {
 
     fn chat_account(
         &self,
-        provider: &str,
+        provider: Provider,
         address: &str,
     ) -> impl Future<Output = Result<Option<ChatAccount>, StoreError>> + Send;
 
@@ -275,7 +275,7 @@ pub trait AccountStore: Send + Sync {
     /// Delete an org's account. `Ok(false)`: no such account of that org.
     fn delete_chat_account(
         &self,
-        provider: &str,
+        provider: Provider,
         address: &str,
         org: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;

@@ -94,10 +94,10 @@ async fn main() -> Result<(), BoxError> {
         .app
         .store
         .put_chat_account(&shared::store::ChatAccount {
-            provider: "twilio".into(),
+            provider: shared::domain::Provider::Twilio,
             address: demo_number.into(),
             org_id: DEMO_ORG.into(),
-            channel: "whatsapp".into(),
+            channel: shared::domain::Channel::Whatsapp,
             created_at: shared::clock::format_ts(stack.app.clock.now()),
             created_by: "make-run".into(),
         })

@@ -8,7 +8,7 @@
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::auth::{Caller, UserType};
-use shared::domain::Address;
+use shared::domain::{Address, Provider};
 use shared::ports::AccountStore;
 use shared::store::{ChatAccount, PutAccount};
 use shared::{ApiError, Core, http};
@@ -80,10 +80,10 @@ async fn run(app: &Core<impl AccountStore>, req: &Request) -> Result<Response<Bo
             let org = org_for(&caller, input.org_id.as_deref())?;
             let address = Address::parse(&input.address)?;
             let account = ChatAccount {
-                provider: "twilio".into(),
+                provider: Provider::Twilio,
                 address: address.as_str().into(),
                 org_id: org,
-                channel: address.channel().as_str().into(),
+                channel: address.channel(),
                 created_at: shared::clock::format_ts(app.clock.now()),
                 created_by: caller.user_id.clone(),
             };
@@ -104,7 +104,7 @@ async fn run(app: &Core<impl AccountStore>, req: &Request) -> Result<Response<Bo
             let org = org_for(&caller, http::query_param(req, "org_id").as_deref())?;
             if app
                 .store
-                .delete_chat_account("twilio", address.as_str(), &org)
+                .delete_chat_account(Provider::Twilio, address.as_str(), &org)
                 .await?
             {
                 Ok(Response::builder()

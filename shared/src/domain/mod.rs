@@ -301,9 +301,10 @@ pub fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
+    #[default]
     Whatsapp,
     Sms,
 }
@@ -313,6 +314,17 @@ impl Channel {
         match self {
             Self::Whatsapp => "whatsapp",
             Self::Sms => "sms",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        match s {
+            "whatsapp" => Ok(Self::Whatsapp),
+            "sms" => Ok(Self::Sms),
+            _ => Err(DomainError::invalid(
+                "invalid_channel",
+                "channel must be whatsapp or sms",
+            )),
         }
     }
 }

@@ -67,7 +67,7 @@ pub async fn resolve_org(
     if let Some(org) = app.accounts.get(address) {
         return Ok(Some(org));
     }
-    match app.store.chat_account("twilio", address).await? {
+    match app.store.chat_account(Provider::Twilio, address).await? {
         Some(acc) => {
             app.accounts.put(address, &acc.org_id);
             Ok(Some(acc.org_id))
@@ -149,8 +149,13 @@ async fn inbound_message(
             .await?;
         return Ok(());
     };
-    let channel = from.channel().as_str();
-    let conv = inbox_conversation_id(&org, Provider::Twilio.as_str(), channel, from.as_str());
+    let channel = from.channel();
+    let conv = inbox_conversation_id(
+        &org,
+        Provider::Twilio.as_str(),
+        channel.as_str(),
+        from.as_str(),
+    );
     let at = parse_time(&env.received_at).unwrap_or_else(|| app.clock.now());
     let body = env.param("Body").unwrap_or("");
     let msg = Message {
@@ -196,7 +201,7 @@ async fn inbound_message(
         };
         match app.store.store_inbound(&write).await? {
             InboundOutcome::Stored => {
-                tracing::info!(conversation_id = %conv, channel, "inbound message stored");
+                tracing::info!(conversation_id = %conv, channel = channel.as_str(), "inbound message stored");
                 return Ok(());
             }
             InboundOutcome::Duplicate => {

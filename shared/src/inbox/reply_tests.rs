@@ -11,7 +11,7 @@ use crate::config::{Config, CoreConfig};
 use crate::conversation::SendInput;
 use crate::conversation::access::load_visible;
 use crate::conversation::views::MessageView;
-use crate::domain::{AuthorType, IdempotencyKey, MessageStatus, inbox_conversation_id};
+use crate::domain::{AuthorType, IdempotencyKey, MessageStatus, Provider, inbox_conversation_id};
 use crate::envelope::{Envelope, Source};
 use crate::error::ApiError;
 use crate::inbox::process;
@@ -46,10 +46,10 @@ async fn app() -> TestApp {
     );
     core.store
         .put_chat_account(&ChatAccount {
-            provider: "twilio".into(),
+            provider: Provider::Twilio,
             address: BUSINESS.into(),
             org_id: ORG.into(),
-            channel: "whatsapp".into(),
+            channel: crate::domain::Channel::Whatsapp,
             created_at: "2026-12-01T00:00:00.000Z".into(),
             created_by: "test".into(),
         })

@@ -30,10 +30,10 @@ async fn core() -> Core<MemoryStore> {
     );
     core.store
         .put_chat_account(&ChatAccount {
-            provider: "twilio".into(),
+            provider: Provider::Twilio,
             address: BUSINESS.into(),
             org_id: ORG.into(),
-            channel: "whatsapp".into(),
+            channel: crate::domain::Channel::Whatsapp,
             created_at: "2026-12-01T00:00:00.000Z".into(),
             created_by: "test".into(),
         })

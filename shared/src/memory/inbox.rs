@@ -123,14 +123,14 @@ impl InboxStore for MemoryStore {
             let head = t.heads.entry(conv.clone()).or_insert_with(|| Head {
                 meta: ConversationMeta {
                     id: conv.clone(),
-                    kind: w.channel.into(),
+                    kind: w.channel.as_str().into(),
                     created_at: msg.created_at.clone(),
                     created_by: msg.author_id.clone(),
                     participant_count: 1,
                     inbox: Some(InboxMeta {
                         org_id: w.org_id.into(),
                         provider: w.provider,
-                        channel: w.channel.into(),
+                        channel: w.channel.as_str().into(),
                         contact_address: w.contact_address.into(),
                         business_address: w.business_address.into(),
                         ..Default::default()
@@ -238,15 +238,15 @@ impl InboxStore for MemoryStore {
 impl AccountStore for MemoryStore {
     async fn chat_account(
         &self,
-        provider: &str,
+        provider: Provider,
         address: &str,
     ) -> Result<Option<ChatAccount>, StoreError> {
-        Ok(self.with(|t| t.accounts.get(&(provider.into(), address.into())).cloned()))
+        Ok(self.with(|t| t.accounts.get(&(provider, address.into())).cloned()))
     }
 
     async fn put_chat_account(&self, acc: &ChatAccount) -> Result<PutAccount, StoreError> {
         Ok(self.with(|t| {
-            let key = (acc.provider.clone(), acc.address.clone());
+            let key = (acc.provider, acc.address.clone());
             match t.accounts.get(&key) {
                 None => {
                     t.accounts.insert(key, acc.clone());
@@ -262,12 +262,12 @@ impl AccountStore for MemoryStore {
 
     async fn delete_chat_account(
         &self,
-        provider: &str,
+        provider: Provider,
         address: &str,
         org: &str,
     ) -> Result<bool, StoreError> {
         Ok(self.with(|t| {
-            let key = (provider.to_string(), address.to_string());
+            let key = (provider, address.to_string());
             if t.accounts.get(&key).is_some_and(|a| a.org_id == org) {
                 t.accounts.remove(&key);
                 true

@@ -43,7 +43,7 @@ struct Tables {
     org_unread: HashMap<String, i64>,
     /// (org, provider) → (total, active, escalated).
     provider_counters: HashMap<(String, Provider), (i64, i64, i64)>,
-    accounts: HashMap<(String, String), ChatAccount>,
+    accounts: HashMap<(Provider, String), ChatAccount>,
     /// (received_at, sid, to).
     unroutable: Vec<(String, String, String)>,
 }

@@ -8,18 +8,25 @@
 
 use super::item::*;
 use super::*;
+use crate::domain::{Channel, Provider};
 use crate::ports::AccountStore;
 
-pub(super) fn account_key(provider: &str, address: &str) -> Item {
+pub(super) fn account_key(provider: Provider, address: &str) -> Item {
     key(format!("ACCOUNT#{provider}#{address}"), "#ACCOUNT")
 }
 
 fn account_from(i: &Item) -> Result<ChatAccount, StoreError> {
     Ok(ChatAccount {
-        provider: req_s(i, "provider")?,
+        provider: Provider::parse(&req_s(i, "provider")?)
+            .map_err(|e| StoreError::Corrupt(format!("chat account: {e}")))?,
         address: req_s(i, "address")?,
         org_id: req_s(i, "org_id")?,
-        channel: get_s(i, "channel").unwrap_or_default(),
+        channel: match get_s(i, "channel") {
+            None => Channel::default(),
+            Some(c) => {
+                Channel::parse(&c).map_err(|e| StoreError::Corrupt(format!("chat account: {e}")))?
+            }
+        },
         created_at: get_s(i, "created_at").unwrap_or_default(),
         created_by: get_s(i, "created_by").unwrap_or_default(),
     })
@@ -28,7 +35,7 @@ fn account_from(i: &Item) -> Result<ChatAccount, StoreError> {
 impl AccountStore for Store {
     async fn chat_account(
         &self,
-        provider: &str,
+        provider: Provider,
         address: &str,
     ) -> Result<Option<ChatAccount>, StoreError> {
         self.get(account_key(provider, address))
@@ -38,11 +45,11 @@ impl AccountStore for Store {
     }
 
     async fn put_chat_account(&self, acc: &ChatAccount) -> Result<PutAccount, StoreError> {
-        let mut item = account_key(&acc.provider, &acc.address);
-        item.insert("provider".into(), s(&acc.provider));
+        let mut item = account_key(acc.provider, &acc.address);
+        item.insert("provider".into(), s(acc.provider.as_str()));
         item.insert("address".into(), s(&acc.address));
         item.insert("org_id".into(), s(&acc.org_id));
-        item.insert("channel".into(), s(&acc.channel));
+        item.insert("channel".into(), s(acc.channel.as_str()));
         item.insert("created_at".into(), s(&acc.created_at));
         item.insert("created_by".into(), s(&acc.created_by));
         item.insert("GSI1PK".into(), s(format!("ORG#{}#ACCOUNTS", acc.org_id)));
@@ -50,7 +57,7 @@ impl AccountStore for Store {
         if self.put_new(item).await? {
             return Ok(PutAccount::Created);
         }
-        match self.chat_account(&acc.provider, &acc.address).await? {
+        match self.chat_account(acc.provider, &acc.address).await? {
             Some(existing) if existing.org_id == acc.org_id => Ok(PutAccount::Unchanged(existing)),
             _ => Ok(PutAccount::OwnedByOther),
         }
@@ -58,7 +65,7 @@ impl AccountStore for Store {
 
     async fn delete_chat_account(
         &self,
-        provider: &str,
+        provider: Provider,
         address: &str,
         org: &str,
     ) -> Result<bool, StoreError> {

@@ -415,13 +415,13 @@ pub(super) fn meta_item(m: &ConversationMeta) -> Item {
 fn inbox_fields(i: &mut Item, m: &ConversationMeta, inbox: &InboxMeta) {
     for (name, value) in [
         ("org_id", &inbox.org_id),
-        ("channel", &inbox.channel),
         ("contact_address", &inbox.contact_address),
         ("business_address", &inbox.business_address),
     ] {
         i.insert(name.into(), s(value));
     }
     i.insert("provider".into(), s(inbox.provider.as_str()));
+    i.insert("channel".into(), s(&inbox.channel));
     opt_s(i, "contact_name", &inbox.contact_name);
     opt_s(i, "last_read_at", &inbox.last_read_at);
     i.insert("unread_count".into(), n(inbox.unread_count));

@@ -211,7 +211,7 @@ impl InboxStore for Store {
             None => {
                 let meta = ConversationMeta {
                     id: conv.clone(),
-                    kind: w.channel.into(),
+                    kind: w.channel.as_str().into(),
                     status: w.status,
                     created_at: msg.created_at.clone(),
                     created_by: msg.author_id.clone(),
@@ -228,7 +228,7 @@ impl InboxStore for Store {
                     inbox: Some(InboxMeta {
                         org_id: w.org_id.into(),
                         provider: w.provider,
-                        channel: w.channel.into(),
+                        channel: w.channel.as_str().into(),
                         contact_address: w.contact_address.into(),
                         contact_name: w.contact_name.map(str::to_string),
                         business_address: w.business_address.into(),
@@ -320,7 +320,7 @@ impl InboxStore for Store {
         );
         let mut contact_values = vec![
             (":a", s(w.contact_address)),
-            (":ch", s(w.channel)),
+            (":ch", s(w.channel.as_str())),
             (":o", s(w.org_id)),
             (":c", s(conv)),
             (":t", s(&msg.created_at)),
