@@ -26,6 +26,18 @@ pub(crate) enum Claim {
 }
 
 /// Claim an `Idempotency-Key` before calling Twilio.
+/// Longer than `Timeout` in `template.yaml` (10 s) with a margin: no live
+/// invocation holds a pending claim this old.
+pub const PENDING_CLAIM_TIMEOUT_SECS: i64 = 30;
+
+fn delivery_unknown() -> ApiError {
+    ApiError::conflict(
+        "delivery_unknown",
+        "an earlier request with this Idempotency-Key timed out at Twilio; \
+         it was not re-sent. Check the conversation before sending again with a new key",
+    )
+}
+
 pub(crate) async fn claim(
     app: &Core<impl IdempotencyStore + MessageStore>,
     conv: &str,
@@ -43,6 +55,7 @@ pub(crate) async fn claim(
         message_id: message_id.to_string(),
         state: IdemState::Pending,
         message_sk: None,
+        claimed_at: app.clock.now().timestamp(),
     };
     match app
         .store
@@ -97,14 +110,18 @@ async fn replay(
                 .ok_or_else(|| ApiError::Internal("idempotent message missing".into()))?;
             Ok((false, (&msg).into()))
         }
+        // A claim older than any invocation could live (the functions'
+        // timeout, with a margin) was left by one that crashed between the
+        // claim and its outcome: whether Twilio sent it is unknown.
+        IdemState::Pending
+            if app.clock.now().timestamp() - prev.claimed_at > PENDING_CLAIM_TIMEOUT_SECS =>
+        {
+            Err(delivery_unknown())
+        }
         IdemState::Pending => Err(ApiError::conflict(
             "request_in_progress",
             "a request with this Idempotency-Key is still in progress; retry shortly",
         )),
-        IdemState::Unknown => Err(ApiError::conflict(
-            "delivery_unknown",
-            "an earlier request with this Idempotency-Key timed out at Twilio; \
-             it was not re-sent. Check the conversation before sending again with a new key",
-        )),
+        IdemState::Unknown => Err(delivery_unknown()),
     }
 }

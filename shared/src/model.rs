@@ -145,6 +145,8 @@ pub struct IdemRecord {
     pub message_id: String,
     pub state: IdemState,
     pub message_sk: Option<String>,
+    /// When the key was claimed (epoch seconds; 0 when unknown).
+    pub claimed_at: i64,
 }
 
 pub enum IdemBegin {

@@ -357,3 +357,39 @@ async fn when_the_conversation_changed_after_it_was_read_the_send_should_retry_a
     );
     assert_eq!(app.store.messages_of(&conv).len(), 2);
 }
+
+#[tokio::test]
+async fn when_a_claim_was_left_pending_by_a_crash_a_repeat_should_be_in_progress_then_unknown() {
+    let app = app();
+    let conv = open_chat(&app, "bk_13").await;
+    // An invocation claimed the key, then died before Twilio answered.
+    let key = IdempotencyKey::parse("k-crash").unwrap();
+    let claimed = crate::idempotency::claim(
+        &app,
+        &conv,
+        &ana(),
+        Some(key),
+        crate::idempotency::request_hash("hi"),
+        "msg_lost",
+    )
+    .await
+    .unwrap();
+    assert!(matches!(claimed, crate::idempotency::Claim::Fresh(Some(_))));
+
+    let err = say(&app, &ana(), &conv, "hi", Some("k-crash"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "request_in_progress", "it may still be running");
+    app.clock.advance(chrono::Duration::seconds(
+        crate::idempotency::PENDING_CLAIM_TIMEOUT_SECS + 1,
+    ));
+    let err = say(&app, &ana(), &conv, "hi", Some("k-crash"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        "delivery_unknown",
+        "no invocation lives this long"
+    );
+    assert_eq!(sends(&app), 0, "never re-sent blindly");
+}

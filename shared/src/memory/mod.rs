@@ -475,12 +475,14 @@ impl IdempotencyStore for MemoryStore {
     async fn begin_idempotent(
         &self,
         record: &IdemRecord,
-        _now_epoch: i64,
+        now_epoch: i64,
     ) -> Result<IdemBegin, StoreError> {
         Ok(self.with(|t| match t.idempotency.get(&record.pk) {
             Some(prev) => IdemBegin::Existing(prev.clone()),
             None => {
-                t.idempotency.insert(record.pk.clone(), record.clone());
+                let mut claimed = record.clone();
+                claimed.claimed_at = now_epoch;
+                t.idempotency.insert(record.pk.clone(), claimed);
                 IdemBegin::Fresh
             }
         }))

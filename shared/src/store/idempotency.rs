@@ -18,6 +18,7 @@ impl IdempotencyStore for Store {
         item.insert("message_id".into(), s(&record.message_id));
         item.insert("state".into(), s(record.state.as_str()));
         item.insert("expires_at".into(), n(now_epoch + IDEM_TTL_SECS));
+        item.insert("claimed_at".into(), n(now_epoch));
         if self.put_new(item).await? {
             return Ok(IdemBegin::Fresh);
         }
@@ -36,6 +37,7 @@ impl IdempotencyStore for Store {
             message_id: req_s(&existing, "message_id")?,
             state,
             message_sk: get_s(&existing, "message_sk"),
+            claimed_at: get_n(&existing, "claimed_at").unwrap_or(0),
         }))
     }
 
