@@ -69,6 +69,19 @@ pub struct Head {
 }
 
 impl ConversationMeta {
+    /// Whether `msg` becomes the conversation's last message: later than
+    /// the current last one (ties broken by id). One that lost a race to a
+    /// newer message is stored and counted, but never moves activity or read
+    /// horizons back in time.
+    pub fn is_newest(&self, msg: &Message) -> bool {
+        match (&self.last_message_at, &self.last_message_id) {
+            (Some(at), Some(id)) => {
+                (msg.created_at.as_str(), msg.id.as_str()) > (at.as_str(), id.as_str())
+            }
+            _ => true,
+        }
+    }
+
     /// The analytics a new message by `author_type` causes here.
     pub fn message_effects(
         &self,
@@ -227,6 +240,30 @@ pub struct ProviderStats {
     pub active: i64,
     pub escalated: i64,
     pub within_24h: i64,
+}
+
+impl InboxImport<'_> {
+    /// The conversation item an import creates (`id` derived from it).
+    pub fn conversation(&self, id: &str) -> ConversationMeta {
+        ConversationMeta {
+            id: id.into(),
+            kind: self.channel.into(),
+            status: self.status,
+            created_at: self.created_at.into(),
+            created_by: "import".into(),
+            version: 1,
+            participant_count: 1,
+            inbox: Some(InboxMeta {
+                org_id: self.org_id.into(),
+                provider: self.provider,
+                channel: self.channel.into(),
+                contact_address: self.contact_address.unwrap_or("").into(),
+                last_user_message_at: self.last_user_message_at.map(str::to_string),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
 }
 
 /// A conversation imported from another provider (or seeded).

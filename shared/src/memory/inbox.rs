@@ -60,24 +60,7 @@ impl InboxStore for MemoryStore {
             if t.heads.contains_key(&id) {
                 return (id, false);
             }
-            let meta = ConversationMeta {
-                id: id.clone(),
-                kind: c.channel.into(),
-                status: c.status,
-                created_at: c.created_at.into(),
-                created_by: "import".into(),
-                version: 1,
-                participant_count: 1,
-                inbox: Some(InboxMeta {
-                    org_id: c.org_id.into(),
-                    provider: c.provider,
-                    channel: c.channel.into(),
-                    contact_address: c.contact_address.unwrap_or("").into(),
-                    last_user_message_at: c.last_user_message_at.map(str::to_string),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            };
+            let meta = c.conversation(&id);
             t.heads.insert(
                 id.clone(),
                 Head {
@@ -140,12 +123,7 @@ impl InboxStore for MemoryStore {
                 participants: Vec::new(),
             });
             let m = &mut head.meta;
-            let newest = match (&m.last_message_at, &m.last_message_id) {
-                (Some(at), Some(id)) => {
-                    (msg.created_at.as_str(), msg.id.as_str()) > (at.as_str(), id.as_str())
-                }
-                _ => true,
-            };
+            let newest = m.is_newest(msg);
             m.version += 1;
             m.message_count += 1;
             m.status = w.status;

@@ -344,12 +344,7 @@ impl MessageStore for MemoryStore {
                 return StoreMessageOutcome::Conflict;
             }
             let m = &mut h.meta;
-            let newest = match (&m.last_message_at, &m.last_message_id) {
-                (Some(at), Some(id)) => {
-                    (msg.created_at.as_str(), msg.id.as_str()) > (at.as_str(), id.as_str())
-                }
-                _ => true,
-            };
+            let newest = m.is_newest(msg);
             m.version += 1;
             m.message_count += 1;
             if m.first_message_at

@@ -149,24 +149,7 @@ impl InboxStore for Store {
             c.channel,
             identity,
         );
-        let meta = ConversationMeta {
-            id: id.clone(),
-            kind: c.channel.into(),
-            status: c.status,
-            created_at: c.created_at.into(),
-            created_by: "import".into(),
-            version: 1,
-            participant_count: 1,
-            inbox: Some(InboxMeta {
-                org_id: c.org_id.into(),
-                provider: c.provider,
-                channel: c.channel.into(),
-                contact_address: c.contact_address.unwrap_or("").into(),
-                last_user_message_at: c.last_user_message_at.map(str::to_string),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
+        let meta = c.conversation(&id);
         let mut m = meta_item(&meta);
         if let Some(chat) = c.kommo_chat_id {
             m.insert("kommo_chat_id".into(), s(chat));
@@ -243,12 +226,7 @@ impl InboxStore for Store {
                 items.push(self.put(m, Some("attribute_not_exists(PK)"), Vec::new())?);
             }
             Some(meta) => {
-                let newest = match (&meta.last_message_at, &meta.last_message_id) {
-                    (Some(at), Some(id)) => {
-                        (msg.created_at.as_str(), msg.id.as_str()) > (at.as_str(), id.as_str())
-                    }
-                    _ => true,
-                };
+                let newest = meta.is_newest(msg);
                 let mut set = String::from(
                     "SET version = version + :one, message_count = message_count + :one, \
                      pending_side = :ps, pending_since = :pss, #status = :status",

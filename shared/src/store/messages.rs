@@ -95,12 +95,7 @@ impl MessageStore for Store {
         // message is the newest is decided here. One that lost a race to a
         // newer message is stored and counted, but does not become the last
         // message, nor move activity or read horizons back in time.
-        let newest = match (&head.meta.last_message_at, &head.meta.last_message_id) {
-            (Some(at), Some(id)) => {
-                (msg.created_at.as_str(), msg.id.as_str()) > (at.as_str(), id.as_str())
-            }
-            _ => true,
-        };
+        let newest = head.meta.is_newest(msg);
         let first_at = match &head.meta.first_message_at {
             Some(first) if first.as_str() < msg.created_at.as_str() => first.clone(),
             _ => msg.created_at.clone(),
