@@ -209,6 +209,9 @@ pub enum StatusOutcome {
     Pending,
     /// Not newer than what is recorded (duplicate or out of order).
     Stale,
+    /// A failure after a confirmed delivery: its error code is recorded on
+    /// the message, its status stays.
+    ErrorRecorded,
 }
 
 /// Everything one inbound message writes.

@@ -307,3 +307,26 @@ async fn when_a_callback_carries_a_status_this_backend_does_not_know_it_should_b
     assert_eq!(t.drain().await, 1);
     assert_eq!(status_of(&t, &conv, &sid).await, "delivered");
 }
+
+#[tokio::test]
+async fn when_a_failure_arrives_after_delivery_it_should_keep_the_error_code_and_stay_delivered() {
+    let t = spawn_app().await;
+    let conv = inbox_conversation(&t).await;
+    let sid = t.standin.new_message_sid();
+    store_stored(&t, &conv, &sid, "sent").await;
+    send_status(&t, &sid, "delivered", None).await;
+    assert_eq!(t.drain().await, 1);
+    send_status(&t, &sid, "failed", Some("30008")).await;
+    assert_eq!(t.drain().await, 1);
+    t.assert_queue_empty().await;
+    let m = message(&t, &conv, &sid).await.unwrap();
+    assert_eq!(
+        m["status"], "delivered",
+        "a confirmed delivery is not undone: {m}"
+    );
+    assert_eq!(m["error_code"], "30008", "{m}");
+    // It still moves forward to read.
+    send_status(&t, &sid, "read", None).await;
+    assert_eq!(t.drain().await, 1);
+    assert_eq!(status_of(&t, &conv, &sid).await, "read");
+}

@@ -74,6 +74,25 @@ impl MessageStatus {
     }
 }
 
+impl MessageStatus {
+    /// A delivery failure (terminal, but not a cancellation).
+    pub fn is_failure(self) -> bool {
+        matches!(self, Self::Failed | Self::Undelivered)
+    }
+
+    /// `self` replaces a recorded status ranked below this. A failure never
+    /// replaces a confirmed delivery (`delivered`, `read`): a late `failed`
+    /// after `delivered` keeps its error code on the message but does not
+    /// move it.
+    pub fn replaces_below(self) -> i64 {
+        if self.is_failure() {
+            Self::Delivered.rank()
+        } else {
+            self.rank()
+        }
+    }
+}
+
 impl std::fmt::Display for MessageStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -96,5 +115,17 @@ mod tests {
         }
         assert_eq!(MessageStatus::parse("Delivered"), None);
         assert_eq!(MessageStatus::parse("partially_delivered"), None);
+    }
+
+    #[test]
+    fn when_a_failure_comes_after_a_delivery_it_should_not_replace_it() {
+        use MessageStatus::*;
+        let replaces = |new: MessageStatus, old: MessageStatus| old.rank() < new.replaces_below();
+        assert!(replaces(Failed, Sent));
+        assert!(replaces(Undelivered, Queued));
+        assert!(!replaces(Failed, Delivered));
+        assert!(!replaces(Undelivered, Read));
+        assert!(replaces(Read, Delivered));
+        assert!(!replaces(Delivered, Failed), "a failure stays terminal");
     }
 }

@@ -237,6 +237,9 @@ async fn status_callback(
         crate::store::StatusOutcome::Applied => "applied",
         crate::store::StatusOutcome::Pending => "kept until the message is stored",
         crate::store::StatusOutcome::Stale => "ignored (not newer)",
+        crate::store::StatusOutcome::ErrorRecorded => {
+            "error code kept; a confirmed delivery is not undone"
+        }
     };
     tracing::info!(status = status.as_str(), outcome, "status callback");
     Ok(())

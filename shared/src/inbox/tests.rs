@@ -255,3 +255,32 @@ async fn when_an_envelope_is_malformed_it_should_be_permanent_so_it_reaches_the_
     ));
     assert!(core.store.messages_of(&conv_id()).is_empty());
 }
+
+#[tokio::test]
+async fn when_a_failure_arrives_after_delivery_the_status_should_stay_and_the_code_be_kept() {
+    let core = core().await;
+    process(
+        &core,
+        &inbound("SM1", BUSINESS, "hi", "2026-12-01T10:00:00.000Z"),
+    )
+    .await
+    .unwrap();
+    let late_failure = queued(
+        &[
+            ("MessageSid", "SM1"),
+            ("MessageStatus", "undelivered"),
+            ("ErrorCode", "30008"),
+        ],
+        "2026-12-01T10:03:00.000Z",
+    );
+    process(
+        &core,
+        &status("SM1", "delivered", "2026-12-01T10:02:00.000Z"),
+    )
+    .await
+    .unwrap();
+    process(&core, &late_failure).await.unwrap();
+    let msg = &core.store.messages_of(&conv_id())[0];
+    assert_eq!(msg.status, MessageStatus::Delivered);
+    assert_eq!(msg.error_code.as_deref(), Some("30008"));
+}

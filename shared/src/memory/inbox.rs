@@ -190,8 +190,17 @@ impl InboxStore for MemoryStore {
         Ok(self.with(|t| {
             if t.sid_status
                 .get(sid)
-                .is_some_and(|(recorded, _)| recorded.rank() >= status.rank())
+                .is_some_and(|(recorded, _)| recorded.rank() >= status.replaces_below())
             {
+                if let Some(code) = error_code.filter(|_| status.is_failure()) {
+                    if let Some((_, recorded_code)) = t.sid_status.get_mut(sid) {
+                        *recorded_code = Some(code.into());
+                    }
+                    if let Some(m) = t.sids.get(sid).and_then(|k| t.messages.get_mut(k)) {
+                        m.error_code = Some(code.into());
+                    }
+                    return StatusOutcome::ErrorRecorded;
+                }
                 return StatusOutcome::Stale;
             }
             t.sid_status
@@ -200,7 +209,7 @@ impl InboxStore for MemoryStore {
                 return StatusOutcome::Pending;
             };
             match t.messages.get_mut(&key) {
-                Some(m) if m.status.rank() < status.rank() => {
+                Some(m) if m.status.rank() < status.replaces_below() => {
                     m.status = status;
                     if let Some(code) = error_code {
                         m.error_code = Some(code.into());

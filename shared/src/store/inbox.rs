@@ -59,6 +59,38 @@ pub(super) fn org_counters(org: &str) -> Item {
 }
 
 impl Store {
+    /// A failure after a confirmed delivery: keep its error code on the SID
+    /// item and on the stored message, leave the status.
+    async fn record_late_error(&self, sid: &str, code: &str) -> Result<StatusOutcome, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("SID#{sid}"), "#SID")))
+            .update_expression("SET error_code = :e")
+            .expression_attribute_values(":e", s(code))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        let item = out.attributes.unwrap_or_default();
+        if let (Some(conv), Some(sk)) =
+            (get_s(&item, "conversation_id"), get_s(&item, "message_sk"))
+        {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(conv_pk(&conv), sk)))
+                .update_expression("SET error_code = :e")
+                .condition_expression("attribute_exists(PK)")
+                .expression_attribute_values(":e", s(code))
+                .send()
+                .await
+                .map_err(sdk_err)?;
+        }
+        Ok(StatusOutcome::ErrorRecorded)
+    }
+
     /// The counter update the rules decided (`None` when nothing moves).
     pub(super) fn stats_delta(
         &self,
@@ -380,15 +412,17 @@ impl InboxStore for Store {
         at: &str,
     ) -> Result<StatusOutcome, StoreError> {
         let rank = status.rank();
+        let below = status.replaces_below();
         let mut expr = String::from("SET msg_status = :s, status_rank = :r, status_at = :t");
         let mut req = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(format!("SID#{sid}"), "#SID")))
-            .condition_expression("attribute_not_exists(status_rank) OR status_rank < :r")
+            .condition_expression("attribute_not_exists(status_rank) OR status_rank < :b")
             .expression_attribute_values(":s", s(status.as_str()))
             .expression_attribute_values(":r", n(rank))
+            .expression_attribute_values(":b", n(below))
             .expression_attribute_values(":t", s(at))
             .return_values(ReturnValue::AllNew);
         if let Some(code) = error_code {
@@ -399,7 +433,10 @@ impl InboxStore for Store {
         let item = match res {
             Ok(out) => out.attributes.unwrap_or_default(),
             Err(e) if is_condition_failure(&e) => {
-                return Ok(StatusOutcome::Stale);
+                return match error_code {
+                    Some(code) if status.is_failure() => self.record_late_error(sid, code).await,
+                    _ => Ok(StatusOutcome::Stale),
+                };
             }
             Err(e) => return Err(sdk_err(e)),
         };
@@ -414,11 +451,12 @@ impl InboxStore for Store {
             .table_name(&self.table)
             .set_key(Some(key(conv_pk(&conv), sk)))
             .condition_expression(
-                "attribute_exists(PK) AND (attribute_not_exists(status_rank) OR status_rank < :r)",
+                "attribute_exists(PK) AND (attribute_not_exists(status_rank) OR status_rank < :b)",
             )
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":s", s(status.as_str()))
             .expression_attribute_values(":r", n(rank))
+            .expression_attribute_values(":b", n(below))
             .expression_attribute_values(":t", s(at));
         if let Some(code) = error_code {
             msg_expr.push_str(", error_code = :e");
