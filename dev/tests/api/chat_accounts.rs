@@ -321,3 +321,39 @@ async fn when_a_number_is_registered_inbound_messages_to_it_should_route_to_its_
     assert_eq!(parked.len(), 1, "{parked:?}");
     assert_eq!(parked[0]["message_sid"], early.as_str());
 }
+
+#[tokio::test]
+async fn when_the_sender_is_a_whatsapp_username_or_short_code_it_should_be_parked_not_dead_lettered()
+ {
+    let t = spawn_app().await;
+    t.register_number(NUMBER_A, "org_a").await;
+    let mut sids = Vec::new();
+    for from in ["whatsapp:CC.7f3a91", "12345", "ACME"] {
+        let sid = t.standin.new_message_sid();
+        let p = t.standin.inbound_params(&sid, from, NUMBER_A, "hi");
+        let (status, body) = t
+            .standin
+            .send_webhook("/webhooks/twilio/messaging", &p)
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{body}");
+        sids.push(sid);
+    }
+    assert_eq!(t.drain().await, 3);
+    t.assert_queue_empty().await;
+    assert_eq!(
+        t.queue_depth(&t.dlq_url).await,
+        (0, 0),
+        "nothing dead-lettered"
+    );
+    let parked = t.get("/chat-accounts?org_id=org_a", &service()).await;
+    let parked: Vec<&str> = parked.json["unroutable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["message_sid"].as_str())
+        .collect();
+    for sid in &sids {
+        assert!(parked.contains(&sid.as_str()), "{sid} parked: {parked:?}");
+    }
+}

@@ -138,10 +138,17 @@ async fn inbound_message(
     raw: &str,
 ) -> Result<(), ProcessError> {
     let sid = message_sid(env)?;
-    let from = Address::parse(required(env, "From")?)
-        .map_err(|_| ProcessError::Permanent("From is not an address".into()))?;
-    let to = Address::parse(required(env, "To")?)
-        .map_err(|_| ProcessError::Permanent("To is not an address".into()))?;
+    let (raw_from, raw_to) = (required(env, "From")?, required(env, "To")?);
+    // A sender this inbox cannot address yet (a short code, an alphanumeric
+    // sender, a WhatsApp username `whatsapp:CC.xxx`) is parked with the whole
+    // envelope, never dropped and never sent to the DLQ.
+    let (Ok(from), Ok(to)) = (Address::parse(raw_from), Address::parse(raw_to)) else {
+        tracing::warn!(to = %redact(raw_to), "an address that is not E.164; parked");
+        app.store
+            .park_unroutable(&env.received_at, sid, raw_to, raw)
+            .await?;
+        return Ok(());
+    };
     let Some(org) = resolve_org(app, to.as_str()).await? else {
         tracing::warn!(to = %redact(to.as_str()), "no chat account for this number; parked");
         app.store

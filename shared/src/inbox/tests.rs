@@ -284,3 +284,28 @@ async fn when_a_failure_arrives_after_delivery_the_status_should_stay_and_the_co
     assert_eq!(msg.status, MessageStatus::Delivered);
     assert_eq!(msg.error_code.as_deref(), Some("30008"));
 }
+
+#[tokio::test]
+async fn when_the_sender_is_not_an_e164_address_the_message_should_be_parked_not_dead_lettered() {
+    let core = core().await;
+    for (sid, from) in [
+        ("SM7", "whatsapp:CC.1a2b3c"),
+        ("SM8", "ACME"),
+        ("SM9", "12345"),
+    ] {
+        let env = queued(
+            &[
+                ("MessageSid", sid),
+                ("From", from),
+                ("To", BUSINESS),
+                ("Body", "hi"),
+            ],
+            "2026-12-01T10:00:00.000Z",
+        );
+        process(&core, &env).await.unwrap();
+    }
+    let parked = core.store.list_unroutable(10).await.unwrap();
+    let sids: Vec<_> = parked.iter().map(|(_, sid, _)| sid.as_str()).collect();
+    assert_eq!(sids.len(), 3, "{parked:?}");
+    assert!(["SM7", "SM8", "SM9"].iter().all(|s| sids.contains(s)));
+}
