@@ -330,3 +330,31 @@ async fn when_a_failure_arrives_after_delivery_it_should_keep_the_error_code_and
     assert_eq!(t.drain().await, 1);
     assert_eq!(status_of(&t, &conv, &sid).await, "read");
 }
+
+#[tokio::test]
+async fn when_a_status_was_recorded_but_the_message_write_was_lost_a_redelivery_should_repair_it() {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    let t = spawn_app().await;
+    let conv = inbox_conversation(&t).await;
+    let sid = t.standin.new_message_sid();
+    store_stored(&t, &conv, &sid, "sent").await;
+    // The first half of a status write that crashed before the second: the
+    // SID item says delivered, the message still says sent.
+    raw_dynamodb()
+        .await
+        .update_item()
+        .table_name(t.app.store.table())
+        .key("PK", A::S(format!("SID#{sid}")))
+        .key("SK", A::S("#SID".into()))
+        .update_expression("SET msg_status = :s, status_rank = :r")
+        .expression_attribute_values(":s", A::S("delivered".into()))
+        .expression_attribute_values(":r", A::N("5".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status_of(&t, &conv, &sid).await, "sent");
+    // Twilio redelivers the same callback: the message catches up.
+    send_status(&t, &sid, "delivered", None).await;
+    assert_eq!(t.drain().await, 1);
+    assert_eq!(status_of(&t, &conv, &sid).await, "delivered");
+}

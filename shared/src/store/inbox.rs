@@ -59,6 +59,43 @@ pub(super) fn org_counters(org: &str) -> Item {
 }
 
 impl Store {
+    /// Apply the status recorded on a SID item to its stored message when
+    /// the message is behind it. `Ok(true)` when the message moved.
+    async fn reapply_recorded(&self, sid: &str) -> Result<bool, StoreError> {
+        let Some(item) = self.get(key(format!("SID#{sid}"), "#SID")).await? else {
+            return Ok(false);
+        };
+        let (Some(conv), Some(sk), Some(status), Some(rank)) = (
+            get_s(&item, "conversation_id"),
+            get_s(&item, "message_sk"),
+            get_s(&item, "msg_status"),
+            get_n(&item, "status_rank"),
+        ) else {
+            return Ok(false);
+        };
+        let mut expr = String::from("SET #st = :s, status_rank = :r");
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(conv_pk(&conv), sk)))
+            .condition_expression(
+                "attribute_exists(PK) AND (attribute_not_exists(status_rank) OR status_rank < :r)",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":s", s(status))
+            .expression_attribute_values(":r", n(rank));
+        if let Some(code) = get_s(&item, "error_code") {
+            expr.push_str(", error_code = :e");
+            req = req.expression_attribute_values(":e", s(code));
+        }
+        match req.update_expression(expr).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+
     /// A failure after a confirmed delivery: keep its error code on the SID
     /// item and on the stored message, leave the status.
     async fn record_late_error(&self, sid: &str, code: &str) -> Result<StatusOutcome, StoreError> {
@@ -433,8 +470,14 @@ impl InboxStore for Store {
         let item = match res {
             Ok(out) => out.attributes.unwrap_or_default(),
             Err(e) if is_condition_failure(&e) => {
+                // Not newer than what the SID item holds. A delivery that
+                // wrote the SID item and then failed before the message
+                // would leave the message behind for good: bring it up to
+                // what is recorded first.
+                let repaired = self.reapply_recorded(sid).await?;
                 return match error_code {
                     Some(code) if status.is_failure() => self.record_late_error(sid, code).await,
+                    _ if repaired => Ok(StatusOutcome::Applied),
                     _ => Ok(StatusOutcome::Stale),
                 };
             }
