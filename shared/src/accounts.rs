@@ -23,6 +23,12 @@ impl AccountCache {
             .filter(|(_, at)| at.elapsed() < ACCOUNT_TTL)
             .map(|(org, _)| org.clone())
     }
+    /// Drop an entry the write path found stale (the number moved).
+    pub fn forget(&self, address: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.remove(address);
+    }
+
     pub fn put(&self, address: &str, org: &str) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.insert(address.to_string(), (org.to_string(), Instant::now()));

@@ -200,6 +200,9 @@ pub enum InboundOutcome {
     Duplicate,
     /// The conversation changed since it was read: re-read and retry.
     Conflict,
+    /// The business number's chat account no longer routes to this org:
+    /// resolve it again.
+    Rerouted,
 }
 
 pub enum StatusOutcome {
@@ -233,6 +236,11 @@ pub struct InboundWrite<'a> {
     pub status: ConversationStatus,
     /// How the provider's counters move with this write.
     pub stats: StatsDelta,
+    /// The org came from the business number's chat account (`true`) or
+    /// from `DEFAULT_ORG_ID` (`false`). The write checks it still holds, so
+    /// a number moved to another org routes there at once, whatever a warm
+    /// cache remembered.
+    pub routed_by_account: bool,
 }
 
 /// Per-provider figures of an org's inbox.

@@ -357,3 +357,50 @@ async fn when_the_sender_is_a_whatsapp_username_or_short_code_it_should_be_parke
         assert!(parked.contains(&sid.as_str()), "{sid} parked: {parked:?}");
     }
 }
+
+#[tokio::test]
+async fn when_a_number_moves_between_orgs_the_next_message_should_reach_the_new_org_at_once() {
+    let t = spawn_app().await;
+    let contact = "whatsapp:+15551239999";
+    t.register_number(NUMBER_A, "org_a").await;
+    t.inbound(contact, NUMBER_A, "first").await;
+    assert_eq!(t.drain().await, 1); // the processor's cache now says org_a
+    let admin_a = admin_token("admin_a", "org_a");
+    let r = t
+        .call(
+            reqwest::Method::DELETE,
+            "/chat-accounts?address=whatsapp%3A%2B15550001111",
+            Some(&admin_a),
+            None,
+            &[],
+        )
+        .await;
+    assert!(
+        r.status == 204 || r.status == 200,
+        "{} {:?}",
+        r.status,
+        r.json
+    );
+    t.register_number(NUMBER_A, "org_b").await;
+    t.inbound(contact, NUMBER_A, "second").await;
+    assert_eq!(t.drain().await, 1);
+
+    let inbox_b = t.inbox(&agent_of("agent_b", "org_b")).await;
+    assert_eq!(inbox_b.len(), 1, "{inbox_b:?}");
+    let conv_b = inbox_b[0]["id"].as_str().unwrap();
+    let bodies: Vec<String> = t
+        .messages(conv_b, &agent_of("agent_b", "org_b"))
+        .await
+        .iter()
+        .map(|m| m["body"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(bodies, vec!["second".to_string()]);
+    let inbox_a = t.inbox(&agent_of("agent_a", "org_a")).await;
+    let conv_a = inbox_a[0]["id"].as_str().unwrap();
+    assert_eq!(
+        t.messages(conv_a, &agent_of("agent_a", "org_a"))
+            .await
+            .len(),
+        1
+    );
+}

@@ -64,15 +64,24 @@ pub async fn resolve_org(
     app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore>,
     address: &str,
 ) -> Result<Option<String>, StoreError> {
+    Ok(route(app, address).await?.map(|(org, _)| org))
+}
+
+/// The org of a business number and whether its chat account says so
+/// (`true`) or `DEFAULT_ORG_ID` does (`false`).
+async fn route(
+    app: &Core<impl AccountStore>,
+    address: &str,
+) -> Result<Option<(String, bool)>, StoreError> {
     if let Some(org) = app.accounts.get(address) {
-        return Ok(Some(org));
+        return Ok(Some((org, true)));
     }
     match app.store.chat_account(Provider::Twilio, address).await? {
         Some(acc) => {
             app.accounts.put(address, &acc.org_id);
-            Ok(Some(acc.org_id))
+            Ok(Some((acc.org_id, true)))
         }
-        None => Ok(app.config.default_org_id.clone()),
+        None => Ok(app.config.default_org_id.clone().map(|org| (org, false))),
     }
 }
 
@@ -137,6 +146,32 @@ async fn inbound_message(
     env: &Envelope,
     raw: &str,
 ) -> Result<(), ProcessError> {
+    // A warm cache may remember a number's old org; the write checks the
+    // routing, and a number that moved is resolved again (once more here,
+    // then by SQS redelivery).
+    for _ in 0..2 {
+        match inbound_once(app, env, raw).await? {
+            Routed::Done => return Ok(()),
+            Routed::Moved(address) => {
+                tracing::info!(to = %redact(&address), "the number moved to another org; re-routing");
+                app.accounts.forget(&address);
+            }
+        }
+    }
+    Err(StoreError::Unavailable("a number's chat account keeps changing".into()).into())
+}
+
+enum Routed {
+    Done,
+    /// The business number's routing changed under this write.
+    Moved(String),
+}
+
+async fn inbound_once(
+    app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore>,
+    env: &Envelope,
+    raw: &str,
+) -> Result<Routed, ProcessError> {
     let sid = message_sid(env)?;
     let (raw_from, raw_to) = (required(env, "From")?, required(env, "To")?);
     // A sender this inbox cannot address yet (a short code, an alphanumeric
@@ -147,14 +182,14 @@ async fn inbound_message(
         app.store
             .park_unroutable(&env.received_at, sid, raw_to, raw)
             .await?;
-        return Ok(());
+        return Ok(Routed::Done);
     };
-    let Some(org) = resolve_org(app, to.as_str()).await? else {
+    let Some((org, routed_by_account)) = route(app, to.as_str()).await? else {
         tracing::warn!(to = %redact(to.as_str()), "no chat account for this number; parked");
         app.store
             .park_unroutable(&env.received_at, sid, to.as_str(), raw)
             .await?;
-        return Ok(());
+        return Ok(Routed::Done);
     };
     let channel = from.channel();
     let conv = inbox_conversation_id(
@@ -201,6 +236,7 @@ async fn inbound_message(
             status: existing
                 .as_ref()
                 .map_or(ConversationStatus::Active, |m| m.status.after_inbound()),
+            routed_by_account,
             stats: match &existing {
                 None => StatsDelta::of_change(None, ConversationStatus::Active),
                 Some(m) => StatsDelta::of_change(Some(m.status), m.status.after_inbound()),
@@ -209,12 +245,13 @@ async fn inbound_message(
         match app.store.store_inbound(&write).await? {
             InboundOutcome::Stored => {
                 tracing::info!(conversation_id = %conv, channel = channel.as_str(), "inbound message stored");
-                return Ok(());
+                return Ok(Routed::Done);
             }
             InboundOutcome::Duplicate => {
                 tracing::info!(conversation_id = %conv, "inbound message already stored");
-                return Ok(());
+                return Ok(Routed::Done);
             }
+            InboundOutcome::Rerouted => return Ok(Routed::Moved(to.as_str().to_string())),
             InboundOutcome::Conflict => pause(attempt).await,
         }
     }

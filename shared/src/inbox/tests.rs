@@ -309,3 +309,57 @@ async fn when_the_sender_is_not_an_e164_address_the_message_should_be_parked_not
     assert_eq!(sids.len(), 3, "{parked:?}");
     assert!(["SM7", "SM8", "SM9"].iter().all(|s| sids.contains(s)));
 }
+
+#[tokio::test]
+async fn when_a_number_moves_to_another_org_the_next_message_should_route_there_despite_the_cache()
+{
+    let core = core().await;
+    process(
+        &core,
+        &inbound("SM1", BUSINESS, "hi", "2026-12-01T10:00:00.000Z"),
+    )
+    .await
+    .unwrap();
+    // The warm cache now says org_a. The number moves to org_b.
+    assert!(
+        core.store
+            .delete_chat_account(Provider::Twilio, BUSINESS, ORG)
+            .await
+            .unwrap()
+    );
+    let mut moved = core
+        .store
+        .chat_account(Provider::Twilio, BUSINESS)
+        .await
+        .unwrap();
+    assert!(moved.is_none());
+    moved = Some(ChatAccount {
+        provider: Provider::Twilio,
+        address: BUSINESS.into(),
+        org_id: "org_b".into(),
+        channel: crate::domain::Channel::Whatsapp,
+        created_at: "2026-12-01T10:30:00.000Z".into(),
+        created_by: "test".into(),
+    });
+    core.store
+        .put_chat_account(moved.as_ref().unwrap())
+        .await
+        .unwrap();
+    process(
+        &core,
+        &inbound("SM2", BUSINESS, "hello?", "2026-12-01T11:00:00.000Z"),
+    )
+    .await
+    .unwrap();
+    let org_b = inbox_conversation_id("org_b", "twilio", "whatsapp", CONTACT);
+    assert_eq!(
+        core.store.messages_of(&org_b).len(),
+        1,
+        "routed to the new owner"
+    );
+    assert_eq!(
+        core.store.messages_of(&conv_id()).len(),
+        1,
+        "org_a kept only its own"
+    );
+}

@@ -94,6 +94,18 @@ impl InboxStore for MemoryStore {
             if t.sids.contains_key(&sid) {
                 return InboundOutcome::Duplicate;
             }
+            let owner = t
+                .accounts
+                .get(&(w.provider, w.business_address.to_string()))
+                .map(|a| a.org_id.as_str());
+            let still_routed = if w.routed_by_account {
+                owner == Some(w.org_id)
+            } else {
+                owner.is_none()
+            };
+            if !still_routed {
+                return InboundOutcome::Rerouted;
+            }
             let conv = msg.conversation_id.clone();
             match (w.existing, t.heads.get(&conv)) {
                 (None, Some(_)) => return InboundOutcome::Conflict,

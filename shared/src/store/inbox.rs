@@ -16,6 +16,7 @@
 use crate::ports::InboxStore;
 use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem};
 
+use super::accounts::account_key;
 use super::conversations::*;
 use super::item::*;
 use super::messages::*;
@@ -392,6 +393,22 @@ impl InboxStore for Store {
         )?);
         items.extend(self.add_unread(org_counters(w.org_id), 1)?);
         items.extend(self.stats_delta(w.org_id, w.provider, w.stats)?);
+        // The routing still holds: the number's account names this org (or,
+        // for DEFAULT_ORG_ID, no account claimed the number meanwhile).
+        let route_idx = items.len();
+        let (condition, values) = if w.routed_by_account {
+            ("org_id = :org", values_map(vec![(":org", s(w.org_id))]))
+        } else {
+            ("attribute_not_exists(PK)", None)
+        };
+        let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(account_key(w.provider, w.business_address)))
+            .condition_expression(condition)
+            .set_expression_attribute_values(values)
+            .build()
+            .map_err(build_err)?;
+        items.push(TransactWriteItem::builder().condition_check(check).build());
         match self.transact(items).await? {
             TxOutcome::Done => Ok(InboundOutcome::Stored),
             TxOutcome::Contended => Ok(InboundOutcome::Conflict),
@@ -404,6 +421,9 @@ impl InboxStore for Store {
                 }
                 if failed.iter().any(|(i, _)| *i == meta_idx) {
                     return Ok(InboundOutcome::Conflict);
+                }
+                if failed.iter().any(|(i, _)| *i == route_idx) {
+                    return Ok(InboundOutcome::Rerouted);
                 }
                 Err(StoreError::Sdk(format!(
                     "inbound transaction condition failed at {:?}",
