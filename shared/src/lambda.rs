@@ -91,7 +91,7 @@ pub fn guarded_service<D, F, Fut>(
     handler: F,
 ) -> impl lambda_runtime::Service<
     lambda_runtime::LambdaEvent<LambdaRequest>,
-    Response = serde_json::Value,
+    Response = impl serde::Serialize + Send + 'static,
     Error = Infallible,
 > + Clone
 where
@@ -115,11 +115,8 @@ where
     lambda_runtime::service_fn(
         move |mut event: lambda_runtime::LambdaEvent<LambdaRequest>| {
             guard_event(&mut event.payload);
-            let fut = adapter.clone().call(event);
-            async move {
-                let response = fut.await?;
-                Ok::<_, Infallible>(serde_json::to_value(response).unwrap_or_default())
-            }
+            // lambda_http's own response, serialized once by the runtime.
+            adapter.clone().call(event)
         },
     )
 }

@@ -97,6 +97,7 @@ async fn when_a_raw_event_has_a_bad_query_the_function_should_answer_400_invalid
         let resp = service
             .call(LambdaEvent::new(event_with_query(q), Context::default()))
             .await
+            .map(|r| serde_json::to_value(r).unwrap())
             .unwrap();
         assert_eq!(resp["statusCode"], 400, "{q}: {resp}");
         let body: Value = serde_json::from_str(resp["body"].as_str().unwrap()).unwrap();
@@ -110,6 +111,7 @@ async fn when_a_raw_event_has_a_bad_query_the_function_should_answer_400_invalid
             Context::default(),
         ))
         .await
+        .map(|r| serde_json::to_value(r).unwrap())
         .unwrap();
     assert_eq!(resp["statusCode"], 200, "{resp}");
     let mut forged: Value =
@@ -121,6 +123,7 @@ async fn when_a_raw_event_has_a_bad_query_the_function_should_answer_400_invalid
             Context::default(),
         ))
         .await
+        .map(|r| serde_json::to_value(r).unwrap())
         .unwrap();
     assert_eq!(resp["statusCode"], 200, "{resp}");
 }
