@@ -1,7 +1,7 @@
 //! The booking-chat rules against the in-memory adapters: no network, no
 //! emulator. The same rules run over DynamoDB and Twilio in `dev/tests/api`.
 
-use crate::app::{App, Core};
+use crate::app::App;
 use crate::auth::{Caller, UserType};
 use crate::chat::create::{CreateConversationInput, ParticipantInput, create_conversation};
 use crate::chat::listing::list_conversations;
@@ -9,38 +9,18 @@ use crate::chat::participants::remove_participant;
 use crate::chat::read::{mark_read, unread_total};
 use crate::chat::send::send;
 use crate::chat::status::update_status;
-use crate::config::{Config, CoreConfig};
 use crate::conversation::SendInput;
 use crate::conversation::access::load_visible;
 use crate::conversation::views::MessageView;
 use crate::domain::IdempotencyKey;
 use crate::error::ApiError;
-use crate::memory::{ChatCall, FakeChat, MemoryStore};
+use crate::memory::{ChatCall, FakeChat, MemoryStore, test_app};
 use crate::transport::TwilioError;
 
 type TestApp = App<MemoryStore, FakeChat>;
 
 fn app() -> TestApp {
-    let env = |name: &str| {
-        match name {
-            "AUTH_JWT_SECRET" => Some("unit-test-secret-0123456789abcdef"),
-            "TABLE_NAME" => Some("unused"),
-            "TWILIO_ACCOUNT_SID" => Some("ACunit"),
-            "TWILIO_AUTH_TOKEN" => Some("unit"),
-            _ => None,
-        }
-        .map(str::to_string)
-    };
-    let config = Config::from_lookup(env).unwrap();
-    let core = Core::with_store(
-        CoreConfig::from_lookup(env).unwrap(),
-        MemoryStore::default(),
-    );
-    App {
-        core,
-        config,
-        twilio: FakeChat::default(),
-    }
+    test_app(FakeChat::default())
 }
 
 fn caller(user: &str, user_type: UserType) -> Caller {

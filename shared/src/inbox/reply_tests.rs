@@ -4,21 +4,19 @@
 
 use chrono::Duration;
 
-use crate::app::{App, Core};
+use crate::app::App;
 use crate::auth::{Caller, UserType};
 use crate::clock::format_ts;
-use crate::config::{Config, CoreConfig};
 use crate::conversation::SendInput;
 use crate::conversation::access::load_visible;
 use crate::conversation::views::MessageView;
-use crate::domain::{AuthorType, IdempotencyKey, MessageStatus, Provider, inbox_conversation_id};
+use crate::domain::{AuthorType, IdempotencyKey, MessageStatus, inbox_conversation_id};
 use crate::envelope::{Envelope, Source};
 use crate::error::ApiError;
 use crate::inbox::process;
 use crate::inbox::reply::send_reply;
-use crate::memory::{FakeMessaging, MemoryStore};
-use crate::model::ChatAccount;
-use crate::ports::{AccountStore, InboxStore};
+use crate::memory::{FakeMessaging, MemoryStore, register_whatsapp, test_app};
+use crate::ports::InboxStore;
 use crate::transport::{ERR_OPTED_OUT, TwilioError};
 
 const ORG: &str = "org_a";
@@ -29,37 +27,9 @@ const TEMPLATE: &str = "HX0123456789abcdef0123456789abcdef";
 type TestApp = App<MemoryStore, FakeMessaging>;
 
 async fn app() -> TestApp {
-    let env = |name: &str| {
-        match name {
-            "AUTH_JWT_SECRET" => Some("unit-test-secret-0123456789abcdef"),
-            "TABLE_NAME" => Some("unused"),
-            "TWILIO_ACCOUNT_SID" => Some("ACunit"),
-            "TWILIO_AUTH_TOKEN" => Some("unit"),
-            "PUBLIC_BASE_URL" => Some("https://api.example.com"),
-            _ => None,
-        }
-        .map(str::to_string)
-    };
-    let core = Core::with_store(
-        CoreConfig::from_lookup(env).unwrap(),
-        MemoryStore::default(),
-    );
-    core.store
-        .put_chat_account(&ChatAccount {
-            provider: Provider::Twilio,
-            address: BUSINESS.into(),
-            org_id: ORG.into(),
-            channel: crate::domain::Channel::Whatsapp,
-            created_at: "2026-12-01T00:00:00.000Z".into(),
-            created_by: "test".into(),
-        })
-        .await
-        .unwrap();
-    App {
-        core,
-        config: Config::from_lookup(env).unwrap(),
-        twilio: FakeMessaging::default(),
-    }
+    let app = test_app(FakeMessaging::default());
+    register_whatsapp(&app.store, BUSINESS, ORG).await;
+    app
 }
 
 fn agent() -> Caller {

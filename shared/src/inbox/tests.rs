@@ -3,11 +3,10 @@
 //! SQS in `dev/tests/api`.
 
 use crate::app::Core;
-use crate::config::CoreConfig;
 use crate::domain::{ConversationStatus, MessageStatus, Provider, inbox_conversation_id};
 use crate::envelope::{Envelope, Source};
 use crate::inbox::{ProcessError, process};
-use crate::memory::MemoryStore;
+use crate::memory::{MemoryStore, register_whatsapp, test_app};
 use crate::model::ChatAccount;
 use crate::ports::{AccountStore, ConversationStore, InboxStore, ReadStateStore};
 
@@ -16,29 +15,8 @@ const BUSINESS: &str = "whatsapp:+15550001111";
 const CONTACT: &str = "whatsapp:+15551234567";
 
 async fn core() -> Core<MemoryStore> {
-    let env = |name: &str| {
-        match name {
-            "AUTH_JWT_SECRET" => Some("unit-test-secret-0123456789abcdef"),
-            "TABLE_NAME" => Some("unused"),
-            _ => None,
-        }
-        .map(str::to_string)
-    };
-    let core = Core::with_store(
-        CoreConfig::from_lookup(env).unwrap(),
-        MemoryStore::default(),
-    );
-    core.store
-        .put_chat_account(&ChatAccount {
-            provider: Provider::Twilio,
-            address: BUSINESS.into(),
-            org_id: ORG.into(),
-            channel: crate::domain::Channel::Whatsapp,
-            created_at: "2026-12-01T00:00:00.000Z".into(),
-            created_by: "test".into(),
-        })
-        .await
-        .unwrap();
+    let core = test_app(()).core;
+    register_whatsapp(&core.store, BUSINESS, ORG).await;
     core
 }
 

@@ -48,6 +48,47 @@ struct Tables {
     unroutable: Vec<(String, String, String)>,
 }
 
+/// An `App` over the in-memory store and transport `T`, with the settings
+/// of a single-account install: what the rules' unit tests run on.
+pub fn test_app<T>(transport: T) -> crate::app::App<MemoryStore, T> {
+    let env = |name: &str| {
+        match name {
+            "AUTH_JWT_SECRET" => Some("unit-test-secret-0123456789abcdef"),
+            "TABLE_NAME" => Some("unused"),
+            "TWILIO_ACCOUNT_SID" => Some("ACunit"),
+            "TWILIO_AUTH_TOKEN" => Some("unit"),
+            "PUBLIC_BASE_URL" => Some("https://api.example.com"),
+            _ => None,
+        }
+        .map(str::to_string)
+    };
+    let core = crate::app::Core::with_store(
+        crate::config::CoreConfig::from_lookup(env).expect("test settings"),
+        MemoryStore::default(),
+    );
+    crate::app::App {
+        core,
+        config: crate::config::Config::from_lookup(env).expect("test settings"),
+        twilio: transport,
+    }
+}
+
+/// Register a Twilio WhatsApp number for `org`.
+pub async fn register_whatsapp(store: &MemoryStore, address: &str, org: &str) {
+    use crate::ports::AccountStore;
+    store
+        .put_chat_account(&ChatAccount {
+            provider: Provider::Twilio,
+            address: address.into(),
+            org_id: org.into(),
+            channel: crate::domain::Channel::Whatsapp,
+            created_at: "2026-12-01T00:00:00.000Z".into(),
+            created_by: "test".into(),
+        })
+        .await
+        .expect("in-memory put");
+}
+
 /// Booking-chat storage in memory.
 #[derive(Default)]
 pub struct MemoryStore {
