@@ -62,15 +62,12 @@ pub(super) fn org_counters(org: &str) -> Item {
 impl Store {
     /// Apply the status recorded on a SID item to its stored message when
     /// the message is behind it. `Ok(true)` when the message moved.
-    async fn reapply_recorded(&self, sid: &str) -> Result<bool, StoreError> {
-        let Some(item) = self.get(key(format!("SID#{sid}"), "#SID")).await? else {
-            return Ok(false);
-        };
+    async fn reapply_recorded(&self, item: &Item) -> Result<bool, StoreError> {
         let (Some(conv), Some(sk), Some(status), Some(rank)) = (
-            get_s(&item, "conversation_id"),
-            get_s(&item, "message_sk"),
-            get_s(&item, "msg_status"),
-            get_n(&item, "status_rank"),
+            get_s(item, "conversation_id"),
+            get_s(item, "message_sk"),
+            get_s(item, "msg_status"),
+            get_n(item, "status_rank"),
         ) else {
             return Ok(false);
         };
@@ -86,7 +83,7 @@ impl Store {
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":s", s(status))
             .expression_attribute_values(":r", n(rank));
-        if let Some(code) = get_s(&item, "error_code") {
+        if let Some(code) = get_s(item, "error_code") {
             expr.push_str(", error_code = :e");
             req = req.expression_attribute_values(":e", s(code));
         }
@@ -481,7 +478,10 @@ impl InboxStore for Store {
             .expression_attribute_values(":r", n(rank))
             .expression_attribute_values(":b", n(below))
             .expression_attribute_values(":t", s(at))
-            .return_values(ReturnValue::AllNew);
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            );
         if let Some(code) = error_code {
             expr.push_str(", error_code = :e");
             req = req.expression_attribute_values(":e", s(code));
@@ -493,8 +493,18 @@ impl InboxStore for Store {
                 // Not newer than what the SID item holds. A delivery that
                 // wrote the SID item and then failed before the message
                 // would leave the message behind for good: bring it up to
-                // what is recorded first.
-                let repaired = self.reapply_recorded(sid).await?;
+                // what is recorded first (the item comes with the refusal).
+                let recorded = match &e {
+                    SdkError::ServiceError(se) => match se.err() {
+                        aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => c.item().cloned(),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let repaired = match recorded {
+                    Some(item) => self.reapply_recorded(&item).await?,
+                    None => false,
+                };
                 return match error_code {
                     Some(code) if status.is_failure() => self.record_late_error(sid, code).await,
                     _ if repaired => Ok(StatusOutcome::Applied),
