@@ -1,4 +1,4 @@
-.PHONY: run test browser-test inbound load build-release sizes fmt lint bench
+.PHONY: run test browser-test inbound load build-release sizes fmt lint bench bench-lambda lambda-arm64
 
 ## Start everything locally (emulator, table, Twilio stand-in, gateway on $PORT)
 run:
@@ -23,6 +23,18 @@ load:
 ## Criterion benchmark of the webhook ingest path (signature + parse + envelope)
 bench:
 	cargo bench -p webhook-ingest --bench ingest
+
+## Cold start and CPU per invocation of release binaries behind a fake
+## Runtime API, AWS over HTTPS to a local stub, free core and 7.2 % of a core
+## (BENCHMARKS.md, "Lambda-like runs"); BIN_DIR=... for another build
+bench-lambda:
+	cargo build --release -p webhook-ingest -p process-inbound
+	bench/lambda.sh $(BIN_DIR)
+
+## arm64 builds of every function with cargo-lambda (installed into .venv
+## with zig) and their zip -9 sizes
+lambda-arm64:
+	scripts/lambda-arm64.sh
 
 ## Release binaries of every function (sizes in BENCHMARKS.md)
 build-release:
