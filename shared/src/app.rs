@@ -5,8 +5,6 @@
 //! functions that call Twilio; the others are built from `Core` alone, so
 //! they need no Twilio settings or secrets.
 
-use aws_config::BehaviorVersion;
-
 use crate::accounts::AccountCache;
 use crate::auth::JwtVerifier;
 use crate::clock::Clock;
@@ -48,11 +46,19 @@ pub enum InitError {
     Config(#[from] crate::config::ConfigError),
     #[error("http client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error("https client: {0}")]
+    Https(#[from] aws_smithy_http_client::HttpClientError),
 }
 
-async fn dynamodb() -> aws_sdk_dynamodb::Client {
-    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
-    aws_sdk_dynamodb::Client::new(&sdk)
+/// The DynamoDB client over the process's one HTTPS connector, its first
+/// connection opened now (see [`crate::aws`]).
+async fn dynamodb() -> Result<aws_sdk_dynamodb::Client, InitError> {
+    let connector = crate::aws::https_connector()?;
+    let sdk = crate::aws::sdk_config(connector.clone()).await;
+    if let Some(endpoint) = crate::aws::dynamodb_endpoint(&sdk).await {
+        crate::aws::warm_up(&connector, &endpoint).await;
+    }
+    Ok(aws_sdk_dynamodb::Client::new(&sdk))
 }
 
 impl<S> Core<S> {
@@ -72,7 +78,7 @@ impl<S> Core<S> {
 impl Core {
     /// Build from the environment (`AWS_ENDPOINT_URL` is honoured by the SDK).
     pub async fn from_env() -> Result<Self, InitError> {
-        Ok(Self::new(CoreConfig::from_env()?, dynamodb().await))
+        Ok(Self::new(CoreConfig::from_env()?, dynamodb().await?))
     }
 
     pub fn new(config: CoreConfig, dynamodb: aws_sdk_dynamodb::Client) -> Self {
@@ -85,7 +91,7 @@ impl App {
     /// Build from the environment (`AWS_ENDPOINT_URL` is honoured by the SDK).
     pub async fn from_env() -> Result<Self, InitError> {
         let config = Config::from_env()?;
-        Self::new(config, dynamodb().await)
+        Self::new(config, dynamodb().await?)
     }
 
     pub fn new(config: Config, dynamodb: aws_sdk_dynamodb::Client) -> Result<Self, InitError> {

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod app;
 pub mod auth;
+pub mod aws;
 pub mod bookings;
 pub mod chat;
 pub mod clock;
@@ -25,6 +26,7 @@ pub mod model;
 pub mod ports;
 pub mod signature;
 pub mod store;
+pub mod tls;
 pub mod transport;
 pub mod twilio;
 

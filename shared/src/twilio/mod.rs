@@ -44,9 +44,9 @@ pub const CALLBACK_OVERRIDES: &str = "#rc=5&rp=all";
 
 #[derive(Clone)]
 pub struct TwilioClient {
-    /// Built on first use: loading the platform's root certificates costs a
-    /// few milliseconds that functions which never call Twilio (most reads)
-    /// should not pay at cold start.
+    /// Built on first use, so functions that never call Twilio (most reads)
+    /// do not parse its root certificates at cold start; it trusts the roots
+    /// of [`crate::tls`] (the compiled-in bundle, not the platform store).
     http: std::sync::Arc<std::sync::OnceLock<reqwest::Client>>,
     cfg: TwilioConfig,
 }
@@ -70,6 +70,7 @@ impl TwilioClient {
             .connect_timeout(Duration::from_secs(2))
             .pool_idle_timeout(Duration::from_secs(50))
             .user_agent(concat!("booking-messaging/", env!("CARGO_PKG_VERSION")))
+            .tls_certs_only(crate::tls::reqwest_roots())
             .build()
             .map_err(|e| TwilioError::Unavailable(format!("http client: {e}")))?;
         Ok(self.http.get_or_init(|| client))
