@@ -18,14 +18,16 @@ fns=("$@")
 [ ${#fns[@]} -gt 0 ] || fns=($(ls functions))
 args=()
 for f in "${fns[@]}"; do args+=(-p "$f"); done
+# Its own target directory: a native build can run beside it.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/arm64}"
 cargo lambda build --release --arm64 "${args[@]}"
 mkdir -p target/lambda-zip
 printf '%-24s %10s %10s\n' function bootstrap "zip -9"
 for f in "${fns[@]}"; do
-  out="target/lambda-zip/$f.zip"
+  out="$PWD/target/lambda-zip/$f.zip"
   rm -f "$out"
-  (cd "target/lambda/$f" && zip -q -9 -X "../../../$out" bootstrap)
+  (cd "$CARGO_TARGET_DIR/lambda/$f" && zip -q -9 -X "$out" bootstrap)
   printf '%-24s %7.2f MB %7.2f MB\n' "$f" \
-    "$(echo "$(stat -c %s "target/lambda/$f/bootstrap") / 1048576" | bc -l)" \
+    "$(echo "$(stat -c %s "$CARGO_TARGET_DIR/lambda/$f/bootstrap") / 1048576" | bc -l)" \
     "$(echo "$(stat -c %s "$out") / 1048576" | bc -l)"
 done
