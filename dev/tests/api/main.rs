@@ -23,5 +23,6 @@ mod raw_events;
 mod replies;
 mod request_counts;
 mod routes;
+mod sid_guard;
 mod statuses;
 mod twilio_failures;

@@ -48,10 +48,46 @@ async fn store_sent(
     now: DateTime<Utc>,
     idem: Option<&IdemRecord>,
 ) -> Result<(), ApiError> {
+    // Cleared when the SID's guard belongs to another message: then this
+    // one is stored without the guard (and without the SID).
+    let mut guarded = true;
     for attempt in 0..STORE_SENT_ATTEMPTS {
         let fx = head.meta.message_effects(msg.author_type, &msg.body, now);
-        match app.store.store_message(head, msg, &fx, idem).await? {
+        let unguarded;
+        let write = if guarded {
+            &*msg
+        } else {
+            unguarded = Message {
+                twilio_sid: None,
+                ..msg.clone()
+            };
+            &unguarded
+        };
+        match app.store.store_message(head, write, &fx, idem).await? {
             StoreMessageOutcome::Stored | StoreMessageOutcome::Duplicate => return Ok(()),
+            StoreMessageOutcome::SidTaken {
+                conversation_id,
+                message_sk,
+            } => {
+                if conversation_id == msg.conversation_id
+                    && message_sk.ends_with(&format!("#{}", msg.id))
+                {
+                    // Twilio's webhook echo of this very message stored it
+                    // first (with its counters): answer the key with it.
+                    if let Some(stored) =
+                        app.store.get_message(&conversation_id, &message_sk).await?
+                    {
+                        *msg = stored;
+                    }
+                    if let Some(record) = idem {
+                        app.store.mark_idempotent_sent(record, &message_sk).await?;
+                    }
+                    return Ok(());
+                }
+                tracing::warn!(conversation_id = %msg.conversation_id,
+                    "the Twilio SID already names another message; storing this one without it");
+                guarded = false;
+            }
             StoreMessageOutcome::Conflict => {
                 tracing::debug!(attempt, "conversation changed; retrying message write");
                 // A status callback may have beaten us to the SID: store

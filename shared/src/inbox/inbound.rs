@@ -400,7 +400,11 @@ async fn message_added(
     let fx = head.meta.message_effects(author_type, body, at);
     Ok(
         match app.store.store_message(head, &msg, &fx, None).await? {
-            StoreMessageOutcome::Stored | StoreMessageOutcome::Duplicate => true,
+            // A SID already stored (under our id or, from a Twilio double
+            // reusing SIDs, another message) is this event's redelivery.
+            StoreMessageOutcome::Stored
+            | StoreMessageOutcome::Duplicate
+            | StoreMessageOutcome::SidTaken { .. } => true,
             StoreMessageOutcome::Conflict => false,
         },
     )
