@@ -16,6 +16,7 @@ mod idempotency;
 mod inbound_pipeline;
 mod local_stack;
 mod org_inbox;
+mod outbox;
 mod pagination;
 mod participants;
 mod provider_stats;

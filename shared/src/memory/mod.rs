@@ -70,6 +70,7 @@ pub fn test_app<T>(transport: T) -> crate::app::App<MemoryStore, T> {
         core,
         config: crate::config::Config::from_lookup(env).expect("test settings"),
         twilio: transport,
+        outbox: crate::outbox::OutboxQueue::memory(),
     }
 }
 
