@@ -270,6 +270,15 @@ impl StandIn {
         self.lock().no_callbacks = true;
     }
 
+    /// `(sid, to, body)` of the Messages API messages sent so far.
+    pub fn sms_messages(&self) -> Vec<(String, String, String)> {
+        self.lock()
+            .sms
+            .iter()
+            .map(|m| (m.sid.clone(), m.to.clone(), m.body.clone()))
+            .collect()
+    }
+
     /// Messages API messages sent so far.
     pub fn sms_count(&self) -> usize {
         self.lock().sms.len()

@@ -153,7 +153,19 @@ async fn spawn_app_inner(
     }
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(p) = &proxies {
-        loader = loader.endpoint_url(&p.aws.url);
+        // The SDK's own retries (3 attempts), with a short first backoff so
+        // the fault suite spends its time on faults, not on waiting.
+        loader = loader.endpoint_url(&p.aws.url).retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_initial_backoff(Duration::from_millis(20)),
+        );
+        // An attempt whose answer never comes is abandoned (and retried)
+        // as on Lambda, where nothing waits past the function's timeout.
+        loader = loader.timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_secs(2))
+                .build(),
+        );
     }
     let sdk = loader.load().await;
     let dynamo = DynamoCounter::default();

@@ -11,6 +11,7 @@ mod conversation_status;
 mod conversations_events;
 mod errors;
 mod events;
+mod fault_suite;
 mod helpers;
 mod idempotency;
 mod inbound_pipeline;
