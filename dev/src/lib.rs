@@ -4,6 +4,7 @@
 
 pub mod bookings;
 pub mod devapi;
+pub mod faults;
 pub mod gateway;
 pub mod poller;
 pub mod setup;

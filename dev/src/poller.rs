@@ -16,11 +16,25 @@ pub async fn poll_once(
     app: &App,
     wait_secs: i32,
 ) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
+    poll_once_with(sqs, queue_url, app, wait_secs, None).await
+}
+
+/// [`poll_once`] with the received records invisible for
+/// `visibility_secs` instead of the queue's timeout (tests that want
+/// failed records back quickly).
+pub async fn poll_once_with(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    app: &App,
+    wait_secs: i32,
+    visibility_secs: Option<i32>,
+) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
     let out = sqs
         .receive_message()
         .queue_url(queue_url)
         .max_number_of_messages(10)
         .wait_time_seconds(wait_secs)
+        .set_visibility_timeout(visibility_secs)
         .send()
         .await?;
     let messages = out.messages.unwrap_or_default();

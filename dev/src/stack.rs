@@ -28,6 +28,8 @@ pub struct StackOptions {
     pub overrides: HashMap<String, String>,
     /// A DynamoDB client to use instead of one built from the environment.
     pub dynamodb: Option<aws_sdk_dynamodb::Client>,
+    /// An SQS client to use instead of one built from the environment.
+    pub sqs: Option<aws_sdk_sqs::Client>,
     /// Run the SQS poller (tests may drive `poll_once` themselves).
     pub poller: bool,
     /// Serve the web app's static files from here (`make run`).
@@ -89,7 +91,7 @@ pub async fn start(opts: StackOptions) -> Result<Stack, BoxError> {
     let dynamodb = opts
         .dynamodb
         .unwrap_or_else(|| aws_sdk_dynamodb::Client::new(&sdk));
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let sqs = opts.sqs.unwrap_or_else(|| aws_sdk_sqs::Client::new(&sdk));
     let template = Template::load_default()?;
     let get = |k: &str| settings.get(k).cloned().or_else(|| env(k));
     let config = Config::from_lookup(get)?;
@@ -106,7 +108,10 @@ pub async fn start(opts: StackOptions) -> Result<Stack, BoxError> {
     let get = |k: &str| settings.get(k).cloned().or_else(|| env(k));
     let ingest_config = IngestConfig::from_lookup(get)?;
 
-    let app: &'static App = Box::leak(Box::new(App::new(config, dynamodb)?));
+    // send-message's outbox: the inbound queue, as in the template.
+    let app: &'static App = Box::leak(Box::new(App::new(config, dynamodb)?.with_outbox(
+        shared::outbox::OutboxQueue::sqs(sqs.clone(), queue_url.clone()),
+    )));
     let ingest = Box::leak(Box::new(webhook_ingest::Ingest::new(
         ingest_config,
         sqs.clone(),

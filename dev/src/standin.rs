@@ -90,6 +90,12 @@ struct Inner {
     requests: Vec<Recorded>,
     faults: Vec<Fault>,
     counter: u64,
+    /// The SID the next message create answers with (a double that
+    /// reuses SIDs).
+    reuse_sid: Option<String>,
+    /// Answers held after the request was processed: (method, path
+    /// suffix, delay), once each.
+    holds: Vec<(&'static str, String, Duration)>,
 }
 
 #[derive(Clone)]
@@ -217,9 +223,60 @@ impl StandIn {
         Self::next_sid(&mut inner, "SM")
     }
 
+    /// The next message create (Conversations or Messages API) answers
+    /// with `sid` instead of a fresh one, as a Twilio double that reuses
+    /// SIDs would.
+    pub fn reuse_next_message_sid(&self, sid: &str) {
+        self.lock().reuse_sid = Some(sid.to_string());
+    }
+
+    /// Process the next matching request, then hold its (successful)
+    /// answer for `delay`: what a slow network after Twilio acted looks like.
+    pub fn hold_next_answer(&self, method: &'static str, path_suffix: &str, delay: Duration) {
+        self.lock()
+            .holds
+            .push((method, path_suffix.to_string(), delay));
+    }
+
+    /// `(sid, author, body, attributes, date_created)` of the messages
+    /// Twilio holds for a conversation SID, oldest first.
+    pub fn conversation_messages(
+        &self,
+        conv_sid: &str,
+    ) -> Vec<(String, String, String, String, String)> {
+        self.lock()
+            .convs
+            .iter()
+            .find(|c| c.sid == conv_sid)
+            .map(|c| {
+                c.messages
+                    .iter()
+                    .map(|m| {
+                        (
+                            m.sid.clone(),
+                            m.author.clone(),
+                            m.body.clone(),
+                            m.attributes.clone(),
+                            m.created.clone(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Stop sending automatic status callbacks (tests that drive them).
     pub fn disable_status_callbacks(&self) {
         self.lock().no_callbacks = true;
+    }
+
+    /// `(sid, to, body)` of the Messages API messages sent so far.
+    pub fn sms_messages(&self) -> Vec<(String, String, String)> {
+        self.lock()
+            .sms
+            .iter()
+            .map(|m| (m.sid.clone(), m.to.clone(), m.body.clone()))
+            .collect()
     }
 
     /// Messages API messages sent so far.
@@ -418,6 +475,14 @@ async fn gatekeeper(
     if !authorized(&s, &parts.headers) {
         return twilio_error(401, 20003, "Authenticate");
     }
+    let hold = {
+        let mut inner = s.lock();
+        let pos = inner
+            .holds
+            .iter()
+            .position(|(m, suffix, _)| *m == method && path.ends_with(suffix.as_str()));
+        pos.map(|i| inner.holds.remove(i).2)
+    };
     if let Some(f) = fault {
         tokio::time::sleep(f.delay).await;
         let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -428,11 +493,16 @@ async fn gatekeeper(
         }
         return resp;
     }
-    next.run(axum::extract::Request::from_parts(
-        parts,
-        axum::body::Body::from(bytes),
-    ))
-    .await
+    let resp = next
+        .run(axum::extract::Request::from_parts(
+            parts,
+            axum::body::Body::from(bytes),
+        ))
+        .await;
+    if let Some(delay) = hold {
+        tokio::time::sleep(delay).await;
+    }
+    resp
 }
 
 fn authorized(s: &StandIn, headers: &HeaderMap) -> bool {
@@ -662,7 +732,10 @@ async fn list_msgs(State(s): State<StandIn>, Path(sid): Path<String>) -> Reply {
 async fn create_msg(State(s): State<StandIn>, Path(sid): Path<String>, body: Bytes) -> Reply {
     let form = form_of(&body);
     let mut inner = s.lock();
-    let msid = StandIn::next_sid(&mut inner, "IM");
+    let msid = match inner.reuse_sid.take() {
+        Some(sid) => sid,
+        None => StandIn::next_sid(&mut inner, "IM"),
+    };
     let Some(c) = find(&mut inner, &sid) else {
         return twilio_error(404, 20404, "The requested resource was not found");
     };
@@ -718,14 +791,15 @@ async fn create_sms(State(s): State<StandIn>, Path(account): Path<String>, body:
     }
     let (sid, callbacks) = {
         let mut inner = s.lock();
-        let sid = StandIn::next_sid(
-            &mut inner,
-            if form.iter().any(|(k, _)| k == "MediaUrl") {
-                "MM"
-            } else {
-                "SM"
-            },
-        );
+        let prefix = if form.iter().any(|(k, _)| k == "MediaUrl") {
+            "MM"
+        } else {
+            "SM"
+        };
+        let sid = match inner.reuse_sid.take() {
+            Some(sid) => sid,
+            None => StandIn::next_sid(&mut inner, prefix),
+        };
         inner.sms.push(Sms {
             sid: sid.clone(),
             from: from.into(),

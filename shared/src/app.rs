@@ -10,6 +10,7 @@ use crate::auth::JwtVerifier;
 use crate::clock::Clock;
 use crate::config::{Config, CoreConfig};
 use crate::cursor::CursorCodec;
+use crate::outbox::OutboxQueue;
 use crate::store::Store;
 use crate::twilio::TwilioClient;
 
@@ -30,6 +31,9 @@ pub struct App<S = Store, T = TwilioClient> {
     pub core: Core<S>,
     pub config: Config,
     pub twilio: T,
+    /// Where a message Twilio accepted but storage refused goes
+    /// (`QUEUE_URL`: `send-message` only).
+    pub outbox: OutboxQueue,
 }
 
 /// The Twilio functions use every rule the others use.
@@ -53,12 +57,18 @@ pub enum InitError {
 /// The DynamoDB client over the process's one HTTPS connector, its first
 /// connection opened now (see [`crate::aws`]).
 async fn dynamodb() -> Result<aws_sdk_dynamodb::Client, InitError> {
+    Ok(aws_sdk_dynamodb::Client::new(&sdk_config().await?))
+}
+
+/// The SDK configuration over the process's one HTTPS connector, its first
+/// connection to DynamoDB opened now.
+async fn sdk_config() -> Result<aws_config::SdkConfig, InitError> {
     let connector = crate::aws::https_connector()?;
     let sdk = crate::aws::sdk_config(connector.clone()).await;
     if let Some(endpoint) = crate::aws::dynamodb_endpoint(&sdk).await {
         crate::aws::warm_up(&connector, &endpoint).await;
     }
-    Ok(aws_sdk_dynamodb::Client::new(&sdk))
+    Ok(sdk)
 }
 
 impl<S> Core<S> {
@@ -89,9 +99,20 @@ impl Core {
 
 impl App {
     /// Build from the environment (`AWS_ENDPOINT_URL` is honoured by the SDK).
+    /// With `QUEUE_URL` set (`send-message`), messages Twilio accepted but
+    /// storage refused go to that queue as outbox records.
     pub async fn from_env() -> Result<Self, InitError> {
         let config = Config::from_env()?;
-        Self::new(config, dynamodb().await?)
+        let sdk = sdk_config().await?;
+        let app = Self::new(config, aws_sdk_dynamodb::Client::new(&sdk))?;
+        Ok(
+            match std::env::var("QUEUE_URL").ok().filter(|q| !q.is_empty()) {
+                Some(queue_url) => {
+                    app.with_outbox(OutboxQueue::sqs(aws_sdk_sqs::Client::new(&sdk), queue_url))
+                }
+                None => app,
+            },
+        )
     }
 
     pub fn new(config: Config, dynamodb: aws_sdk_dynamodb::Client) -> Result<Self, InitError> {
@@ -99,6 +120,15 @@ impl App {
             core: Core::new(config.core(), dynamodb),
             twilio: TwilioClient::new(config.twilio.clone())?,
             config,
+            outbox: OutboxQueue::Disabled,
         })
+    }
+}
+
+impl<S, T> App<S, T> {
+    /// Put messages Twilio accepted but storage refused on `outbox`.
+    pub fn with_outbox(mut self, outbox: OutboxQueue) -> Self {
+        self.outbox = outbox;
+        self
     }
 }

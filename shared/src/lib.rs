@@ -23,6 +23,7 @@ pub mod lambda;
 #[cfg(test)]
 pub mod memory;
 pub mod model;
+pub mod outbox;
 pub mod ports;
 pub mod signature;
 pub mod store;

@@ -171,8 +171,16 @@ pub enum StoreMessageOutcome {
     Stored,
     /// The conversation changed since the head was read: reload and retry.
     Conflict,
-    /// The Twilio SID is already stored: a duplicate, which is a success.
+    /// This message is already stored under its SID: a duplicate, which is
+    /// a success.
     Duplicate,
+    /// The Twilio SID's guard names another stored item: this very message
+    /// stored under another key (a Conversations webhook echo that got
+    /// there first) or a different message (a Twilio double reusing SIDs).
+    SidTaken {
+        conversation_id: String,
+        message_sk: String,
+    },
 }
 
 #[derive(Clone, Debug, Default)]

@@ -196,6 +196,14 @@ pub trait IdempotencyStore: Send + Sync {
         record: &IdemRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Answer a claimed key with a message stored by someone else (a
+    /// webhook echo of this very send, or the outbox).
+    fn mark_idempotent_sent(
+        &self,
+        record: &IdemRecord,
+        message_sk: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Record that a send may or may not have reached Twilio.
     fn mark_idempotent_unknown(
         &self,

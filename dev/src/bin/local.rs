@@ -77,6 +77,7 @@ async fn main() -> Result<(), BoxError> {
         standin_addr: Some(format!("127.0.0.1:{standin_port}")),
         overrides,
         dynamodb: None,
+        sqs: None,
         poller: true,
         web_root: Some(web_root),
         dev_tokens: Some(tokens.clone()),

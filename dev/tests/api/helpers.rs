@@ -5,6 +5,7 @@ use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use dev::bookings::BookingDirectoryStandIn;
+use dev::faults::{FaultProxy, Upstream};
 use dev::stack::{self, StackOptions};
 use dev::standin::StandIn;
 use reqwest::{Method, StatusCode};
@@ -13,6 +14,7 @@ use shared::App;
 use shared::auth::{Caller, UserType, issue_token};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub const SECRET: &str = "integration-test-secret-0123456789";
 
@@ -87,12 +89,46 @@ pub async fn spawn_app_without_directory() -> TestApp {
 }
 
 pub async fn spawn_app_opts(extra: &[(&str, &str)], directory: bool) -> TestApp {
-    endpoint_or_explain();
+    spawn_app_inner(extra, directory, None).await.0
+}
+
+/// The fault-injecting proxies of [`spawn_app_with_faults`]: `aws` in
+/// front of the emulator (every DynamoDB and SQS request of the stack),
+/// `twilio` in front of the stand-in.
+pub struct Faults {
+    pub aws: FaultProxy,
+    pub twilio: FaultProxy,
+}
+
+/// A stack whose AWS SDK clients and Twilio client go through
+/// fault-injecting proxies; timeouts hold a connection for `hold`.
+pub async fn spawn_app_with_faults(extra: &[(&str, &str)], hold: Duration) -> (TestApp, Faults) {
+    let (t, f) = spawn_app_inner(extra, true, Some(hold)).await;
+    (t, f.expect("proxies"))
+}
+
+async fn spawn_app_inner(
+    extra: &[(&str, &str)],
+    directory: bool,
+    faults: Option<Duration>,
+) -> (TestApp, Option<Faults>) {
+    let endpoint = endpoint_or_explain();
     let bookings = BookingDirectoryStandIn::default();
     bookings.set_fallback("cust_1", "prov_1");
     let bookings_url = bookings.serve("127.0.0.1:0").await.expect("directory");
     let standin = StandIn::default();
-    let twilio = standin.serve("127.0.0.1:0").await.expect("stand-in");
+    let mut twilio = standin.serve("127.0.0.1:0").await.expect("stand-in");
+    let mut proxies = None;
+    if let Some(hold) = faults {
+        let aws = FaultProxy::start(&endpoint, Upstream::Aws, hold)
+            .await
+            .expect("AWS proxy");
+        let tw = FaultProxy::start(&twilio, Upstream::Twilio, hold)
+            .await
+            .expect("Twilio proxy");
+        twilio = tw.url.clone();
+        proxies = Some(Faults { aws, twilio: tw });
+    }
     let table = format!("test-{}", ulid::Ulid::new().to_string().to_lowercase());
     let mut overrides: HashMap<String, String> = [
         ("TABLE_NAME", table.as_str()),
@@ -115,18 +151,36 @@ pub async fn spawn_app_opts(extra: &[(&str, &str)], directory: bool) -> TestApp 
     for (k, v) in extra {
         overrides.insert(k.to_string(), v.to_string());
     }
-    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(p) = &proxies {
+        // The SDK's own retries (3 attempts), with a short first backoff so
+        // the fault suite spends its time on faults, not on waiting.
+        loader = loader.endpoint_url(&p.aws.url).retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_initial_backoff(Duration::from_millis(20)),
+        );
+        // An attempt whose answer never comes is abandoned (and retried)
+        // as on Lambda, where nothing waits past the function's timeout.
+        loader = loader.timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_secs(2))
+                .build(),
+        );
+    }
+    let sdk = loader.load().await;
     let dynamo = DynamoCounter::default();
     let client = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&sdk)
             .interceptor(dynamo.clone())
             .build(),
     );
+    let sqs = proxies.as_ref().map(|_| aws_sdk_sqs::Client::new(&sdk));
     let stack = stack::start(StackOptions {
         gateway_addr: "127.0.0.1:0".into(),
         standin_addr: None,
         overrides,
         dynamodb: Some(client),
+        sqs,
         poller: false,
         ..Default::default()
     })
@@ -134,7 +188,7 @@ pub async fn spawn_app_opts(extra: &[(&str, &str)], directory: bool) -> TestApp 
     .expect("local stack");
     dynamo.take();
     standin.set_webhook_base(&stack.base_url);
-    TestApp {
+    let t = TestApp {
         base: stack.base_url,
         http: reqwest::Client::new(),
         app: stack.app,
@@ -145,7 +199,8 @@ pub async fn spawn_app_opts(extra: &[(&str, &str)], directory: bool) -> TestApp 
         standin,
         dynamo,
         bookings,
-    }
+    };
+    (t, proxies)
 }
 
 pub fn token(user: &str, user_type: UserType) -> String {

@@ -271,10 +271,11 @@ async fn when_callbacks_arrive_before_the_message_is_stored_their_status_should_
     };
     store_stored(&t, &conv, &sid, &status).await;
     assert_eq!(status_of(&t, &conv, &sid).await, "delivered");
-    // Stored once: a repeat is a duplicate.
+    // Stored once: another message claiming the same SID is told whose
+    // it is (issue 8 item 5), never stored over it.
     assert!(matches!(
         store_outbound(&t, &conv, &sid, &status).await,
-        StoreMessageOutcome::Duplicate
+        StoreMessageOutcome::SidTaken { .. }
     ));
 
     // Later callbacks apply to the stored message.

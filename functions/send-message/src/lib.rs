@@ -26,7 +26,13 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     } else {
         chat::send::send(app, &caller, head, &input, key).await?
     };
-    Ok(http::json(if created { 201 } else { 200 }, &message))
+    // 202: Twilio accepted it and storing it finishes through the outbox.
+    let status = match (created, message.pending_store) {
+        (true, true) => 202,
+        (true, false) => 201,
+        (false, _) => 200,
+    };
+    Ok(http::json(status, &message))
 }
 
 /// The sample events in `events/` are this function's input.

@@ -110,5 +110,5 @@ async fn send_message(
         details: None,
         error_code: None,
     };
-    finish_sent(app, &mut head, msg, now, idem.as_ref()).await
+    finish_sent(app, &app.outbox, &mut head, msg, now, idem.as_ref()).await
 }

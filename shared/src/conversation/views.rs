@@ -222,6 +222,10 @@ pub struct MessageView {
     /// A WhatsApp template send (`content_sid`, `content_variables`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<serde_json::Value>,
+    /// Twilio accepted the message but storing it failed: it is on the
+    /// outbox queue and lands shortly (the send answers 202).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pending_store: bool,
 }
 
 impl From<&Message> for MessageView {
@@ -240,6 +244,7 @@ impl From<&Message> for MessageView {
             location: detail(m, "location"),
             button: detail(m, "button"),
             template: detail(m, "template"),
+            pending_store: false,
         }
     }
 }

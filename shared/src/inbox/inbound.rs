@@ -7,12 +7,14 @@ use serde_json::{Value, json};
 
 use crate::app::Core;
 use crate::clock::format_ts;
+use crate::conversation::outgoing::{OutboxError, deliver_outbox};
 use crate::domain::{
     Address, AuthorType, ConversationStatus, MessageStatus, ParticipantType, Provider, StatsDelta,
     inbox_conversation_id, redact,
 };
 use crate::envelope::{Envelope, Kind};
-use crate::ports::{AccountStore, ConversationStore, InboxStore, MessageStore};
+use crate::outbox::OutboxRecord;
+use crate::ports::{AccountStore, ConversationStore, IdempotencyStore, InboxStore, MessageStore};
 use crate::store::{
     ConversationMeta, Head, InboundOutcome, InboundWrite, Message, Participant, StoreError,
     StoreMessageOutcome,
@@ -34,9 +36,18 @@ use crate::clock::contention_pause as pause;
 
 /// Process one queued envelope.
 pub async fn process(
-    app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore>,
+    app: &Core<
+        impl ConversationStore + MessageStore + InboxStore + AccountStore + IdempotencyStore,
+    >,
     raw: &str,
 ) -> Result<(), ProcessError> {
+    // A message Twilio accepted whose storage failed in `send-message`.
+    if let Some(record) = OutboxRecord::detect(raw).map_err(ProcessError::Permanent)? {
+        return deliver_outbox(app, &record).await.map_err(|e| match e {
+            OutboxError::Malformed(why) => ProcessError::Permanent(why),
+            OutboxError::Transient(why) => ProcessError::Transient(StoreError::Unavailable(why)),
+        });
+    }
     let env = Envelope::from_json(raw).map_err(ProcessError::Permanent)?;
     match env.kind {
         Kind::InboundMessage => inbound_message(app, &env, raw).await,
@@ -400,7 +411,11 @@ async fn message_added(
     let fx = head.meta.message_effects(author_type, body, at);
     Ok(
         match app.store.store_message(head, &msg, &fx, None).await? {
-            StoreMessageOutcome::Stored | StoreMessageOutcome::Duplicate => true,
+            // A SID already stored (under our id or, from a Twilio double
+            // reusing SIDs, another message) is this event's redelivery.
+            StoreMessageOutcome::Stored
+            | StoreMessageOutcome::Duplicate
+            | StoreMessageOutcome::SidTaken { .. } => true,
             StoreMessageOutcome::Conflict => false,
         },
     )

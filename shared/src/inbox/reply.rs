@@ -318,7 +318,7 @@ pub async fn send_reply(
         details: (!details.is_empty()).then_some(Value::Object(details)),
         error_code: None,
     };
-    finish_sent(app, &mut head, msg, now, idem.as_ref()).await
+    finish_sent(app, &app.outbox, &mut head, msg, now, idem.as_ref()).await
 }
 
 #[cfg(test)]

@@ -70,6 +70,7 @@ pub fn test_app<T>(transport: T) -> crate::app::App<MemoryStore, T> {
         core,
         config: crate::config::Config::from_lookup(env).expect("test settings"),
         twilio: transport,
+        outbox: crate::outbox::OutboxQueue::memory(),
     }
 }
 
@@ -367,8 +368,14 @@ impl MessageStore for MemoryStore {
     ) -> Result<StoreMessageOutcome, StoreError> {
         Ok(self.with(|t| {
             if let Some(sid) = &msg.twilio_sid {
-                if t.sids.contains_key(sid) {
-                    return StoreMessageOutcome::Duplicate;
+                if let Some((conversation_id, message_sk)) = t.sids.get(sid) {
+                    if *conversation_id == msg.conversation_id && *message_sk == msg.sort_key() {
+                        return StoreMessageOutcome::Duplicate;
+                    }
+                    return StoreMessageOutcome::SidTaken {
+                        conversation_id: conversation_id.clone(),
+                        message_sk: message_sk.clone(),
+                    };
                 }
                 // A status callback got there first with a newer status.
                 if t.sid_status
@@ -531,6 +538,20 @@ impl IdempotencyStore for MemoryStore {
                 .is_some_and(|r| r.state == IdemState::Pending)
             {
                 t.idempotency.remove(&record.pk);
+            }
+        });
+        Ok(())
+    }
+
+    async fn mark_idempotent_sent(
+        &self,
+        record: &IdemRecord,
+        message_sk: &str,
+    ) -> Result<(), StoreError> {
+        self.with(|t| {
+            if let Some(r) = t.idempotency.get_mut(&record.pk) {
+                r.state = IdemState::Sent;
+                r.message_sk = Some(message_sk.to_string());
             }
         });
         Ok(())

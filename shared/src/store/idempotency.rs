@@ -55,6 +55,26 @@ impl IdempotencyStore for Store {
             .map(|_| ())
     }
 
+    async fn mark_idempotent_sent(
+        &self,
+        record: &IdemRecord,
+        message_sk: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&record.pk, "#IDEM")))
+            .update_expression("SET #st = :sent, message_sk = :sk")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":sent", s("sent"))
+            .expression_attribute_values(":sk", s(message_sk))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk_err)
+    }
+
     async fn mark_idempotent_unknown(&self, record: &IdemRecord) -> Result<(), StoreError> {
         self.client
             .update_item()

@@ -205,8 +205,23 @@ impl MessageStore for Store {
             TxOutcome::ConditionFailed(failed) => {
                 let sid_failed = failed.iter().find(|(i, _)| Some(*i) == sid_idx);
                 if let Some((_, old)) = sid_failed {
-                    if old.as_ref().is_some_and(|o| o.contains_key("message_sk")) {
-                        return Ok(StoreMessageOutcome::Duplicate);
+                    let owner = old.as_ref().and_then(|o| {
+                        Some((get_s(o, "conversation_id")?, get_s(o, "message_sk")?))
+                    });
+                    if let Some((conversation_id, message_sk)) = owner {
+                        // Only this message under this key is a duplicate.
+                        return Ok(
+                            if conversation_id == msg.conversation_id
+                                && message_sk == msg.sort_key()
+                            {
+                                StoreMessageOutcome::Duplicate
+                            } else {
+                                StoreMessageOutcome::SidTaken {
+                                    conversation_id,
+                                    message_sk,
+                                }
+                            },
+                        );
                     }
                     // A status callback got there first with a newer status.
                     return Ok(StoreMessageOutcome::Conflict);
