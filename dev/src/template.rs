@@ -263,7 +263,11 @@ impl Template {
             typed("AWS::ApiGatewayV2::Integration")
                 .filter_map(|(id, r)| {
                     let uri = tagged(r.get("Properties")?.get("IntegrationUri"))?;
-                    let function = uri.split("${").nth(1)?.split(".Arn}").next()?.to_string();
+                    let function = uri
+                        .split("${")
+                        .find_map(|part| part.split_once(".Arn}"))?
+                        .0
+                        .to_string();
                     Some((id, self.binary_of(&function)?))
                 })
                 .collect();

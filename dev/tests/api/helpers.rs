@@ -61,6 +61,10 @@ pub struct TestApp {
     /// The booking directory stand-in (`BOOKINGS_URL`); by default every
     /// booking not seeded is `cust_1`'s with `prov_1`.
     pub bookings: BookingDirectoryStandIn,
+    /// The local WebSocket API (`/ws`, `@connections`).
+    pub ws: std::sync::Arc<dev::websocket::WsHub>,
+    /// What the stream poller pushed, when it runs (`spawn_app_push`).
+    pub pushed: Option<std::sync::Arc<std::sync::Mutex<shared::push::deliver::PushReport>>>,
 }
 
 pub fn endpoint_or_explain() -> String {
@@ -87,6 +91,16 @@ pub async fn spawn_app_without_directory() -> TestApp {
 }
 
 pub async fn spawn_app_opts(extra: &[(&str, &str)], directory: bool) -> TestApp {
+    spawn_stack(extra, directory, false).await
+}
+
+/// A stack whose table stream feeds the `push` function (the DynamoDB
+/// Streams poller runs), for the real-time tests.
+pub async fn spawn_app_push() -> TestApp {
+    spawn_stack(&[], true, true).await
+}
+
+async fn spawn_stack(extra: &[(&str, &str)], directory: bool, push: bool) -> TestApp {
     endpoint_or_explain();
     let bookings = BookingDirectoryStandIn::default();
     bookings.set_fallback("cust_1", "prov_1");
@@ -128,6 +142,7 @@ pub async fn spawn_app_opts(extra: &[(&str, &str)], directory: bool) -> TestApp 
         overrides,
         dynamodb: Some(client),
         poller: false,
+        push,
         ..Default::default()
     })
     .await
@@ -145,6 +160,8 @@ pub async fn spawn_app_opts(extra: &[(&str, &str)], directory: bool) -> TestApp 
         standin,
         dynamo,
         bookings,
+        ws: stack.ws,
+        pushed: stack.push.map(|(_, totals)| totals),
     }
 }
 
