@@ -1,4 +1,4 @@
-.PHONY: run test browser-test inbound load build-release sizes fmt lint bench bench-lambda lambda-arm64
+.PHONY: run test browser-test inbound load push-bench build-release sizes fmt lint bench bench-lambda lambda-arm64
 
 ## Start everything locally (emulator, table, Twilio stand-in, gateway on $PORT)
 run:
@@ -19,6 +19,10 @@ inbound:
 ## Load run: N signed webhooks through the local stack, none lost or doubled
 load:
 	scripts/load.sh $(N) $(CONTACTS) $(DELIVERIES)
+
+## Real-time push latency on the local stack: webhook/POST -> socket, p50/p99 over N (200)
+push-bench:
+	scripts/push-bench.sh $(N)
 
 ## Criterion benchmark of the webhook ingest path (signature + parse + envelope)
 bench:

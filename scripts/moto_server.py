@@ -21,7 +21,9 @@ _run_simple = server.run_simple
 
 def _serialize_dynamodb(app):
     def wrapped(environ, start_response):
-        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+        # DynamoDB_20120810.* and DynamoDBStreams_20120810.*: a stream read
+        # must never see a transaction half applied (or rolled back).
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
             return app(environ, start_response)
         with _dynamodb:
             body = app(environ, start_response)

@@ -62,6 +62,8 @@ pub struct Gateway {
     web_root: Option<PathBuf>,
     /// Dev-only endpoints under `/dev/` (the local binary only).
     dev: Option<Router>,
+    /// The WebSocket API (`/ws`) and its `@connections` endpoint.
+    ws: Option<Router>,
 }
 
 /// Match `path` against a template like `/conversations/{id}`.
@@ -126,6 +128,7 @@ impl Gateway {
             routes,
             web_root: None,
             dev: None,
+            ws: None,
         })
     }
 
@@ -141,18 +144,29 @@ impl Gateway {
         self
     }
 
+    /// Serve the WebSocket API's routes (`/ws`, `/@connections/{id}`).
+    pub fn with_websocket(mut self, router: Router) -> Self {
+        self.ws = Some(router);
+        self
+    }
+
     pub fn routes(&self) -> Vec<Route> {
         self.routes.iter().map(|b| b.route.clone()).collect()
     }
 
     pub fn router(mut self) -> Router {
         let dev = self.dev.take();
+        let ws = self.ws.take();
         let router = Router::new().fallback(dispatch);
         let router = match dev {
             Some(dev) => router.nest_service("/dev", dev),
             None => router,
         };
-        router.with_state(Arc::new(self))
+        let router = router.with_state(Arc::new(self));
+        match ws {
+            Some(ws) => router.merge(ws),
+            None => router,
+        }
     }
 
     /// Serve on a bound listener.

@@ -10,4 +10,6 @@ pub mod poller;
 pub mod setup;
 pub mod stack;
 pub mod standin;
+pub mod streams;
 pub mod template;
+pub mod websocket;

@@ -4,7 +4,8 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 
 use crate::template::{KeyElem, TableDef};
@@ -58,6 +59,14 @@ pub async fn ensure_table(client: &Client, name: &str, def: &TableDef) -> Result
                 .index_name(&idx.name)
                 .set_key_schema(Some(key_schema(&idx.keys)?))
                 .projection(projection)
+                .build()?,
+        );
+    }
+    if let Some(view) = &def.stream_view_type {
+        req = req.stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::from(view.as_str()))
                 .build()?,
         );
     }

@@ -15,6 +15,10 @@ use crate::gateway::{Deps, Gateway};
 use crate::setup::{ensure_queues, ensure_table};
 use crate::standin::StandIn;
 use crate::template::Template;
+use crate::websocket::WsHub;
+use shared::push::apigw::ManagementApi;
+use shared::push::deliver::PushReport;
+use std::sync::{Arc, Mutex};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -37,6 +41,9 @@ pub struct StackOptions {
     /// Serve the dev-only endpoints under `/dev/` with these demo tokens
     /// (`make run` only; never part of the deployed API).
     pub dev_tokens: Option<Vec<DevToken>>,
+    /// Run the DynamoDB stream poller feeding the `push` function (the
+    /// WebSocket at `/ws` is always served).
+    pub push: bool,
 }
 
 pub struct Stack {
@@ -49,6 +56,10 @@ pub struct Stack {
     pub standin: Option<(StandIn, String)>,
     pub table_created: bool,
     pub poller: Option<tokio::task::JoinHandle<()>>,
+    /// The local WebSocket API (`/ws`, `@connections`).
+    pub ws: Arc<WsHub>,
+    /// The stream poller feeding `push`, and what it pushed so far.
+    pub push: Option<(tokio::task::JoinHandle<()>, Arc<Mutex<PushReport>>)>,
 }
 
 /// Whether real Twilio (or another Twilio-shaped server) is configured.
@@ -109,7 +120,7 @@ pub async fn start(opts: StackOptions) -> Result<Stack, BoxError> {
     let ingest_config = IngestConfig::from_lookup(get)?;
 
     // send-message's outbox: the inbound queue, as in the template.
-    let app: &'static App = Box::leak(Box::new(App::new(config, dynamodb)?.with_outbox(
+    let app: &'static App = Box::leak(Box::new(App::new(config, dynamodb.clone())?.with_outbox(
         shared::outbox::OutboxQueue::sqs(sqs.clone(), queue_url.clone()),
     )));
     let ingest = Box::leak(Box::new(webhook_ingest::Ingest::new(
@@ -131,7 +142,36 @@ pub async fn start(opts: StackOptions) -> Result<Stack, BoxError> {
         };
         gateway = gateway.with_dev_routes(dev.router());
     }
+    let ws = WsHub::new(
+        &app.core,
+        &template.ws_routes(),
+        template.ws_route_selection().as_deref(),
+    )?;
+    gateway = gateway.with_websocket(ws.router());
     gateway.serve(listener);
+    let push = if opts.push {
+        let endpoint = env("AWS_ENDPOINT_URL").ok_or("AWS_ENDPOINT_URL is not set")?;
+        let reader =
+            crate::streams::StreamReader::open(&dynamodb, &endpoint, &app.config.table_name)
+                .await?;
+        // The real management client, against the gateway's @connections.
+        let sender = ManagementApi::new(&sdk, &base_url);
+        let idle = get("STREAM_POLL_MS")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20);
+        let totals = Arc::new(Mutex::new(PushReport::default()));
+        let task = crate::streams::spawn(
+            reader,
+            &app.core,
+            sender,
+            std::time::Duration::from_millis(idle),
+            100,
+            totals.clone(),
+        );
+        Some((task, totals))
+    } else {
+        None
+    };
     let poller = opts
         .poller
         .then(|| crate::poller::spawn(sqs.clone(), queue_url.clone(), app));
@@ -145,5 +185,7 @@ pub async fn start(opts: StackOptions) -> Result<Stack, BoxError> {
         standin,
         table_created,
         poller,
+        ws,
+        push,
     })
 }

@@ -31,6 +31,18 @@ pub struct TableDef {
     pub keys: Vec<KeyElem>,
     pub indexes: Vec<IndexDef>,
     pub ttl_attribute: Option<String>,
+    /// `StreamSpecification.StreamViewType`, when the table has a stream.
+    pub stream_view_type: Option<String>,
+}
+
+/// A WebSocket API route (`$connect`, `$disconnect`, `$default`, `ping`)
+/// and the cargo binary its integration invokes.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WsRoute {
+    pub route_key: String,
+    pub binary: String,
+    /// A two-way route (its function's answer goes back over the socket).
+    pub two_way: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -209,12 +221,87 @@ impl Template {
             .filter(|t| t.get("Enabled").and_then(Value::as_bool) == Some(true))
             .and_then(|t| t.get("AttributeName"))
             .and_then(str_of);
+        let stream_view_type = props
+            .get("StreamSpecification")
+            .and_then(|s| s.get("StreamViewType"))
+            .and_then(str_of);
         Ok(TableDef {
             attributes,
             keys: keys(props.get("KeySchema")),
             indexes,
             ttl_attribute,
+            stream_view_type,
         })
+    }
+
+    /// The cargo binary of a function resource.
+    fn binary_of(&self, logical_id: &str) -> Option<String> {
+        self.resources()
+            .find(|(id, _)| id == logical_id)
+            .and_then(|(_, r)| {
+                r.get("Metadata")?
+                    .get("BuildProperties")?
+                    .get("Binary")
+                    .and_then(str_of)
+            })
+    }
+
+    /// Every route of the `WEBSOCKET` API: route key → integration → the
+    /// function in its `IntegrationUri` (`${XFunction.Arn}`) → its binary.
+    pub fn ws_routes(&self) -> Vec<WsRoute> {
+        let tagged = |v: Option<&Value>| -> Option<String> {
+            match v? {
+                Value::Tagged(t) => str_of(&t.value),
+                other => str_of(other),
+            }
+        };
+        let typed = |ty: &'static str| {
+            self.resources()
+                .filter(move |(_, r)| r.get("Type").and_then(Value::as_str) == Some(ty))
+        };
+        let integrations: std::collections::HashMap<String, String> =
+            typed("AWS::ApiGatewayV2::Integration")
+                .filter_map(|(id, r)| {
+                    let uri = tagged(r.get("Properties")?.get("IntegrationUri"))?;
+                    let function = uri
+                        .split("${")
+                        .find_map(|part| part.split_once(".Arn}"))?
+                        .0
+                        .to_string();
+                    Some((id, self.binary_of(&function)?))
+                })
+                .collect();
+        let mut routes: Vec<WsRoute> = typed("AWS::ApiGatewayV2::Route")
+            .filter_map(|(_, r)| {
+                let props = r.get("Properties")?;
+                let target = tagged(props.get("Target"))?;
+                let integration = target.strip_prefix("integrations/${")?.strip_suffix('}')?;
+                Some(WsRoute {
+                    route_key: str_of(props.get("RouteKey")?)?,
+                    binary: integrations.get(integration)?.clone(),
+                    two_way: props.get("RouteResponseSelectionExpression").is_some(),
+                })
+            })
+            .collect();
+        routes.sort();
+        routes
+    }
+
+    /// The WebSocket API's route selection expression.
+    pub fn ws_route_selection(&self) -> Option<String> {
+        self.resources()
+            .find(|(_, r)| {
+                r.get("Type").and_then(Value::as_str) == Some("AWS::ApiGatewayV2::Api")
+                    && r.get("Properties")
+                        .and_then(|p| p.get("ProtocolType"))
+                        .and_then(Value::as_str)
+                        == Some("WEBSOCKET")
+            })
+            .and_then(|(_, r)| {
+                r.get("Properties")?
+                    .get("RouteSelectionExpression")
+                    .and_then(str_of)
+            })
     }
 }
 
@@ -235,6 +322,28 @@ mod tests {
         assert_eq!(table.keys[0].name, "PK");
         assert_eq!(table.indexes[0].name, "GSI1");
         assert_eq!(table.ttl_attribute.as_deref(), Some("expires_at"));
+        assert_eq!(
+            table.stream_view_type.as_deref(),
+            Some("NEW_AND_OLD_IMAGES")
+        );
+        let ws = t.ws_routes();
+        let keys: Vec<(&str, &str, bool)> = ws
+            .iter()
+            .map(|r| (r.route_key.as_str(), r.binary.as_str(), r.two_way))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("$connect", "ws-connect", false),
+                ("$default", "ws-default", true),
+                ("$disconnect", "ws-disconnect", false),
+                ("ping", "ws-ping", true),
+            ]
+        );
+        assert_eq!(
+            t.ws_route_selection().as_deref(),
+            Some("$request.body.action")
+        );
         let queues = t.queues();
         let main = queues.iter().find(|q| q.redrive.is_some()).unwrap();
         assert_eq!(main.redrive.as_ref().unwrap().1, 5);

@@ -81,6 +81,7 @@ async fn main() -> Result<(), BoxError> {
         poller: true,
         web_root: Some(web_root),
         dev_tokens: Some(tokens.clone()),
+        push: true,
     })
     .await?;
     let base = &stack.base_url;

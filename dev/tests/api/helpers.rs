@@ -63,6 +63,10 @@ pub struct TestApp {
     /// The booking directory stand-in (`BOOKINGS_URL`); by default every
     /// booking not seeded is `cust_1`'s with `prov_1`.
     pub bookings: BookingDirectoryStandIn,
+    /// The local WebSocket API (`/ws`, `@connections`).
+    pub ws: std::sync::Arc<dev::websocket::WsHub>,
+    /// What the stream poller pushed, when it runs (`spawn_app_push`).
+    pub pushed: Option<std::sync::Arc<std::sync::Mutex<shared::push::deliver::PushReport>>>,
 }
 
 pub fn endpoint_or_explain() -> String {
@@ -89,7 +93,13 @@ pub async fn spawn_app_without_directory() -> TestApp {
 }
 
 pub async fn spawn_app_opts(extra: &[(&str, &str)], directory: bool) -> TestApp {
-    spawn_app_inner(extra, directory, None).await.0
+    spawn_app_inner(extra, directory, None, false).await.0
+}
+
+/// A stack whose table stream feeds the `push` function (the DynamoDB
+/// Streams poller runs), for the real-time tests.
+pub async fn spawn_app_push() -> TestApp {
+    spawn_app_inner(&[], true, None, true).await.0
 }
 
 /// The fault-injecting proxies of [`spawn_app_with_faults`]: `aws` in
@@ -103,7 +113,7 @@ pub struct Faults {
 /// A stack whose AWS SDK clients and Twilio client go through
 /// fault-injecting proxies; timeouts hold a connection for `hold`.
 pub async fn spawn_app_with_faults(extra: &[(&str, &str)], hold: Duration) -> (TestApp, Faults) {
-    let (t, f) = spawn_app_inner(extra, true, Some(hold)).await;
+    let (t, f) = spawn_app_inner(extra, true, Some(hold), false).await;
     (t, f.expect("proxies"))
 }
 
@@ -111,6 +121,7 @@ async fn spawn_app_inner(
     extra: &[(&str, &str)],
     directory: bool,
     faults: Option<Duration>,
+    push: bool,
 ) -> (TestApp, Option<Faults>) {
     let endpoint = endpoint_or_explain();
     let bookings = BookingDirectoryStandIn::default();
@@ -182,6 +193,7 @@ async fn spawn_app_inner(
         dynamodb: Some(client),
         sqs,
         poller: false,
+        push,
         ..Default::default()
     })
     .await
@@ -199,6 +211,8 @@ async fn spawn_app_inner(
         standin,
         dynamo,
         bookings,
+        ws: stack.ws,
+        pushed: stack.push.map(|(_, totals)| totals),
     };
     (t, proxies)
 }

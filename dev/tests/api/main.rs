@@ -22,6 +22,7 @@ mod pagination;
 mod participants;
 mod provider_stats;
 mod raw_events;
+mod realtime;
 mod replies;
 mod request_counts;
 mod routes;

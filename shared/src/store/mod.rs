@@ -21,12 +21,14 @@
 //! carries a `version` that every write to it checks (optimistic locking).
 
 mod accounts;
+mod connections;
 mod conversations;
 mod idempotency;
 mod inbox;
 mod item;
 mod messages;
 mod read_state;
+pub mod stream;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
@@ -46,6 +48,7 @@ pub use crate::model::{
     ParticipantSummary, StoreMessageOutcome,
 };
 pub use crate::ports::StoreError;
+pub use connections::{org_agents_pk, user_connections_pk};
 pub use inbox::provider_gsi_pk;
 use item::*;
 pub use item::{Item, from_cursor_key, to_cursor_key};

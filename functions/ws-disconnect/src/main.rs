@@ -1,0 +1,6 @@
+//! Lambda entry point: wiring only.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::lambda::run_event(ws_disconnect::handle).await
+}

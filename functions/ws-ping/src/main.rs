@@ -1,0 +1,10 @@
+//! Lambda entry point: wiring only.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::lambda::init_tracing();
+    lambda_runtime::run(lambda_runtime::service_fn(
+        |event: lambda_runtime::LambdaEvent<_>| ws_ping::handle(event.payload),
+    ))
+    .await
+}
