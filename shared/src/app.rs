@@ -25,6 +25,8 @@ pub struct Core<S = Store> {
     pub clock: Clock,
     /// Chat-account routing (`To` address → org), kept across warm invocations.
     pub accounts: AccountCache,
+    /// Contact address → conversation links (never re-pointed), likewise.
+    pub contacts: AccountCache,
 }
 
 /// `T`: the transport (the Twilio client; a fake in the rules' unit tests).
@@ -32,6 +34,8 @@ pub struct App<S = Store, T = TwilioClient> {
     pub core: Core<S>,
     pub config: Config,
     pub twilio: T,
+    /// Meta's Graph API, for replies on Meta conversations.
+    pub meta: crate::meta::MetaClient,
 }
 
 /// The Twilio functions use every rule the others use.
@@ -64,6 +68,7 @@ impl<S> Core<S> {
             cursors: CursorCodec::new(&config.jwt_secret),
             clock: Clock::default(),
             accounts: AccountCache::default(),
+            contacts: AccountCache::default(),
             config,
         }
     }
@@ -92,6 +97,7 @@ impl App {
         Ok(Self {
             core: Core::new(config.core(), dynamodb),
             twilio: TwilioClient::new(config.twilio.clone())?,
+            meta: crate::meta::MetaClient::new(config.meta.clone()),
             config,
         })
     }

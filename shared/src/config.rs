@@ -123,6 +123,10 @@ pub struct Config {
     /// The booking directory (`BOOKINGS_URL`), checked before a customer or
     /// provider opens a booking chat.
     pub bookings: Option<BookingsConfig>,
+    /// Meta's Graph API (`META_GRAPH_BASE_URL`, `META_GRAPH_VERSION`) for
+    /// replies on Meta conversations; the tokens are per org, on the
+    /// chat accounts.
+    pub meta: crate::meta::MetaConfig,
 }
 
 impl Config {
@@ -166,8 +170,10 @@ impl Config {
         let trim = |s: String| s.trim_end_matches('/').to_string();
         let core = CoreConfig::from_lookup(&get)?;
         let bookings = bookings(&get)?;
+        let meta = crate::meta::MetaConfig::from_lookup(&get)?;
         Ok(Self {
             bookings,
+            meta,
             default_org_id: core.default_org_id,
             public_base_url: core.public_base_url,
             table_name: core.table_name,

@@ -59,6 +59,15 @@ pub enum ApiError {
         message: String,
         twilio_code: i64,
     },
+    /// Meta refused a reply for a reason the client can act on (or that an
+    /// admin must fix, like an expired token), with Meta's code kept.
+    #[error("meta refused ({code}): {meta_code}")]
+    MetaRefused {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+        meta_code: i64,
+    },
     #[error("storage: {0}")]
     Store(#[from] StoreError),
     /// The queue (SQS) did not accept a message: Twilio retries the webhook.
@@ -83,6 +92,9 @@ impl ApiError {
     /// send (any other path, through `From<TwilioError>`) answers 503, since
     /// the chat client retries it transparently like any unavailability.
     pub fn from_messaging(e: TwilioError) -> Self {
+        if let TwilioError::Meta { code, .. } = e {
+            return crate::meta::client::api_error(code);
+        }
         match e.refusal() {
             Some(Refusal::InvalidRecipient(code)) => Self::TwilioRefused {
                 code: "invalid_recipient",
@@ -164,6 +176,7 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::MetaRefused { status, .. } => *status,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -200,7 +213,9 @@ impl ApiError {
                 TwilioError::Unavailable(_) => "twilio_unavailable",
                 TwilioError::Timeout => "twilio_timeout",
                 TwilioError::Api { .. } | TwilioError::Decode(_) => "twilio_error",
+                TwilioError::Meta { .. } => "meta_error",
             },
+            Self::MetaRefused { code, .. } => code,
             Self::Store(StoreError::Unavailable(_)) => "storage_unavailable",
             Self::QueueUnavailable => "queue_unavailable",
             Self::Store(_) | Self::Internal(_) => "internal_error",
@@ -216,6 +231,7 @@ impl ApiError {
             | Self::Unprocessable { message, .. }
             | Self::Forbidden { message, .. }
             | Self::TwilioRefused { message, .. }
+            | Self::MetaRefused { message, .. }
             | Self::Conflict { message, .. }
             | Self::Unavailable { message, .. } => message.clone(),
             Self::OutsideWindow { .. } => {
@@ -247,6 +263,9 @@ impl ApiError {
                     None => "Twilio refused the request".into(),
                 },
                 TwilioError::Decode(_) => "Twilio answered with an unexpected response".into(),
+                TwilioError::Meta { code, .. } => {
+                    format!("Meta refused the request (Meta error {code})")
+                }
             },
             Self::Store(StoreError::Unavailable(_)) => {
                 "storage is temporarily unavailable; retry later".into()
@@ -266,6 +285,9 @@ impl ApiError {
             | Self::Store(StoreError::Unavailable(_))
             | Self::QueueUnavailable
             | Self::Unavailable { .. } => Some(Duration::from_secs(1)),
+            Self::MetaRefused { status, .. } if *status == StatusCode::TOO_MANY_REQUESTS => {
+                Some(Duration::from_secs(1))
+            }
             _ => None,
         }
     }
@@ -297,6 +319,9 @@ impl ApiError {
             }
             Self::TwilioRefused { twilio_code, .. } => {
                 details.insert("twilio_code".into(), json!(twilio_code));
+            }
+            Self::MetaRefused { meta_code, .. } => {
+                details.insert("meta_code".into(), json!(meta_code));
             }
             // Twilio's 429 is always its error 20429 (Too Many Requests).
             Self::TooManyRequests { .. } | Self::Twilio(TwilioError::RateLimited { .. }) => {

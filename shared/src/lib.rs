@@ -21,8 +21,10 @@ pub mod ingest;
 pub mod lambda;
 #[cfg(test)]
 pub mod memory;
+pub mod meta;
 pub mod model;
 pub mod ports;
+pub mod provider;
 pub mod signature;
 pub mod store;
 pub mod transport;

@@ -28,6 +28,16 @@ pub enum TwilioError {
     Timeout,
     #[error("unexpected twilio response: {0}")]
     Decode(String),
+    /// Meta's Graph API refused a reply (`error.code`, `error_subcode`).
+    /// The inbox's messaging port carries both providers' refusals; Display
+    /// leaves out `message`, which may name the recipient.
+    #[error("meta graph api error {status} (code {code}, subcode {subcode:?})")]
+    Meta {
+        status: u16,
+        code: i64,
+        subcode: Option<i64>,
+        message: String,
+    },
 }
 
 impl TwilioError {
@@ -147,6 +157,9 @@ pub struct OutboundMessage<'a> {
     pub content_variables: Option<String>,
     pub media_urls: &'a [String],
     pub status_callback: Option<String>,
+    /// A Meta template (`{name, language: {code}, components?}`); Twilio
+    /// templates are `content_sid`.
+    pub template: Option<&'a serde_json::Value>,
 }
 
 pub struct NewParticipant<'a> {

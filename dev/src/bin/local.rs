@@ -100,6 +100,7 @@ async fn main() -> Result<(), BoxError> {
             channel: shared::domain::Channel::Whatsapp,
             created_at: shared::clock::format_ts(stack.app.clock.now()),
             created_by: "make-run".into(),
+            access_token: None,
         })
         .await?;
 

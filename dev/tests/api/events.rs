@@ -334,6 +334,7 @@ fn check_webhook_event(stem: &str, req: &Request) {
             assert!(param("ConversationSid").starts_with("CH"), "{stem}");
             assert!(param("MessageSid").starts_with("IM"), "{stem}");
         }
+        Source::Meta => panic!("{stem}: Meta deliveries are not Twilio-signed"),
     }
 }
 

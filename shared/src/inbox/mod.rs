@@ -1,6 +1,7 @@
 //! The WhatsApp/SMS org inbox: inbound processing, agents' replies and
 //! provider statistics.
 
+pub mod identity;
 pub mod inbound;
 pub mod reply;
 pub mod stats;

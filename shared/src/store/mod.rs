@@ -14,6 +14,7 @@
 //! | Twilio message guard  | `SID#<IM/SM sid>`       | `#SID`                  |                                 |
 //! | idempotency record    | `IDEM#<conv>#<user>#<key>` | `#IDEM`              |                                 |
 //! | per-user counters     | `USER#<user>`           | `#COUNTERS`             |                                 |
+//! | contact link          | `CONTACTID#<org>#<provider>#<address>` | `#CONTACTID` | (`contacts.rs`)          |
 //!
 //! Conversation head (meta + participants) sort before messages (`#` <
 //! `M`), so one Query with `begins_with(SK, "#")` loads it. Every multi-item
@@ -21,6 +22,7 @@
 //! carries a `version` that every write to it checks (optimistic locking).
 
 mod accounts;
+mod contacts;
 mod conversations;
 mod idempotency;
 mod inbox;
