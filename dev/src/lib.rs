@@ -5,6 +5,7 @@
 pub mod bookings;
 pub mod devapi;
 pub mod gateway;
+pub mod meta_standin;
 pub mod poller;
 pub mod setup;
 pub mod stack;

@@ -24,7 +24,7 @@ impl Source {
         match self {
             Self::Messaging => "/webhooks/twilio/messaging",
             Self::Conversations => "/webhooks/twilio/conversations",
-            Self::Meta => crate::meta::webhook::PATH,
+            Self::Meta => "/webhooks/meta",
         }
     }
 

@@ -12,7 +12,10 @@ use std::time::Duration;
 use crate::cursor::InvalidCursor;
 use crate::domain::DomainError;
 use crate::ports::StoreError;
-use crate::transport::{ERR_OPTED_OUT, ERR_OUTSIDE_WINDOW, Refusal, TwilioError};
+use crate::transport::{
+    ERR_OPTED_OUT, ERR_OUTSIDE_WINDOW, META_BAD_TOKEN, META_INVALID_RECIPIENT, META_OUTSIDE_WINDOW,
+    META_PAIR_RATE_LIMITED, META_RATE_LIMITED, META_UNDELIVERABLE, Refusal, TwilioError,
+};
 
 /// Twilio's error code for a rate-limited request (HTTP 429).
 pub const TWILIO_RATE_LIMITED: i64 = 20429;
@@ -93,7 +96,7 @@ impl ApiError {
     /// the chat client retries it transparently like any unavailability.
     pub fn from_messaging(e: TwilioError) -> Self {
         if let TwilioError::Meta { code, .. } = e {
-            return crate::meta::client::api_error(code);
+            return from_meta(code);
         }
         match e.refusal() {
             Some(Refusal::InvalidRecipient(code)) => Self::TwilioRefused {
@@ -116,6 +119,44 @@ impl ApiError {
                 other => other.into(),
             },
         }
+    }
+}
+
+/// Meta's refusals as API errors, Meta's code kept as `meta_code`.
+fn from_meta(code: i64) -> ApiError {
+    let (status, api_code, message) = match code {
+        META_OUTSIDE_WINDOW => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "outside_customer_service_window",
+            "more than 24 hours have passed since the contact's last message: WhatsApp only \
+             accepts a template now (send template with name and language)",
+        ),
+        META_UNDELIVERABLE | META_INVALID_RECIPIENT => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_recipient",
+            "WhatsApp cannot deliver to this contact",
+        ),
+        META_RATE_LIMITED | META_PAIR_RATE_LIMITED => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "meta_rate_limited",
+            "Meta is rate limiting messages (to this contact or this number); retry later",
+        ),
+        META_BAD_TOKEN => (
+            StatusCode::BAD_GATEWAY,
+            "meta_token_invalid",
+            "the org's Meta access token is invalid or expired; an admin must register a new one",
+        ),
+        _ => (
+            StatusCode::BAD_GATEWAY,
+            "meta_error",
+            "Meta refused the request",
+        ),
+    };
+    ApiError::MetaRefused {
+        status,
+        code: api_code,
+        message: message.into(),
+        meta_code: code,
     }
 }
 

@@ -61,6 +61,9 @@ pub struct TestApp {
     /// The booking directory stand-in (`BOOKINGS_URL`); by default every
     /// booking not seeded is `cust_1`'s with `prov_1`.
     pub bookings: BookingDirectoryStandIn,
+    /// Meta's Graph API stand-in (`META_GRAPH_BASE_URL`), signing its
+    /// webhooks to `/webhooks/meta` with the dev app secret.
+    pub meta: dev::meta_standin::MetaStandIn,
 }
 
 pub fn endpoint_or_explain() -> String {
@@ -93,6 +96,8 @@ pub async fn spawn_app_opts(extra: &[(&str, &str)], directory: bool) -> TestApp 
     let bookings_url = bookings.serve("127.0.0.1:0").await.expect("directory");
     let standin = StandIn::default();
     let twilio = standin.serve("127.0.0.1:0").await.expect("stand-in");
+    let meta = dev::meta_standin::MetaStandIn::default();
+    let graph = meta.serve("127.0.0.1:0").await.expect("meta stand-in");
     let table = format!("test-{}", ulid::Ulid::new().to_string().to_lowercase());
     let mut overrides: HashMap<String, String> = [
         ("TABLE_NAME", table.as_str()),
@@ -103,6 +108,8 @@ pub async fn spawn_app_opts(extra: &[(&str, &str)], directory: bool) -> TestApp 
         ("TWILIO_API_BASE_URL", twilio.as_str()),
         ("TWILIO_TIMEOUT_MS", "400"),
         ("TWILIO_BACKOFF_MS", "5"),
+        ("META_GRAPH_BASE_URL", graph.as_str()),
+        ("META_TIMEOUT_MS", "400"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -134,6 +141,7 @@ pub async fn spawn_app_opts(extra: &[(&str, &str)], directory: bool) -> TestApp 
     .expect("local stack");
     dynamo.take();
     standin.set_webhook_base(&stack.base_url);
+    meta.set_webhook_base(&stack.base_url);
     TestApp {
         base: stack.base_url,
         http: reqwest::Client::new(),
@@ -145,6 +153,7 @@ pub async fn spawn_app_opts(extra: &[(&str, &str)], directory: bool) -> TestApp 
         standin,
         dynamo,
         bookings,
+        meta,
     }
 }
 

@@ -10,16 +10,20 @@
 
 use crate::app::Core;
 use crate::domain::inbox_conversation_id;
+use crate::model::ConversationMeta;
 use crate::ports::{ContactStore, InboxStore, StoreError};
 use crate::provider::ContactIds;
 
 /// The conversation of a contact and the address replies go to.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Resolved {
     pub conversation_id: String,
     pub address: String,
     /// Addresses of the contact not linked to the conversation yet.
     pub unlinked: Vec<String>,
+    /// The conversation item, when resolving had to read it already
+    /// (`Some(None)`: it does not exist yet), so the write need not.
+    pub read: Option<Option<ConversationMeta>>,
 }
 
 fn cache_key(org: &str, c: &ContactIds, address: &str) -> String {
@@ -27,6 +31,12 @@ fn cache_key(org: &str, c: &ContactIds, address: &str) -> String {
 }
 
 /// Find (or derive) the conversation of `contact` in `org`.
+///
+/// Requests: none for SMS; for a phone-only WhatsApp contact, the
+/// conversation read the write needs anyway, plus one BatchGetItem of links
+/// when no conversation is derived from the phone (a new contact, or one
+/// first seen by BSUID); for a contact with a BSUID, one BatchGetItem of
+/// links (none when a warm cache knows them).
 pub async fn resolve(
     app: &Core<impl ContactStore + InboxStore>,
     org: &str,
@@ -39,30 +49,42 @@ pub async fn resolve(
     let derive = |a: &str| {
         inbox_conversation_id(org, contact.provider.as_str(), contact.channel.as_str(), a)
     };
+    let done = |conv: String, unlinked: Vec<String>, read| Resolved {
+        conversation_id: conv,
+        address: address.clone(),
+        unlinked,
+        read,
+    };
     // SMS has no business-scoped ids: the number is the contact.
     if contact.channel == crate::domain::Channel::Sms {
-        return Ok(Resolved {
-            conversation_id: derive(&address),
-            address,
-            unlinked: Vec::new(),
-        });
+        return Ok(done(derive(&address), Vec::new(), None));
     }
     // Links never change once written: a warm cache answers most messages.
-    let cached: Vec<Option<String>> = addresses
+    let cached = addresses
         .iter()
-        .map(|a| app.contacts.get(&cache_key(org, contact, a)))
-        .collect();
-    let linked = if cached.iter().all(Option::is_some) {
-        addresses
-            .iter()
-            .cloned()
-            .zip(cached.into_iter().flatten())
-            .collect()
-    } else {
-        app.store
-            .contact_links(org, contact.provider, &addresses)
-            .await?
-    };
+        .find_map(|a| app.contacts.get(&cache_key(org, contact, a)));
+    let all_cached = addresses
+        .iter()
+        .all(|a| app.contacts.get(&cache_key(org, contact, a)).is_some());
+    if let (Some(conv), true) = (&cached, all_cached) {
+        return Ok(done(conv.clone(), Vec::new(), None));
+    }
+    // A phone-only contact whose conversation is derived from the phone.
+    let mut read = None;
+    if contact.user_id.is_none()
+        && let Some(phone) = contact.phone_address()
+    {
+        let by_phone = derive(&phone);
+        let meta = app.store.conversation_meta(&by_phone).await?;
+        if meta.is_some() {
+            return Ok(done(by_phone, Vec::new(), Some(meta)));
+        }
+        read = Some((by_phone, meta));
+    }
+    let linked = app
+        .store
+        .contact_links(org, contact.provider, &addresses)
+        .await?;
     for (a, conv) in &linked {
         app.contacts.put(&cache_key(org, contact, a), conv);
     }
@@ -78,30 +100,23 @@ pub async fn resolve(
         .iter()
         .find_map(|a| linked.iter().find(|(l, _)| l == a).map(|(_, c)| c.clone()))
     {
-        return Ok(Resolved {
-            unlinked: unlinked(&conv),
-            conversation_id: conv,
-            address,
-        });
+        return Ok(done(conv.clone(), unlinked(&conv), None));
+    }
+    if let Some((by_phone, meta)) = read {
+        // A new phone-only contact.
+        return Ok(done(by_phone.clone(), unlinked(&by_phone), Some(meta)));
     }
     // Nothing linked yet: a conversation stored by phone before BSUIDs (or
     // before links) is found by its derived id.
     if let Some(phone) = contact.phone_address() {
         let by_phone = derive(&phone);
-        if contact.user_id.is_none() || app.store.conversation_meta(&by_phone).await?.is_some() {
-            return Ok(Resolved {
-                unlinked: unlinked(&by_phone),
-                conversation_id: by_phone,
-                address,
-            });
+        let meta = app.store.conversation_meta(&by_phone).await?;
+        if meta.is_some() {
+            return Ok(done(by_phone.clone(), unlinked(&by_phone), Some(meta)));
         }
     }
     let conv = derive(&addresses[0]);
-    Ok(Resolved {
-        unlinked: unlinked(&conv),
-        conversation_id: conv,
-        address,
-    })
+    Ok(done(conv.clone(), unlinked(&conv), None))
 }
 
 /// Link the contact's addresses not linked yet (after the message is

@@ -244,7 +244,7 @@ async fn inbound_once(
         return Ok(Routed::Done);
     };
     let channel = m.channel;
-    let resolved = identity::resolve(app, &org, &m.contact).await?;
+    let mut resolved = identity::resolve(app, &org, &m.contact).await?;
     let (conv, contact_address) = (resolved.conversation_id.clone(), resolved.address.clone());
     let at = m
         .sent_at
@@ -266,7 +266,10 @@ async fn inbound_once(
     };
     let name = m.profile_name.as_deref();
     for attempt in 0..MAX_ATTEMPTS {
-        let existing = app.store.conversation_meta(&conv).await?;
+        let existing = match resolved.read.take() {
+            Some(read) => read,
+            None => app.store.conversation_meta(&conv).await?,
+        };
         let fx = match &existing {
             Some(meta) => meta.message_effects(AuthorType::Contact, body, at),
             None => ConversationMeta::default().message_effects(AuthorType::Contact, body, at),

@@ -74,7 +74,7 @@ pub fn validate(input: &SendInput) -> Result<ReplyContent, ApiError> {
                 "send either a body (and media) or a template, not both",
             ));
         }
-        return crate::provider::send::meta_template(t).map(ReplyContent::MetaTemplate);
+        return crate::inbox::providers::meta_template(t).map(ReplyContent::MetaTemplate);
     }
     if let Some(sid) = &input.content_sid {
         if input.body.is_some() || !media_urls.is_empty() {
@@ -240,7 +240,7 @@ pub async fn send_reply(
         .clone()
         .ok_or_else(|| ApiError::Internal("not an inbox conversation".into()))?;
     let content = validate(input)?;
-    crate::provider::send::check_content(inbox.provider, &content)?;
+    crate::inbox::providers::check_content(inbox.provider, &content)?;
     let conv = head.meta.id.clone();
     let message_id = new_message_id();
     // A repeat of an earlier request answers as it did, whatever changed
@@ -295,7 +295,7 @@ pub async fn send_reply(
         }),
         template,
     };
-    let sent = match crate::provider::send::send(app, &inbox, &outbound).await {
+    let sent = match crate::inbox::providers::send(app, &inbox, &outbound).await {
         Ok(sent) => sent,
         Err(e) => {
             release(app, idem.as_ref(), &e).await;

@@ -9,73 +9,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::Duration;
 
+pub use crate::config::MetaConfig;
 use crate::transport::{SmsResource, TwilioError};
-
-#[derive(Clone, Debug)]
-pub struct MetaConfig {
-    /// `META_GRAPH_BASE_URL`, default `https://graph.facebook.com`.
-    pub graph_base_url: String,
-    /// `META_GRAPH_VERSION`, default `v23.0`.
-    pub graph_version: String,
-    pub timeout: Duration,
-    pub max_attempts: u32,
-    pub backoff: Duration,
-}
-
-impl MetaConfig {
-    pub fn from_lookup(
-        get: &impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, crate::config::ConfigError> {
-        use crate::config::ConfigError;
-        let base =
-            get("META_GRAPH_BASE_URL").unwrap_or_else(|| "https://graph.facebook.com".into());
-        if !(base.starts_with("https://") || base.starts_with("http://")) {
-            return Err(ConfigError::Invalid {
-                name: "META_GRAPH_BASE_URL",
-                why: "must be an http(s) URL".into(),
-            });
-        }
-        let version = get("META_GRAPH_VERSION").unwrap_or_else(|| "v23.0".into());
-        if !version.starts_with('v') || version.len() > 10 || version.contains('/') {
-            return Err(ConfigError::Invalid {
-                name: "META_GRAPH_VERSION",
-                why: "must look like v23.0".into(),
-            });
-        }
-        let timeout = match get("META_TIMEOUT_MS") {
-            None => Duration::from_millis(5_000),
-            Some(v) => Duration::from_millis(v.parse().map_err(|e: std::num::ParseIntError| {
-                ConfigError::Invalid {
-                    name: "META_TIMEOUT_MS",
-                    why: e.to_string(),
-                }
-            })?),
-        };
-        Ok(Self {
-            graph_base_url: base.trim_end_matches('/').to_string(),
-            graph_version: version,
-            timeout,
-            max_attempts: 3,
-            backoff: Duration::from_millis(100),
-        })
-    }
-}
-
-/// Graph error codes the inbox maps to actionable errors.
-pub mod codes {
-    /// Re-engagement: more than 24 hours since the user last wrote.
-    pub const OUTSIDE_WINDOW: i64 = 131047;
-    /// Message undeliverable (not a WhatsApp user, old app, ...).
-    pub const UNDELIVERABLE: i64 = 131026;
-    /// Recipient not in the allowed list / invalid parameter.
-    pub const INVALID_RECIPIENT: i64 = 131030;
-    /// Cloud API throughput reached.
-    pub const RATE_LIMITED: i64 = 130429;
-    /// Pair rate limit: too many messages to this user.
-    pub const PAIR_RATE_LIMITED: i64 = 131056;
-    /// Access token expired or invalid (OAuthException).
-    pub const BAD_TOKEN: i64 = 190;
-}
 
 /// What a reply carries on the Graph API.
 #[derive(Clone, Debug, PartialEq)]
@@ -287,44 +222,5 @@ impl MetaClient {
             tracing::warn!(status = status.as_u16(), error = %err, "meta refused a request");
             return Err(err);
         }
-    }
-}
-
-/// Meta's refusals as API errors, Meta's code kept as `meta_code`.
-pub fn api_error(code: i64) -> crate::error::ApiError {
-    use http::StatusCode;
-    let (status, api_code, message) = match code {
-        codes::OUTSIDE_WINDOW => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "outside_customer_service_window",
-            "more than 24 hours have passed since the contact's last message: WhatsApp only \
-             accepts a template now (send template with name and language)",
-        ),
-        codes::UNDELIVERABLE | codes::INVALID_RECIPIENT => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_recipient",
-            "WhatsApp cannot deliver to this contact",
-        ),
-        codes::RATE_LIMITED | codes::PAIR_RATE_LIMITED => (
-            StatusCode::TOO_MANY_REQUESTS,
-            "meta_rate_limited",
-            "Meta is rate limiting messages (to this contact or this number); retry later",
-        ),
-        codes::BAD_TOKEN => (
-            StatusCode::BAD_GATEWAY,
-            "meta_token_invalid",
-            "the org's Meta access token is invalid or expired; an admin must register a new one",
-        ),
-        _ => (
-            StatusCode::BAD_GATEWAY,
-            "meta_error",
-            "Meta refused the request",
-        ),
-    };
-    crate::error::ApiError::MetaRefused {
-        status,
-        code: api_code,
-        message: message.into(),
-        meta_code: code,
     }
 }

@@ -3,7 +3,16 @@
 
 use serde_json::json;
 
-use super::client::{MetaContent, api_error, message_json};
+use super::client::{MetaContent, message_json};
+
+fn api_error(code: i64) -> crate::error::ApiError {
+    crate::error::ApiError::from_messaging(crate::transport::TwilioError::Meta {
+        status: 400,
+        code,
+        subcode: None,
+        message: String::new(),
+    })
+}
 use super::webhook::{MetaWebhookConfig, accept, handshake, normalise};
 use crate::envelope::{Kind, Source};
 use crate::provider::ProviderEvent;
@@ -323,4 +332,14 @@ fn when_meta_refuses_the_codes_should_map_to_actionable_errors() {
     }
     let resp = api_error(130429).into_response();
     assert!(resp.headers().get("retry-after").is_some());
+}
+
+#[test]
+fn when_the_meta_route_is_named_it_should_be_the_envelope_source_path() {
+    assert_eq!(Source::Meta.path(), super::webhook::PATH);
+    assert_eq!(
+        Source::from_path("/prod/webhooks/meta"),
+        None,
+        "not a Twilio route"
+    );
 }

@@ -1,6 +1,6 @@
 //! The provider-neutral edge of the inbox. Each provider (Twilio, Meta's
 //! WhatsApp Cloud API) has an adapter that turns its webhooks into
-//! [`ProviderEvent`]s and sends replies through [`ReplyTransport`]; the
+//! [`ProviderEvent`]s, and replies go out through `inbox::providers`; the
 //! store, window, opt-out, status and stats rules (`inbox`) never see a
 //! provider's wire format.
 //!
@@ -12,7 +12,6 @@
 //! | mark read + typing        | not wired (see README)              | Graph `status: read` + `typing_indicator` |
 
 pub mod identity;
-pub mod send;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;

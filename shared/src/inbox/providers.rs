@@ -8,7 +8,6 @@ use crate::domain::Provider;
 use crate::error::ApiError;
 use crate::inbox::reply::ReplyContent;
 use crate::meta::MetaContent;
-use crate::meta::client::codes;
 use crate::model::InboxMeta;
 use crate::ports::{AccountStore, MessagingTransport};
 use crate::transport::{OutboundMessage, SmsResource, TwilioError};
@@ -116,7 +115,7 @@ pub async fn send(
         // Nothing was sent: the number has no token of this org.
         return Err(TwilioError::Meta {
             status: 401,
-            code: codes::BAD_TOKEN,
+            code: crate::transport::META_BAD_TOKEN,
             subcode: None,
             message: "no access token registered for this phone number id".into(),
         });
