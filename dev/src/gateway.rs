@@ -25,6 +25,8 @@ mod futures_lite {
 pub struct Deps {
     pub app: &'static App,
     pub ingest: &'static webhook_ingest::Ingest,
+    /// Meta's webhook (its own app secret and verify token, only SQS).
+    pub meta: &'static meta_webhook::MetaWebhook,
 }
 
 pub type Handler = fn(&'static Deps, Request) -> BoxFuture<Response<Body>>;
@@ -44,6 +46,7 @@ pub fn linked(binary: &str) -> Option<Handler> {
         "update-conversation" => |d, r| Box::pin(update_conversation::handle(d.app, r)),
         "provider-stats" => |d, r| Box::pin(provider_stats::handle(d.app, r)),
         "webhook-ingest" => |d, r| Box::pin(webhook_ingest::handle(d.ingest, r)),
+        "meta-webhook" => |d, r| Box::pin(meta_webhook::handle(d.meta, r)),
         _ => return None,
     };
     Some(h)

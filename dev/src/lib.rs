@@ -6,6 +6,7 @@ pub mod bookings;
 pub mod devapi;
 pub mod faults;
 pub mod gateway;
+pub mod meta_standin;
 pub mod poller;
 pub mod setup;
 pub mod stack;

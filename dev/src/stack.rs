@@ -12,10 +12,12 @@ use std::path::PathBuf;
 
 use crate::devapi::{DevApi, DevToken};
 use crate::gateway::{Deps, Gateway};
+use crate::meta_standin::{DEV_META_APP_SECRET, DEV_META_VERIFY_TOKEN};
 use crate::setup::{ensure_queues, ensure_table};
 use crate::standin::StandIn;
 use crate::template::Template;
 use crate::websocket::WsHub;
+use shared::meta::webhook::MetaWebhookConfig;
 use shared::push::apigw::ManagementApi;
 use shared::push::deliver::PushReport;
 use std::sync::{Arc, Mutex};
@@ -116,8 +118,19 @@ pub async fn start(opts: StackOptions) -> Result<Stack, BoxError> {
     let queue_url = queues[&main_queue.0].clone();
     let dlq_url = queues[&main_queue.1].clone();
     settings.insert("QUEUE_URL".into(), queue_url.clone());
+    // Meta's app secret and verify token: configured ones win (a real
+    // Meta app pointed at this stack); else the stand-in's.
+    settings
+        .entry("META_APP_SECRET".into())
+        .or_insert_with(|| env("META_APP_SECRET").unwrap_or_else(|| DEV_META_APP_SECRET.into()));
+    settings
+        .entry("META_VERIFY_TOKEN".into())
+        .or_insert_with(|| {
+            env("META_VERIFY_TOKEN").unwrap_or_else(|| DEV_META_VERIFY_TOKEN.into())
+        });
     let get = |k: &str| settings.get(k).cloned().or_else(|| env(k));
     let ingest_config = IngestConfig::from_lookup(get)?;
+    let meta_config = MetaWebhookConfig::from_lookup(get)?;
 
     // send-message's outbox: the inbound queue, as in the template.
     let app: &'static App = Box::leak(Box::new(App::new(config, dynamodb.clone())?.with_outbox(
@@ -127,7 +140,10 @@ pub async fn start(opts: StackOptions) -> Result<Stack, BoxError> {
         ingest_config,
         sqs.clone(),
     )));
-    let deps: &'static Deps = Box::leak(Box::new(Deps { app, ingest }));
+    let meta: &'static meta_webhook::MetaWebhook = Box::leak(Box::new(
+        meta_webhook::MetaWebhook::new(meta_config, sqs.clone()),
+    ));
+    let deps: &'static Deps = Box::leak(Box::new(Deps { app, ingest, meta }));
     let mut gateway = Gateway::new(deps, &template.routes())?;
     if let Some(root) = opts.web_root {
         gateway = gateway.with_web_root(root);

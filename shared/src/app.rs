@@ -24,6 +24,8 @@ pub struct Core<S = Store> {
     pub clock: Clock,
     /// Chat-account routing (`To` address → org), kept across warm invocations.
     pub accounts: AccountCache,
+    /// Contact address → conversation links (never re-pointed), likewise.
+    pub contacts: AccountCache,
 }
 
 /// `T`: the transport (the Twilio client; a fake in the rules' unit tests).
@@ -34,6 +36,8 @@ pub struct App<S = Store, T = TwilioClient> {
     /// Where a message Twilio accepted but storage refused goes
     /// (`QUEUE_URL`: `send-message` only).
     pub outbox: OutboxQueue,
+    /// Meta's Graph API, for replies on Meta conversations.
+    pub meta: crate::meta::MetaClient,
 }
 
 /// The Twilio functions use every rule the others use.
@@ -80,6 +84,7 @@ impl<S> Core<S> {
             cursors: CursorCodec::new(&config.jwt_secret),
             clock: Clock::default(),
             accounts: AccountCache::default(),
+            contacts: AccountCache::default(),
             config,
         }
     }
@@ -119,6 +124,7 @@ impl App {
         Ok(Self {
             core: Core::new(config.core(), dynamodb),
             twilio: TwilioClient::new(config.twilio.clone())?,
+            meta: crate::meta::MetaClient::new(config.meta.clone()),
             config,
             outbox: OutboxQueue::Disabled,
         })

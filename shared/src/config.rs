@@ -28,6 +28,53 @@ pub struct TwilioConfig {
     pub backoff: Duration,
 }
 
+#[derive(Clone, Debug)]
+pub struct MetaConfig {
+    /// `META_GRAPH_BASE_URL`, default `https://graph.facebook.com`.
+    pub graph_base_url: String,
+    /// `META_GRAPH_VERSION`, default `v23.0`.
+    pub graph_version: String,
+    pub timeout: Duration,
+    pub max_attempts: u32,
+    pub backoff: Duration,
+}
+
+impl MetaConfig {
+    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let base =
+            get("META_GRAPH_BASE_URL").unwrap_or_else(|| "https://graph.facebook.com".into());
+        if !(base.starts_with("https://") || base.starts_with("http://")) {
+            return Err(ConfigError::Invalid {
+                name: "META_GRAPH_BASE_URL",
+                why: "must be an http(s) URL".into(),
+            });
+        }
+        let version = get("META_GRAPH_VERSION").unwrap_or_else(|| "v23.0".into());
+        if !version.starts_with('v') || version.len() > 10 || version.contains('/') {
+            return Err(ConfigError::Invalid {
+                name: "META_GRAPH_VERSION",
+                why: "must look like v23.0".into(),
+            });
+        }
+        let timeout = match get("META_TIMEOUT_MS") {
+            None => Duration::from_millis(5_000),
+            Some(v) => Duration::from_millis(v.parse().map_err(|e: std::num::ParseIntError| {
+                ConfigError::Invalid {
+                    name: "META_TIMEOUT_MS",
+                    why: e.to_string(),
+                }
+            })?),
+        };
+        Ok(Self {
+            graph_base_url: base.trim_end_matches('/').to_string(),
+            graph_version: version,
+            timeout,
+            max_attempts: 3,
+            backoff: Duration::from_millis(100),
+        })
+    }
+}
+
 /// What every function needs: the table, the JWT secret and routing
 /// defaults. Functions that never call Twilio load only this, so they need
 /// no Twilio settings (or secrets) at all.
@@ -123,6 +170,10 @@ pub struct Config {
     /// The booking directory (`BOOKINGS_URL`), checked before a customer or
     /// provider opens a booking chat.
     pub bookings: Option<BookingsConfig>,
+    /// Meta's Graph API (`META_GRAPH_BASE_URL`, `META_GRAPH_VERSION`) for
+    /// replies on Meta conversations; the tokens are per org, on the
+    /// chat accounts.
+    pub meta: MetaConfig,
 }
 
 impl Config {
@@ -166,8 +217,10 @@ impl Config {
         let trim = |s: String| s.trim_end_matches('/').to_string();
         let core = CoreConfig::from_lookup(&get)?;
         let bookings = bookings(&get)?;
+        let meta = MetaConfig::from_lookup(&get)?;
         Ok(Self {
             bookings,
+            meta,
             default_org_id: core.default_org_id,
             public_base_url: core.public_base_url,
             table_name: core.table_name,

@@ -14,6 +14,9 @@ pub enum Source {
     Messaging,
     /// `/webhooks/twilio/conversations`: Conversations post-event webhooks.
     Conversations,
+    /// `/webhooks/meta`: a WhatsApp Cloud API delivery (messages and
+    /// statuses, possibly several), its signed JSON body kept verbatim.
+    Meta,
 }
 
 impl Source {
@@ -21,10 +24,12 @@ impl Source {
         match self {
             Self::Messaging => "/webhooks/twilio/messaging",
             Self::Conversations => "/webhooks/twilio/conversations",
+            Self::Meta => "/webhooks/meta",
         }
     }
 
-    /// The route a request path ends with (the path may carry a stage prefix).
+    /// The Twilio route a request path ends with (the path may carry a stage
+    /// prefix). Meta's route has its own function and verification.
     pub fn from_path(path: &str) -> Option<Self> {
         let path = path.trim_end_matches('/');
         [Self::Messaging, Self::Conversations]
@@ -39,6 +44,8 @@ pub enum Kind {
     InboundMessage,
     StatusCallback,
     ConversationEvent,
+    /// A provider's JSON delivery, normalised by its adapter when processed.
+    ProviderWebhook,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +105,7 @@ impl Envelope {
 /// Inbound messages carry no `MessageStatus`; status callbacks do.
 pub fn classify(source: Source, params: &[(String, String)]) -> Kind {
     match source {
+        Source::Meta => Kind::ProviderWebhook,
         Source::Conversations => Kind::ConversationEvent,
         Source::Messaging if params.iter().any(|(k, _)| k == "MessageStatus") => {
             Kind::StatusCallback

@@ -12,7 +12,10 @@ use std::time::Duration;
 use crate::cursor::InvalidCursor;
 use crate::domain::DomainError;
 use crate::ports::StoreError;
-use crate::transport::{ERR_OPTED_OUT, ERR_OUTSIDE_WINDOW, Refusal, TwilioError};
+use crate::transport::{
+    ERR_OPTED_OUT, ERR_OUTSIDE_WINDOW, META_BAD_TOKEN, META_INVALID_RECIPIENT, META_OUTSIDE_WINDOW,
+    META_PAIR_RATE_LIMITED, META_RATE_LIMITED, META_UNDELIVERABLE, Refusal, TwilioError,
+};
 
 /// Twilio's error code for a rate-limited request (HTTP 429).
 pub const TWILIO_RATE_LIMITED: i64 = 20429;
@@ -59,6 +62,15 @@ pub enum ApiError {
         message: String,
         twilio_code: i64,
     },
+    /// Meta refused a reply for a reason the client can act on (or that an
+    /// admin must fix, like an expired token), with Meta's code kept.
+    #[error("meta refused ({code}): {meta_code}")]
+    MetaRefused {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+        meta_code: i64,
+    },
     #[error("storage: {0}")]
     Store(#[from] StoreError),
     /// The queue (SQS) did not accept a message: Twilio retries the webhook.
@@ -83,6 +95,9 @@ impl ApiError {
     /// send (any other path, through `From<TwilioError>`) answers 503, since
     /// the chat client retries it transparently like any unavailability.
     pub fn from_messaging(e: TwilioError) -> Self {
+        if let TwilioError::Meta { code, .. } = e {
+            return from_meta(code);
+        }
         match e.refusal() {
             Some(Refusal::InvalidRecipient(code)) => Self::TwilioRefused {
                 code: "invalid_recipient",
@@ -104,6 +119,44 @@ impl ApiError {
                 other => other.into(),
             },
         }
+    }
+}
+
+/// Meta's refusals as API errors, Meta's code kept as `meta_code`.
+fn from_meta(code: i64) -> ApiError {
+    let (status, api_code, message) = match code {
+        META_OUTSIDE_WINDOW => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "outside_customer_service_window",
+            "more than 24 hours have passed since the contact's last message: WhatsApp only \
+             accepts a template now (send template with name and language)",
+        ),
+        META_UNDELIVERABLE | META_INVALID_RECIPIENT => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_recipient",
+            "WhatsApp cannot deliver to this contact",
+        ),
+        META_RATE_LIMITED | META_PAIR_RATE_LIMITED => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "meta_rate_limited",
+            "Meta is rate limiting messages (to this contact or this number); retry later",
+        ),
+        META_BAD_TOKEN => (
+            StatusCode::BAD_GATEWAY,
+            "meta_token_invalid",
+            "the org's Meta access token is invalid or expired; an admin must register a new one",
+        ),
+        _ => (
+            StatusCode::BAD_GATEWAY,
+            "meta_error",
+            "Meta refused the request",
+        ),
+    };
+    ApiError::MetaRefused {
+        status,
+        code: api_code,
+        message: message.into(),
+        meta_code: code,
     }
 }
 
@@ -164,6 +217,7 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::MetaRefused { status, .. } => *status,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -200,7 +254,9 @@ impl ApiError {
                 TwilioError::Unavailable(_) => "twilio_unavailable",
                 TwilioError::Timeout => "twilio_timeout",
                 TwilioError::Api { .. } | TwilioError::Decode(_) => "twilio_error",
+                TwilioError::Meta { .. } => "meta_error",
             },
+            Self::MetaRefused { code, .. } => code,
             Self::Store(StoreError::Unavailable(_)) => "storage_unavailable",
             Self::QueueUnavailable => "queue_unavailable",
             Self::Store(_) | Self::Internal(_) => "internal_error",
@@ -216,6 +272,7 @@ impl ApiError {
             | Self::Unprocessable { message, .. }
             | Self::Forbidden { message, .. }
             | Self::TwilioRefused { message, .. }
+            | Self::MetaRefused { message, .. }
             | Self::Conflict { message, .. }
             | Self::Unavailable { message, .. } => message.clone(),
             Self::OutsideWindow { .. } => {
@@ -247,6 +304,9 @@ impl ApiError {
                     None => "Twilio refused the request".into(),
                 },
                 TwilioError::Decode(_) => "Twilio answered with an unexpected response".into(),
+                TwilioError::Meta { code, .. } => {
+                    format!("Meta refused the request (Meta error {code})")
+                }
             },
             Self::Store(StoreError::Unavailable(_)) => {
                 "storage is temporarily unavailable; retry later".into()
@@ -266,6 +326,9 @@ impl ApiError {
             | Self::Store(StoreError::Unavailable(_))
             | Self::QueueUnavailable
             | Self::Unavailable { .. } => Some(Duration::from_secs(1)),
+            Self::MetaRefused { status, .. } if *status == StatusCode::TOO_MANY_REQUESTS => {
+                Some(Duration::from_secs(1))
+            }
             _ => None,
         }
     }
@@ -297,6 +360,9 @@ impl ApiError {
             }
             Self::TwilioRefused { twilio_code, .. } => {
                 details.insert("twilio_code".into(), json!(twilio_code));
+            }
+            Self::MetaRefused { meta_code, .. } => {
+                details.insert("meta_code".into(), json!(meta_code));
             }
             // Twilio's 429 is always its error 20429 (Too Many Requests).
             Self::TooManyRequests { .. } | Self::Twilio(TwilioError::RateLimited { .. }) => {

@@ -23,9 +23,11 @@ pub mod ingest;
 pub mod lambda;
 #[cfg(test)]
 pub mod memory;
+pub mod meta;
 pub mod model;
 pub mod outbox;
 pub mod ports;
+pub mod provider;
 pub mod push;
 pub mod signature;
 pub mod store;

@@ -302,11 +302,31 @@ pub struct InboxImport<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChatAccount {
     pub provider: Provider,
+    /// A Twilio number (`whatsapp:+…`, `+…`) or a Meta phone number id.
     pub address: String,
     pub org_id: String,
     pub channel: Channel,
     pub created_at: String,
     pub created_by: String,
+    /// Meta: the org's Graph API access token for this number. Never
+    /// returned by the API and never logged; stored as-is for now.
+    pub access_token: Option<Secret>,
+}
+
+/// A credential: compared and cloned, but never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 pub enum PutAccount {

@@ -313,9 +313,38 @@ pub trait AccountStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<(String, String, String)>, StoreError>> + Send;
 }
 
+pub trait ContactStore: Send + Sync {
+    // ---- contact identities -------------------------------------------
+
+    /// The conversations the given addresses of a contact are linked to:
+    /// `(address, conversation id)` for those that are (one BatchGetItem).
+    fn contact_links(
+        &self,
+        org: &str,
+        provider: Provider,
+        addresses: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+
+    /// Link an address to a conversation unless it is linked already; the
+    /// conversation it is linked to afterwards (the first link stays).
+    fn link_contact(
+        &self,
+        org: &str,
+        provider: Provider,
+        address: &str,
+        conversation_id: &str,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+}
+
 /// Every storage port: what a function holding the whole store offers.
 pub trait Storage:
-    ConversationStore + MessageStore + ReadStateStore + IdempotencyStore + InboxStore + AccountStore
+    ConversationStore
+    + MessageStore
+    + ReadStateStore
+    + IdempotencyStore
+    + InboxStore
+    + AccountStore
+    + ContactStore
 {
 }
 
@@ -326,6 +355,7 @@ impl<S> Storage for S where
         + IdempotencyStore
         + InboxStore
         + AccountStore
+        + ContactStore
 {
 }
 

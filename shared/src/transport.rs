@@ -28,6 +28,16 @@ pub enum TwilioError {
     Timeout,
     #[error("unexpected twilio response: {0}")]
     Decode(String),
+    /// Meta's Graph API refused a reply (`error.code`, `error_subcode`).
+    /// The inbox's messaging port carries both providers' refusals; Display
+    /// leaves out `message`, which may name the recipient.
+    #[error("meta graph api error {status} (code {code}, subcode {subcode:?})")]
+    Meta {
+        status: u16,
+        code: i64,
+        subcode: Option<i64>,
+        message: String,
+    },
 }
 
 impl TwilioError {
@@ -68,6 +78,20 @@ pub const ERR_OPTED_OUT: i64 = 21610;
 
 /// Twilio error 20429: too many requests.
 pub const ERR_RATE_LIMITED: i64 = 20429;
+
+/// Meta Graph error 131047: re-engagement, more than 24 hours since the
+/// user last wrote (the WhatsApp window).
+pub const META_OUTSIDE_WINDOW: i64 = 131047;
+/// Meta Graph error 131026: message undeliverable.
+pub const META_UNDELIVERABLE: i64 = 131026;
+/// Meta Graph error 131030: recipient not allowed / invalid.
+pub const META_INVALID_RECIPIENT: i64 = 131030;
+/// Meta Graph error 130429: Cloud API throughput reached.
+pub const META_RATE_LIMITED: i64 = 130429;
+/// Meta Graph error 131056: pair rate limit (too many to this user).
+pub const META_PAIR_RATE_LIMITED: i64 = 131056;
+/// Meta Graph error 190: access token expired or invalid.
+pub const META_BAD_TOKEN: i64 = 190;
 
 /// Why Twilio refused a message for a reason the sender can act on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,6 +171,9 @@ pub struct OutboundMessage<'a> {
     pub content_variables: Option<String>,
     pub media_urls: &'a [String],
     pub status_callback: Option<String>,
+    /// A Meta template (`{name, language: {code}, components?}`); Twilio
+    /// templates are `content_sid`.
+    pub template: Option<&'a serde_json::Value>,
 }
 
 pub struct NewParticipant<'a> {

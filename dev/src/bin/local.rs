@@ -66,6 +66,22 @@ async fn main() -> Result<(), BoxError> {
             Some(url)
         }
     };
+    // Meta's Graph API: a local stand-in (signing its webhooks like Meta),
+    // unless META_GRAPH_BASE_URL points at the real one.
+    let meta_standin = match env("META_GRAPH_BASE_URL") {
+        Some(_) => None,
+        None => {
+            let m = dev::meta_standin::MetaStandIn::default();
+            m.allow_token(
+                dev::meta_standin::DEV_META_PHONE_NUMBER_ID,
+                dev::meta_standin::DEV_META_ACCESS_TOKEN,
+            );
+            let port = env("META_STANDIN_PORT").unwrap_or_else(|| "3003".into());
+            let url = m.serve(&format!("127.0.0.1:{port}")).await?;
+            overrides.insert("META_GRAPH_BASE_URL".to_string(), url.clone());
+            Some((m, url))
+        }
+    };
     let secret = env("AUTH_JWT_SECRET").unwrap_or_else(|| DEV_SECRET.into());
     let tokens = dev_tokens(&secret);
     // The web app (web/), served at `/`; WEB_ROOT overrides.
@@ -102,8 +118,28 @@ async fn main() -> Result<(), BoxError> {
             channel: shared::domain::Channel::Whatsapp,
             created_at: shared::clock::format_ts(stack.app.clock.now()),
             created_by: "make-run".into(),
+            access_token: None,
         })
         .await?;
+    // And its Meta number (the stand-in's phone number id and token).
+    if let Some((m, _)) = &meta_standin {
+        m.set_webhook_base(base);
+        stack
+            .app
+            .store
+            .put_chat_account(&shared::store::ChatAccount {
+                provider: shared::domain::Provider::Meta,
+                address: dev::meta_standin::DEV_META_PHONE_NUMBER_ID.into(),
+                org_id: DEMO_ORG.into(),
+                channel: shared::domain::Channel::Whatsapp,
+                created_at: shared::clock::format_ts(stack.app.clock.now()),
+                created_by: "make-run".into(),
+                access_token: Some(shared::model::Secret(
+                    dev::meta_standin::DEV_META_ACCESS_TOKEN.into(),
+                )),
+            })
+            .await?;
+    }
 
     println!();
     println!("  Web app          http://localhost:{port}/   (dev sign-in: pick a demo user)");
@@ -111,6 +147,15 @@ async fn main() -> Result<(), BoxError> {
     match &stack.standin {
         Some((_, url)) => println!("  Twilio stand-in  {url}"),
         None => println!("  Twilio           configured from the environment"),
+    }
+    match &meta_standin {
+        Some((_, url)) => println!(
+            "  Meta stand-in    {url}   (phone number id {}, webhooks signed to {base}/webhooks/meta)",
+            dev::meta_standin::DEV_META_PHONE_NUMBER_ID
+        ),
+        None => {
+            println!("  Meta Graph API   configured from the environment (META_GRAPH_BASE_URL)")
+        }
     }
     match &directory {
         Some(url) => println!(

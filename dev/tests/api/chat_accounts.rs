@@ -323,8 +323,7 @@ async fn when_a_number_is_registered_inbound_messages_to_it_should_route_to_its_
 }
 
 #[tokio::test]
-async fn when_the_sender_is_a_whatsapp_username_or_short_code_it_should_be_parked_not_dead_lettered()
- {
+async fn when_the_sender_is_a_short_code_it_should_be_parked_and_a_whatsapp_username_stored() {
     let t = spawn_app().await;
     t.register_number(NUMBER_A, "org_a").await;
     let mut sids = Vec::new();
@@ -353,9 +352,15 @@ async fn when_the_sender_is_a_whatsapp_username_or_short_code_it_should_be_parke
         .iter()
         .filter_map(|p| p["message_sid"].as_str())
         .collect();
-    for sid in &sids {
+    assert_eq!(parked.len(), 2, "{parked:?}");
+    for sid in &sids[1..] {
         assert!(parked.contains(&sid.as_str()), "{sid} parked: {parked:?}");
     }
+    // The username (a business-scoped id) is an ordinary contact now.
+    let agent = agent_of("agent_a", "org_a");
+    let conv =
+        shared::inbox::inbox_conversation_id("org_a", "twilio", "whatsapp", "whatsapp:CC.7f3a91");
+    assert_eq!(t.bodies(&conv, &agent).await, ["hi"]);
 }
 
 #[tokio::test]

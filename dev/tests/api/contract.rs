@@ -123,6 +123,7 @@ async fn when_the_client_calls_twilio_every_request_should_be_in_the_openapi_spe
             content_variables: None,
             media_urls: &media,
             status_callback: Some("https://example.com/webhooks/twilio/messaging".into()),
+            template: None,
         })
         .await
         .unwrap();
@@ -136,6 +137,7 @@ async fn when_the_client_calls_twilio_every_request_should_be_in_the_openapi_spe
             content_variables: Some(r#"{"1":"Ana"}"#.into()),
             media_urls: &[],
             status_callback: None,
+            template: None,
         })
         .await
         .unwrap();

@@ -34,6 +34,8 @@ const EVENT_TOKEN_EXP: i64 = 4_102_444_800;
 const WEBHOOK_BASE_URL: &str = "http://127.0.0.1:3000";
 /// The binary that takes Twilio's webhooks (signed, not bearer-authenticated).
 const WEBHOOK_BINARY: &str = "webhook-ingest";
+/// The binary that takes Meta's webhooks (signed with the app secret).
+const META_WEBHOOK_BINARY: &str = "meta-webhook";
 /// The org, business number and contact of the inbox events.
 const DEMO_ORG: &str = "org_demo";
 const BUSINESS_ADDRESS: &str = "whatsapp:+15550001111";
@@ -223,6 +225,10 @@ fn when_event_files_are_parsed_they_should_be_api_gateway_v2_requests_for_their_
             check_webhook_event(&stem, &req);
             continue;
         }
+        if binary == META_WEBHOOK_BINARY {
+            check_meta_event(&stem, &req);
+            continue;
+        }
 
         // A JSON body comes with its content type and a plain text body.
         match req.body() {
@@ -274,6 +280,32 @@ fn when_event_files_are_parsed_they_should_be_api_gateway_v2_requests_for_their_
             };
             assert_eq!(id, &expected, "{stem}: {which}");
         }
+    }
+}
+
+/// A Meta webhook: no bearer token; a delivery is JSON signed with the dev
+/// app secret, a handshake carries the dev verify token.
+fn check_meta_event(stem: &str, req: &Request) {
+    use dev::meta_standin::{DEV_META_APP_SECRET, DEV_META_VERIFY_TOKEN};
+    assert!(req.headers().get("authorization").is_none(), "{stem}");
+    match req.method().as_str() {
+        "POST" => {
+            let Body::Text(body) = req.body() else {
+                panic!("{stem}: a JSON body");
+            };
+            assert_eq!(req.headers()["content-type"], "application/json", "{stem}");
+            let sig = req.headers()["x-hub-signature-256"].to_str().unwrap();
+            assert!(
+                shared::meta::signature::is_valid(&[DEV_META_APP_SECRET], body.as_bytes(), sig),
+                "{stem}: X-Hub-Signature-256 is not the dev app secret's"
+            );
+        }
+        "GET" => assert_eq!(
+            req.query_string_parameters().first("hub.verify_token"),
+            Some(DEV_META_VERIFY_TOKEN),
+            "{stem}"
+        ),
+        other => panic!("{stem}: {other}"),
     }
 }
 
@@ -334,6 +366,7 @@ fn check_webhook_event(stem: &str, req: &Request) {
             assert!(param("ConversationSid").starts_with("CH"), "{stem}");
             assert!(param("MessageSid").starts_with("IM"), "{stem}");
         }
+        Source::Meta => panic!("{stem}: Meta deliveries are not Twilio-signed"),
     }
 }
 

@@ -67,6 +67,9 @@ pub struct TestApp {
     pub ws: std::sync::Arc<dev::websocket::WsHub>,
     /// What the stream poller pushed, when it runs (`spawn_app_push`).
     pub pushed: Option<std::sync::Arc<std::sync::Mutex<shared::push::deliver::PushReport>>>,
+    /// Meta's Graph API stand-in (`META_GRAPH_BASE_URL`), signing its
+    /// webhooks to `/webhooks/meta` with the dev app secret.
+    pub meta: dev::meta_standin::MetaStandIn,
 }
 
 pub fn endpoint_or_explain() -> String {
@@ -140,6 +143,8 @@ async fn spawn_app_inner(
         twilio = tw.url.clone();
         proxies = Some(Faults { aws, twilio: tw });
     }
+    let meta = dev::meta_standin::MetaStandIn::default();
+    let graph = meta.serve("127.0.0.1:0").await.expect("meta stand-in");
     let table = format!("test-{}", ulid::Ulid::new().to_string().to_lowercase());
     let mut overrides: HashMap<String, String> = [
         ("TABLE_NAME", table.as_str()),
@@ -150,6 +155,8 @@ async fn spawn_app_inner(
         ("TWILIO_API_BASE_URL", twilio.as_str()),
         ("TWILIO_TIMEOUT_MS", "400"),
         ("TWILIO_BACKOFF_MS", "5"),
+        ("META_GRAPH_BASE_URL", graph.as_str()),
+        ("META_TIMEOUT_MS", "400"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -200,6 +207,7 @@ async fn spawn_app_inner(
     .expect("local stack");
     dynamo.take();
     standin.set_webhook_base(&stack.base_url);
+    meta.set_webhook_base(&stack.base_url);
     let t = TestApp {
         base: stack.base_url,
         http: reqwest::Client::new(),
@@ -213,6 +221,7 @@ async fn spawn_app_inner(
         bookings,
         ws: stack.ws,
         pushed: stack.push.map(|(_, totals)| totals),
+        meta,
     };
     (t, proxies)
 }

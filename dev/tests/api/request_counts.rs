@@ -1,4 +1,4 @@
-//! The DynamoDB and Twilio requests each route makes (the cost model in
+//! The DynamoDB and provider (Twilio, Meta) requests each route makes (the cost model in
 //! README.md), for every route of the template and each kind of queued
 //! webhook the processor handles. Exact sequences, so a regression that
 //! adds a round trip fails.
@@ -26,13 +26,20 @@ struct Counted {
 
 impl TestApp {
     fn take_counts(&self, route: &'static str) -> Counted {
-        let twilio = self
+        let mut twilio: Vec<String> = self
             .standin
             .requests()
             .iter()
             .map(|r| format!("{} {}", r.method, path_shape(&r.path)))
             .collect();
+        twilio.extend(
+            self.meta
+                .requests()
+                .iter()
+                .map(|r| format!("POST meta /{}/{{phone_number_id}}/messages", r.version)),
+        );
         self.standin.clear_requests();
+        self.meta.clear_requests();
         Counted {
             route,
             dynamodb: self.dynamo.take(),
@@ -208,6 +215,61 @@ async fn when_each_route_runs_it_should_make_the_documented_requests() {
     );
     rows.push(t.take_counts("DELETE /chat-accounts"));
 
+    // Meta: a number, the handshake, a delivery, its processing, a reply.
+    const NUMBER_ID: &str = "106540352242922";
+    t.meta.allow_token(NUMBER_ID, "EAAG-cost");
+    let r = t
+        .post(
+            "/chat-accounts",
+            &svc,
+            json!({"provider": "meta", "address": NUMBER_ID, "org_id": ORG, "access_token": "EAAG-cost"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    rows.push(t.take_counts("POST /chat-accounts (meta)"));
+    let verify = t
+        .http
+        .get(format!(
+            "{}/webhooks/meta?hub.mode=subscribe&hub.challenge=42&hub.verify_token={}",
+            t.base,
+            dev::meta_standin::DEV_META_VERIFY_TOKEN
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(verify.status(), 200);
+    rows.push(t.take_counts("GET /webhooks/meta"));
+    let now = chrono::Utc::now().timestamp();
+    let delivery = dev::meta_standin::MetaStandIn::text_delivery(
+        NUMBER_ID,
+        "wamid.cost1",
+        Some("15551230001"),
+        Some("US.555"),
+        "hi",
+        now,
+    );
+    assert_eq!(t.meta.send_webhook(&delivery).await.unwrap().0, 200);
+    rows.push(t.take_counts("POST /webhooks/meta"));
+    assert_eq!(t.drain().await, 1);
+    rows.push(t.take_counts("process-inbound: Meta message (new contact, BSUID and phone)"));
+    let delivery = dev::meta_standin::MetaStandIn::text_delivery(
+        NUMBER_ID,
+        "wamid.cost2",
+        Some("15551230001"),
+        Some("US.555"),
+        "again",
+        now + 1,
+    );
+    assert_eq!(t.meta.send_webhook(&delivery).await.unwrap().0, 200);
+    t.take_counts("POST /webhooks/meta");
+    assert_eq!(t.drain().await, 1);
+    rows.push(t.take_counts("process-inbound: Meta message (known contact, warm)"));
+    let meta_conv =
+        shared::inbox::inbox_conversation_id(ORG, "meta", "whatsapp", "whatsapp:US.555");
+    let r = t.send(&meta_conv, &agent, "hello").await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    rows.push(t.take_counts("POST /conversations/{id}/messages (meta)"));
+
     println!("| route | DynamoDB requests | Twilio requests |\n|---|---|---|");
     for r in &rows {
         println!(
@@ -272,8 +334,10 @@ async fn when_each_route_runs_it_should_make_the_documented_requests() {
         ("POST /webhooks/twilio/messaging (inbound)", &[][..], 0),
         (
             "process-inbound: inbound message (new contact)",
-            // The conversation, the chat account (a cache miss), one write.
-            &["GetItem", "GetItem", "TransactWriteItems"][..],
+            // The chat account (a cache miss), the conversation, the
+            // contact's links (none: a new phone-only contact), one write.
+            // A known phone contact: the conversation and the write only.
+            &["GetItem", "GetItem", "BatchGetItem", "TransactWriteItems"][..],
             0,
         ),
         ("POST /webhooks/twilio/messaging (status)", &[][..], 0),
@@ -295,6 +359,37 @@ async fn when_each_route_runs_it_should_make_the_documented_requests() {
             0,
         ),
         ("DELETE /chat-accounts", &["DeleteItem"][..], 0),
+        ("POST /chat-accounts (meta)", &["PutItem"][..], 0),
+        ("GET /webhooks/meta", &[][..], 0),
+        ("POST /webhooks/meta", &[][..], 0),
+        (
+            "process-inbound: Meta message (new contact, BSUID and phone)",
+            // The chat account, the contact's links, a conversation by phone
+            // (none), the conversation by BSUID (none), one write, then the
+            // two links (BSUID, phone), written once per contact.
+            &[
+                "GetItem",
+                "BatchGetItem",
+                "GetItem",
+                "GetItem",
+                "TransactWriteItems",
+                "PutItem",
+                "PutItem",
+            ][..],
+            0,
+        ),
+        (
+            "process-inbound: Meta message (known contact, warm)",
+            // Account and links cached: the conversation and the write.
+            &["GetItem", "TransactWriteItems"][..],
+            0,
+        ),
+        (
+            "POST /conversations/{id}/messages (meta)",
+            // The head, the Meta account's token, the write; one Graph call.
+            &["Query", "GetItem", "TransactWriteItems"][..],
+            1,
+        ),
     ];
     assert_eq!(
         expect.len(),

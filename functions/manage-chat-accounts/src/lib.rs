@@ -1,5 +1,6 @@
 //! `GET|POST|DELETE /chat-accounts`: which Twilio number belongs to which
-//! org. Listing and removing: service tokens (any org) and org admins
+//! org (Twilio numbers, and Meta phone number ids with the org's access
+//! token, which is never returned). Listing and removing: service tokens (any org) and org admins
 //! (agents with `app_metadata.role = admin`, their own org). Registering a
 //! number (`POST`) is for service tokens only: an admin could otherwise claim
 //! another business's number and receive its customers. Credentials stay in
@@ -8,16 +9,50 @@
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::auth::{Caller, UserType};
-use shared::domain::{Address, Provider};
+use shared::domain::{Address, Channel, Provider};
+use shared::model::Secret;
 use shared::ports::AccountStore;
 use shared::store::{ChatAccount, PutAccount};
 use shared::{ApiError, Core, http};
 
 #[derive(Deserialize)]
 struct AccountInput {
+    /// `twilio` (default) or `meta`.
+    #[serde(default)]
+    provider: Option<String>,
+    /// A Twilio number, or a Meta phone number id.
     address: String,
     #[serde(default)]
     org_id: Option<String>,
+    /// Meta: the org's Graph API access token (never returned).
+    #[serde(default)]
+    access_token: Option<String>,
+}
+
+/// The provider named in a request (`twilio` when absent); `kommo` has no
+/// numbers to register.
+fn provider_of(raw: Option<&str>) -> Result<Provider, ApiError> {
+    match raw.map(Provider::parse).transpose()? {
+        None | Some(Provider::Twilio) => Ok(Provider::Twilio),
+        Some(Provider::Meta) => Ok(Provider::Meta),
+        Some(Provider::Kommo) => Err(ApiError::unprocessable(
+            "provider_not_wired",
+            "kommo conversations are imported and counted only; it has no numbers to register",
+        )),
+    }
+}
+
+/// A Meta phone number id: the digits Meta's WhatsApp Manager shows.
+fn meta_number_id(s: &str) -> Result<String, ApiError> {
+    let s = s.trim();
+    if !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(s.to_string())
+    } else {
+        Err(ApiError::unprocessable(
+            "invalid_address",
+            "a Meta address is the phone number id (digits), not the phone number",
+        ))
+    }
 }
 
 pub async fn handle(app: &Core<impl AccountStore>, req: Request) -> Response<Body> {
@@ -78,14 +113,47 @@ async fn run(app: &Core<impl AccountStore>, req: &Request) -> Result<Response<Bo
             }
             let input: AccountInput = http::parse_json(req)?;
             let org = org_for(&caller, input.org_id.as_deref())?;
-            let address = Address::parse(&input.address)?;
+            let provider = provider_of(input.provider.as_deref())?;
+            let (address, channel, access_token) = match provider {
+                Provider::Meta => {
+                    let token = input
+                        .access_token
+                        .filter(|t| {
+                            !t.is_empty()
+                                && t.len() <= 2048
+                                && t.bytes().all(|b| b.is_ascii_graphic())
+                        })
+                        .ok_or_else(|| {
+                            ApiError::unprocessable(
+                                "missing_access_token",
+                                "a Meta number needs the org's access_token (a system user token)",
+                            )
+                        })?;
+                    (
+                        meta_number_id(&input.address)?,
+                        Channel::Whatsapp,
+                        Some(Secret(token)),
+                    )
+                }
+                _ => {
+                    if input.access_token.is_some() {
+                        return Err(ApiError::unprocessable(
+                            "invalid_request",
+                            "Twilio numbers take no access_token (credentials stay in configuration)",
+                        ));
+                    }
+                    let address = Address::parse(&input.address)?;
+                    (address.as_str().to_string(), address.channel(), None)
+                }
+            };
             let account = ChatAccount {
-                provider: Provider::Twilio,
-                address: address.as_str().into(),
+                provider,
+                address,
                 org_id: org,
-                channel: address.channel(),
+                channel,
                 created_at: shared::clock::format_ts(app.clock.now()),
                 created_by: caller.user_id.clone(),
+                access_token,
             };
             match app.store.put_chat_account(&account).await? {
                 PutAccount::Created => Ok(http::json(201, &view(&account))),
@@ -100,11 +168,15 @@ async fn run(app: &Core<impl AccountStore>, req: &Request) -> Result<Response<Bo
             let address = http::query_param(req, "address").ok_or_else(|| {
                 ApiError::bad_request("missing_address", "the address query parameter is required")
             })?;
-            let address = Address::parse(&address)?;
+            let provider = provider_of(http::query_param(req, "provider").as_deref())?;
+            let address = match provider {
+                Provider::Meta => meta_number_id(&address)?,
+                _ => Address::parse(&address)?.as_str().to_string(),
+            };
             let org = org_for(&caller, http::query_param(req, "org_id").as_deref())?;
             if app
                 .store
-                .delete_chat_account(Provider::Twilio, address.as_str(), &org)
+                .delete_chat_account(provider, &address, &org)
                 .await?
             {
                 Ok(Response::builder()
@@ -119,15 +191,20 @@ async fn run(app: &Core<impl AccountStore>, req: &Request) -> Result<Response<Bo
     }
 }
 
+/// An account as the API shows it: never its access token.
 fn view(a: &ChatAccount) -> serde_json::Value {
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "provider": a.provider,
         "address": a.address,
         "channel": a.channel,
         "org_id": a.org_id,
         "created_at": a.created_at,
         "created_by": a.created_by,
-    })
+    });
+    if a.provider == Provider::Meta {
+        v["has_access_token"] = serde_json::json!(a.access_token.is_some());
+    }
+    v
 }
 
 /// The sample events in `events/` are this function's input.

@@ -97,7 +97,7 @@ async fn run(deps: &Ingest, req: &Request) -> Result<Response<Body>, ApiError> {
             .status(200)
             .header("content-type", "text/xml")
             .body(Body::Text(EMPTY_TWIML.into())),
-        Source::Conversations => Response::builder().status(200).body(Body::Empty),
+        Source::Conversations | Source::Meta => Response::builder().status(200).body(Body::Empty),
     };
     response.map_err(|e| ApiError::Internal(e.to_string()))
 }

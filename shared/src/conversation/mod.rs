@@ -52,4 +52,8 @@ pub struct SendInput {
     pub content_variables: Option<serde_json::Value>,
     #[serde(default)]
     pub media_urls: Option<Vec<String>>,
+    /// A WhatsApp template on a Meta conversation: `{name, language,
+    /// components?}` as the Graph API takes it.
+    #[serde(default)]
+    pub template: Option<serde_json::Value>,
 }

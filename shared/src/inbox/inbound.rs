@@ -9,12 +9,15 @@ use crate::app::Core;
 use crate::clock::format_ts;
 use crate::conversation::outgoing::{OutboxError, deliver_outbox};
 use crate::domain::{
-    Address, AuthorType, ConversationStatus, MessageStatus, ParticipantType, Provider, StatsDelta,
-    inbox_conversation_id, redact,
+    AuthorType, ConversationStatus, MessageStatus, ParticipantType, Provider, StatsDelta, redact,
 };
 use crate::envelope::{Envelope, Kind};
+use crate::inbox::identity;
 use crate::outbox::OutboxRecord;
-use crate::ports::{AccountStore, ConversationStore, IdempotencyStore, InboxStore, MessageStore};
+use crate::ports::{
+    AccountStore, ContactStore, ConversationStore, IdempotencyStore, InboxStore, MessageStore,
+};
+use crate::provider::{self, ContactIds, InboundMessage, ProviderEvent, StatusUpdate};
 use crate::store::{
     ConversationMeta, Head, InboundOutcome, InboundWrite, Message, Participant, StoreError,
     StoreMessageOutcome,
@@ -37,7 +40,12 @@ use crate::clock::contention_pause as pause;
 /// Process one queued envelope.
 pub async fn process(
     app: &Core<
-        impl ConversationStore + MessageStore + InboxStore + AccountStore + IdempotencyStore,
+        impl ConversationStore
+        + MessageStore
+        + InboxStore
+        + AccountStore
+        + IdempotencyStore
+        + ContactStore,
     >,
     raw: &str,
 ) -> Result<(), ProcessError> {
@@ -49,11 +57,49 @@ pub async fn process(
         });
     }
     let env = Envelope::from_json(raw).map_err(ProcessError::Permanent)?;
-    match env.kind {
-        Kind::InboundMessage => inbound_message(app, &env, raw).await,
-        Kind::StatusCallback => status_callback(app, &env).await,
-        Kind::ConversationEvent => conversation_event(app, &env).await,
+    let events = match env.kind {
+        Kind::ConversationEvent => return conversation_event(app, &env).await,
+        Kind::InboundMessage | Kind::StatusCallback => {
+            let mut events = provider::twilio_events(&env).map_err(ProcessError::Permanent)?;
+            for e in &mut events {
+                if let ProviderEvent::Message(m) = e {
+                    m.details = details(&env, &m.contact);
+                }
+            }
+            events
+        }
+        Kind::ProviderWebhook => {
+            let body = env
+                .json_body
+                .as_deref()
+                .ok_or_else(|| ProcessError::Permanent("provider webhook without body".into()))?;
+            crate::meta::webhook::normalise(body).map_err(ProcessError::Permanent)?
+        }
+    };
+    // A delivery may batch several events; each write is idempotent, so a
+    // redelivery after a partial failure repeats only what did not land.
+    for event in &events {
+        match event {
+            ProviderEvent::Message(m) => inbound_message(app, &env, m, raw).await?,
+            ProviderEvent::Status(s) => status_update(app, &env, s).await?,
+            ProviderEvent::Unaddressable {
+                message_id,
+                business_address,
+            } => {
+                tracing::warn!(to = %redact(business_address), "a sender no reply can reach; parked");
+                app.store
+                    .park_unroutable(&env.received_at, message_id, business_address, raw)
+                    .await?;
+            }
+            ProviderEvent::Skipped { what } => {
+                tracing::info!(
+                    what = what.as_str(),
+                    "webhook event acknowledged, not stored"
+                );
+            }
+        }
     }
+    Ok(())
 }
 
 fn required<'a>(env: &'a Envelope, name: &str) -> Result<&'a str, ProcessError> {
@@ -62,44 +108,56 @@ fn required<'a>(env: &'a Envelope, name: &str) -> Result<&'a str, ProcessError> 
         .ok_or_else(|| ProcessError::Permanent(format!("missing {name}")))
 }
 
-fn message_sid(env: &Envelope) -> Result<&str, ProcessError> {
-    env.param("MessageSid")
-        .or_else(|| env.param("SmsMessageSid"))
-        .or_else(|| env.param("SmsSid"))
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| ProcessError::Permanent("missing MessageSid".into()))
-}
-
 /// Resolve the org owning a Twilio address.
 pub async fn resolve_org(
-    app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore>,
+    app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore + ContactStore>,
     address: &str,
 ) -> Result<Option<String>, StoreError> {
-    Ok(route(app, address).await?.map(|(org, _)| org))
+    Ok(route(app, Provider::Twilio, address)
+        .await?
+        .map(|(org, _)| org))
+}
+
+/// The routing cache's key: addresses of different providers never meet.
+fn cache_key(provider: Provider, address: &str) -> String {
+    match provider {
+        Provider::Twilio => address.to_string(),
+        other => format!("{other}#{address}"),
+    }
 }
 
 /// The org of a business number and whether its chat account says so
 /// (`true`) or `DEFAULT_ORG_ID` does (`false`).
 async fn route(
     app: &Core<impl AccountStore>,
+    provider: Provider,
     address: &str,
 ) -> Result<Option<(String, bool)>, StoreError> {
-    if let Some(org) = app.accounts.get(address) {
+    let cached = cache_key(provider, address);
+    if let Some(org) = app.accounts.get(&cached) {
         return Ok(Some((org, true)));
     }
-    match app.store.chat_account(Provider::Twilio, address).await? {
+    match app.store.chat_account(provider, address).await? {
         Some(acc) => {
-            app.accounts.put(address, &acc.org_id);
+            app.accounts.put(&cached, &acc.org_id);
             Ok(Some((acc.org_id, true)))
         }
-        None => Ok(app.config.default_org_id.clone().map(|org| (org, false))),
+        // `DEFAULT_ORG_ID` is for a single-tenant Twilio install; a Meta
+        // phone number id must be registered to route.
+        None if provider == Provider::Twilio => {
+            Ok(app.config.default_org_id.clone().map(|org| (org, false)))
+        }
+        None => Ok(None),
     }
 }
 
 /// Media, location and button replies as attachment metadata (media is not
 /// downloaded), plus every parameter Twilio sent.
-fn details(env: &Envelope) -> Value {
+fn details(env: &Envelope, contact: &ContactIds) -> Value {
     let mut d = serde_json::Map::new();
+    if let Some(u) = &contact.username {
+        d.insert("username".into(), json!(u));
+    }
     let num_media: usize = env
         .param("NumMedia")
         .and_then(|n| n.parse().ok())
@@ -153,23 +211,33 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 }
 
 async fn inbound_message(
-    app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore>,
+    app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore + ContactStore>,
     env: &Envelope,
+    m: &InboundMessage,
     raw: &str,
 ) -> Result<(), ProcessError> {
     // A warm cache may remember a number's old org; the write checks the
     // routing, and a number that moved is resolved again (once more here,
     // then by SQS redelivery).
     for _ in 0..2 {
-        match inbound_once(app, env, raw).await? {
+        match inbound_once(app, env, m, raw).await? {
             Routed::Done => return Ok(()),
             Routed::Moved(address) => {
                 tracing::info!(to = %redact(&address), "the number moved to another org; re-routing");
-                app.accounts.forget(&address);
+                app.accounts.forget(&cache_key(m.provider, &address));
             }
         }
     }
     Err(StoreError::Unavailable("a number's chat account keeps changing".into()).into())
+}
+
+/// Our id of an inbound message: Twilio's SID as it was; Meta's long
+/// base64 wamid hashed (deterministic, so redeliveries meet).
+fn message_id(provider: Provider, sid: &str) -> String {
+    match provider {
+        Provider::Twilio => format!("msg_{}", sid.to_ascii_lowercase()),
+        other => format!("msg_{}", crate::domain::short_hash(&[other.as_str(), sid])),
+    }
 }
 
 enum Routed {
@@ -179,65 +247,58 @@ enum Routed {
 }
 
 async fn inbound_once(
-    app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore>,
+    app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore + ContactStore>,
     env: &Envelope,
+    m: &InboundMessage,
     raw: &str,
 ) -> Result<Routed, ProcessError> {
-    let sid = message_sid(env)?;
-    let (raw_from, raw_to) = (required(env, "From")?, required(env, "To")?);
-    // A sender this inbox cannot address yet (a short code, an alphanumeric
-    // sender, a WhatsApp username `whatsapp:CC.xxx`) is parked with the whole
-    // envelope, never dropped and never sent to the DLQ.
-    let (Ok(from), Ok(to)) = (Address::parse(raw_from), Address::parse(raw_to)) else {
-        tracing::warn!(to = %redact(raw_to), "an address that is not E.164; parked");
+    let sid = m.message_id.as_str();
+    let to = m.business_address.as_str();
+    let Some((org, routed_by_account)) = route(app, m.provider, to).await? else {
+        tracing::warn!(to = %redact(to), provider = m.provider.as_str(), "no chat account for this number; parked");
         app.store
-            .park_unroutable(&env.received_at, sid, raw_to, raw)
+            .park_unroutable(&env.received_at, sid, to, raw)
             .await?;
         return Ok(Routed::Done);
     };
-    let Some((org, routed_by_account)) = route(app, to.as_str()).await? else {
-        tracing::warn!(to = %redact(to.as_str()), "no chat account for this number; parked");
-        app.store
-            .park_unroutable(&env.received_at, sid, to.as_str(), raw)
-            .await?;
-        return Ok(Routed::Done);
-    };
-    let channel = from.channel();
-    let conv = inbox_conversation_id(
-        &org,
-        Provider::Twilio.as_str(),
-        channel.as_str(),
-        from.as_str(),
-    );
-    let at = parse_time(&env.received_at).unwrap_or_else(|| app.clock.now());
-    let body = env.param("Body").unwrap_or("");
+    let channel = m.channel;
+    let mut resolved = identity::resolve(app, &org, &m.contact).await?;
+    let (conv, contact_address) = (resolved.conversation_id.clone(), resolved.address.clone());
+    let at = m
+        .sent_at
+        .or_else(|| parse_time(&env.received_at))
+        .unwrap_or_else(|| app.clock.now());
+    let body = m.body.as_str();
     let msg = Message {
-        id: format!("msg_{}", sid.to_ascii_lowercase()),
+        id: message_id(m.provider, sid),
         conversation_id: conv.clone(),
-        author_id: from.as_str().to_string(),
+        author_id: contact_address.clone(),
         author_type: AuthorType::Contact,
         body: body.to_string(),
         created_at: format_ts(at),
         twilio_sid: Some(sid.to_string()),
         twilio_index: None,
         status: MessageStatus::Received,
-        details: Some(details(env)),
+        details: Some(m.details.clone()),
         error_code: None,
     };
-    let name = env.param("ProfileName").filter(|n| !n.is_empty());
+    let name = m.profile_name.as_deref();
     for attempt in 0..MAX_ATTEMPTS {
-        let existing = app.store.conversation_meta(&conv).await?;
+        let existing = match resolved.read.take() {
+            Some(read) => read,
+            None => app.store.conversation_meta(&conv).await?,
+        };
         let fx = match &existing {
             Some(meta) => meta.message_effects(AuthorType::Contact, body, at),
             None => ConversationMeta::default().message_effects(AuthorType::Contact, body, at),
         };
         let write = InboundWrite {
             org_id: &org,
-            provider: Provider::Twilio,
+            provider: m.provider,
             channel,
-            contact_address: from.as_str(),
+            contact_address: &contact_address,
             contact_name: name,
-            business_address: to.as_str(),
+            business_address: to,
             message: &msg,
             effects: &fx,
             existing: existing.as_ref(),
@@ -255,26 +316,29 @@ async fn inbound_once(
         };
         match app.store.store_inbound(&write).await? {
             InboundOutcome::Stored => {
-                tracing::info!(conversation_id = %conv, channel = channel.as_str(), "inbound message stored");
+                identity::link(app, &org, &m.contact, &resolved).await?;
+                tracing::info!(conversation_id = %conv, provider = m.provider.as_str(), channel = channel.as_str(), "inbound message stored");
                 return Ok(Routed::Done);
             }
             InboundOutcome::Duplicate => {
+                identity::link(app, &org, &m.contact, &resolved).await?;
                 tracing::info!(conversation_id = %conv, "inbound message already stored");
                 return Ok(Routed::Done);
             }
-            InboundOutcome::Rerouted => return Ok(Routed::Moved(to.as_str().to_string())),
+            InboundOutcome::Rerouted => return Ok(Routed::Moved(to.to_string())),
             InboundOutcome::Conflict => pause(attempt).await,
         }
     }
     Err(StoreError::Unavailable("contention on inbound conversation".into()).into())
 }
 
-async fn status_callback(
-    app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore>,
+async fn status_update(
+    app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore + ContactStore>,
     env: &Envelope,
+    s: &StatusUpdate,
 ) -> Result<(), ProcessError> {
-    let sid = message_sid(env)?;
-    let raw = required(env, "MessageStatus")?;
+    let sid = s.message_id.as_str();
+    let raw = s.status.as_str();
     let Some(status) = MessageStatus::parse(raw) else {
         // Kept in the envelope's parameters, but a status this backend does
         // not know cannot be ordered, so it never moves the message.
@@ -286,7 +350,7 @@ async fn status_callback(
     };
     let outcome = app
         .store
-        .apply_status(sid, status, env.param("ErrorCode"), &env.received_at)
+        .apply_status(sid, status, s.error_code.as_deref(), &env.received_at)
         .await?;
     let outcome = match outcome {
         crate::store::StatusOutcome::Applied => "applied",
@@ -301,7 +365,7 @@ async fn status_callback(
 }
 
 async fn conversation_event(
-    app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore>,
+    app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore + ContactStore>,
     env: &Envelope,
 ) -> Result<(), ProcessError> {
     let Some(event) = env.param("EventType") else {
@@ -371,7 +435,7 @@ async fn conversation_event(
 /// Store a message an SDK client (or this backend) added: exactly once,
 /// under our message id when the attributes carry it.
 async fn message_added(
-    app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore>,
+    app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore + ContactStore>,
     env: &Envelope,
     head: &Head,
 ) -> Result<bool, ProcessError> {
@@ -422,7 +486,7 @@ async fn message_added(
 }
 
 async fn participant_added(
-    app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore>,
+    app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore + ContactStore>,
     env: &Envelope,
     head: &Head,
     now: &str,
@@ -463,6 +527,7 @@ async fn participant_added(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::inbox_conversation_id;
 
     #[test]
     fn when_a_contact_sends_an_opt_keyword_it_should_be_recognised() {

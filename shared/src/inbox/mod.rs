@@ -1,7 +1,9 @@
 //! The WhatsApp/SMS org inbox: inbound processing, agents' replies and
 //! provider statistics.
 
+pub mod identity;
 pub mod inbound;
+pub mod providers;
 pub mod reply;
 pub mod stats;
 

@@ -20,7 +20,7 @@ use crate::idempotency::Claim;
 use crate::idempotency::claim;
 use crate::idempotency::release;
 use crate::ports::{
-    ConversationStore, IdempotencyStore, InboxStore, MessageStore, MessagingTransport,
+    AccountStore, ConversationStore, IdempotencyStore, InboxStore, MessageStore, MessagingTransport,
 };
 use crate::store::{Head, Message};
 use crate::transport::Refusal;
@@ -42,6 +42,8 @@ pub enum ReplyContent {
         /// A JSON object of strings, serialised.
         variables: Option<String>,
     },
+    /// A Meta template (`{name, language: {code}, components?}`).
+    MetaTemplate(Value),
 }
 
 impl ReplyContent {
@@ -55,6 +57,7 @@ impl ReplyContent {
                 content_sid,
                 variables,
             } => json!({"content_sid": content_sid, "variables": variables}),
+            Self::MetaTemplate(t) => json!({"template": t}),
         };
         let d = Sha256::digest(text.to_string().as_bytes());
         d.iter().take(16).map(|b| format!("{b:02x}")).collect()
@@ -64,6 +67,15 @@ impl ReplyContent {
 /// Parse a reply: a body and/or media, or a template; never both kinds.
 pub fn validate(input: &SendInput) -> Result<ReplyContent, ApiError> {
     let media_urls = input.media_urls.clone().unwrap_or_default();
+    if let Some(t) = &input.template {
+        if input.body.is_some() || !media_urls.is_empty() || input.content_sid.is_some() {
+            return Err(ApiError::unprocessable(
+                "invalid_request",
+                "send either a body (and media) or a template, not both",
+            ));
+        }
+        return crate::inbox::providers::meta_template(t).map(ReplyContent::MetaTemplate);
+    }
     if let Some(sid) = &input.content_sid {
         if input.body.is_some() || !media_urls.is_empty() {
             return Err(ApiError::unprocessable(
@@ -142,7 +154,12 @@ pub fn check_window(
     last_user_message_at: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    if channel != "whatsapp" || matches!(content, ReplyContent::Template { .. }) {
+    if channel != "whatsapp"
+        || matches!(
+            content,
+            ReplyContent::Template { .. } | ReplyContent::MetaTemplate(_)
+        )
+    {
         return Ok(());
     }
     let last = last_user_message_at
@@ -203,7 +220,7 @@ fn check_rules(
 /// Send an agent's reply on a WhatsApp/SMS conversation.
 pub async fn send_reply(
     app: &App<
-        impl ConversationStore + MessageStore + IdempotencyStore + InboxStore,
+        impl ConversationStore + MessageStore + IdempotencyStore + InboxStore + AccountStore,
         impl MessagingTransport,
     >,
     caller: &Caller,
@@ -223,6 +240,7 @@ pub async fn send_reply(
         .clone()
         .ok_or_else(|| ApiError::Internal("not an inbox conversation".into()))?;
     let content = validate(input)?;
+    crate::inbox::providers::check_content(inbox.provider, &content)?;
     let conv = head.meta.id.clone();
     let message_id = new_message_id();
     // A repeat of an earlier request answers as it did, whatever changed
@@ -256,6 +274,11 @@ pub async fn send_reply(
             Some(content_sid.clone()),
             variables.clone(),
         ),
+        ReplyContent::MetaTemplate(_) => (None, Vec::new(), None, None),
+    };
+    let template = match &content {
+        ReplyContent::MetaTemplate(t) => Some(t),
+        _ => None,
     };
     let outbound = OutboundMessage {
         from: &inbox.business_address,
@@ -270,8 +293,9 @@ pub async fn send_reply(
                 crate::twilio::CALLBACK_OVERRIDES
             )
         }),
+        template,
     };
-    let sent = match app.twilio.send_message(&outbound).await {
+    let sent = match crate::inbox::providers::send(app, &inbox, &outbound).await {
         Ok(sent) => sent,
         Err(e) => {
             release(app, idem.as_ref(), &e).await;
@@ -299,6 +323,9 @@ pub async fn send_reply(
             "template".into(),
             json!({"content_sid": sid, "content_variables": variables}),
         );
+    }
+    if let Some(t) = template {
+        details.insert("template".into(), t.clone());
     }
     let status = sent
         .status

@@ -264,7 +264,7 @@ async fn when_a_failure_arrives_after_delivery_the_status_should_stay_and_the_co
 }
 
 #[tokio::test]
-async fn when_the_sender_is_not_an_e164_address_the_message_should_be_parked_not_dead_lettered() {
+async fn when_the_sender_cannot_be_replied_to_it_should_be_parked_but_a_username_stored() {
     let core = core().await;
     for (sid, from) in [
         ("SM7", "whatsapp:CC.1a2b3c"),
@@ -284,8 +284,14 @@ async fn when_the_sender_is_not_an_e164_address_the_message_should_be_parked_not
     }
     let parked = core.store.list_unroutable(10).await.unwrap();
     let sids: Vec<_> = parked.iter().map(|(_, sid, _)| sid.as_str()).collect();
-    assert_eq!(sids.len(), 3, "{parked:?}");
-    assert!(["SM7", "SM8", "SM9"].iter().all(|s| sids.contains(s)));
+    assert_eq!(sids.len(), 2, "{parked:?}");
+    assert!(["SM8", "SM9"].iter().all(|s| sids.contains(s)));
+    // A WhatsApp username (business-scoped id) is a contact like any other.
+    let conv =
+        crate::domain::inbox_conversation_id(ORG, "twilio", "whatsapp", "whatsapp:CC.1a2b3c");
+    let stored = core.store.messages_of(&conv);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].author_id, "whatsapp:CC.1a2b3c");
 }
 
 #[tokio::test]
@@ -318,6 +324,7 @@ async fn when_a_number_moves_to_another_org_the_next_message_should_route_there_
         channel: crate::domain::Channel::Whatsapp,
         created_at: "2026-12-01T10:30:00.000Z".into(),
         created_by: "test".into(),
+        access_token: None,
     });
     core.store
         .put_chat_account(moved.as_ref().unwrap())

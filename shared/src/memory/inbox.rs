@@ -317,3 +317,38 @@ impl AccountStore for MemoryStore {
         }))
     }
 }
+
+impl crate::ports::ContactStore for MemoryStore {
+    async fn contact_links(
+        &self,
+        org: &str,
+        provider: Provider,
+        addresses: &[String],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self.with(|t| {
+            addresses
+                .iter()
+                .filter_map(|a| {
+                    t.contact_links
+                        .get(&(org.to_string(), provider, a.clone()))
+                        .map(|c| (a.clone(), c.clone()))
+                })
+                .collect()
+        }))
+    }
+
+    async fn link_contact(
+        &self,
+        org: &str,
+        provider: Provider,
+        address: &str,
+        conversation_id: &str,
+    ) -> Result<String, StoreError> {
+        Ok(self.with(|t| {
+            t.contact_links
+                .entry((org.to_string(), provider, address.to_string()))
+                .or_insert_with(|| conversation_id.to_string())
+                .clone()
+        }))
+    }
+}

@@ -46,6 +46,8 @@ struct Tables {
     accounts: HashMap<(Provider, String), ChatAccount>,
     /// (received_at, sid, to).
     unroutable: Vec<(String, String, String)>,
+    /// (org, provider, contact address) → conversation.
+    contact_links: HashMap<(String, Provider, String), String>,
 }
 
 /// An `App` over the in-memory store and transport `T`, with the settings
@@ -66,9 +68,11 @@ pub fn test_app<T>(transport: T) -> crate::app::App<MemoryStore, T> {
         crate::config::CoreConfig::from_lookup(env).expect("test settings"),
         MemoryStore::default(),
     );
+    let config = crate::config::Config::from_lookup(env).expect("test settings");
     crate::app::App {
         core,
-        config: crate::config::Config::from_lookup(env).expect("test settings"),
+        meta: crate::meta::MetaClient::new(config.meta.clone()),
+        config,
         twilio: transport,
         outbox: crate::outbox::OutboxQueue::memory(),
     }
@@ -85,6 +89,7 @@ pub async fn register_whatsapp(store: &MemoryStore, address: &str, org: &str) {
             channel: crate::domain::Channel::Whatsapp,
             created_at: "2026-12-01T00:00:00.000Z".into(),
             created_by: "test".into(),
+            access_token: None,
         })
         .await
         .expect("in-memory put");

@@ -9,6 +9,7 @@
 use super::item::*;
 use super::*;
 use crate::domain::{Channel, Provider};
+use crate::model::Secret;
 use crate::ports::AccountStore;
 
 pub(super) fn account_key(provider: Provider, address: &str) -> Item {
@@ -29,6 +30,7 @@ fn account_from(i: &Item) -> Result<ChatAccount, StoreError> {
         },
         created_at: get_s(i, "created_at").unwrap_or_default(),
         created_by: get_s(i, "created_by").unwrap_or_default(),
+        access_token: get_s(i, "access_token").map(Secret),
     })
 }
 
@@ -52,12 +54,42 @@ impl AccountStore for Store {
         item.insert("channel".into(), s(acc.channel.as_str()));
         item.insert("created_at".into(), s(&acc.created_at));
         item.insert("created_by".into(), s(&acc.created_by));
+        if let Some(token) = &acc.access_token {
+            item.insert("access_token".into(), s(token.expose()));
+        }
         item.insert("GSI1PK".into(), s(format!("ORG#{}#ACCOUNTS", acc.org_id)));
         item.insert("GSI1SK".into(), s(&acc.address));
         if self.put_new(item).await? {
             return Ok(PutAccount::Created);
         }
         match self.chat_account(acc.provider, &acc.address).await? {
+            // Re-registering a Meta number with a new token rotates it.
+            Some(existing)
+                if existing.org_id == acc.org_id
+                    && acc.access_token.is_some()
+                    && existing.access_token != acc.access_token =>
+            {
+                let token = acc.access_token.as_ref().map(|t| t.expose()).unwrap_or("");
+                let res = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(account_key(acc.provider, &acc.address)))
+                    .update_expression("SET access_token = :t")
+                    .condition_expression("org_id = :o")
+                    .expression_attribute_values(":t", s(token))
+                    .expression_attribute_values(":o", s(&acc.org_id))
+                    .send()
+                    .await;
+                match res {
+                    Ok(_) => Ok(PutAccount::Unchanged(ChatAccount {
+                        access_token: acc.access_token.clone(),
+                        ..existing
+                    })),
+                    Err(e) if is_condition_failure(&e) => Ok(PutAccount::OwnedByOther),
+                    Err(e) => Err(sdk_err(e)),
+                }
+            }
             Some(existing) if existing.org_id == acc.org_id => Ok(PutAccount::Unchanged(existing)),
             _ => Ok(PutAccount::OwnedByOther),
         }

@@ -14,6 +14,7 @@
 //! | Twilio message guard  | `SID#<IM/SM sid>`       | `#SID`                  |                                 |
 //! | idempotency record    | `IDEM#<conv>#<user>#<key>` | `#IDEM`              |                                 |
 //! | per-user counters     | `USER#<user>`           | `#COUNTERS`             |                                 |
+//! | contact link          | `CONTACTID#<org>#<provider>#<address>` | `#CONTACTID` | (`contacts.rs`)          |
 //!
 //! Conversation head (meta + participants) sort before messages (`#` <
 //! `M`), so one Query with `begins_with(SK, "#")` loads it. Every multi-item
@@ -22,6 +23,7 @@
 
 mod accounts;
 mod connections;
+mod contacts;
 mod conversations;
 mod idempotency;
 mod inbox;

@@ -1,0 +1,8 @@
+//! Lambda entry point: wiring only (SQS client and config, built once).
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::init_tracing();
+    let webhook = meta_webhook::MetaWebhook::from_env().await?;
+    shared::lambda::serve_http(Box::leak(Box::new(webhook)), meta_webhook::handle).await
+}

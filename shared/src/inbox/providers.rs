@@ -1,0 +1,180 @@
+//! Replies through the conversation's provider: Twilio's Messages API, or
+//! Meta's Graph API with the org's access token from the Meta chat account.
+
+use serde_json::{Value, json};
+
+use crate::app::App;
+use crate::domain::Provider;
+use crate::error::ApiError;
+use crate::inbox::reply::ReplyContent;
+use crate::meta::MetaContent;
+use crate::model::InboxMeta;
+use crate::ports::{AccountStore, MessagingTransport};
+use crate::transport::{OutboundMessage, SmsResource, TwilioError};
+
+/// A Meta template as the Graph API takes it: `name` (lowercase letters,
+/// digits, `_`), `language` as `{"code": "en_US"}` (or just `"en_US"`),
+/// optional `components` (an array of objects, passed through).
+pub fn meta_template(t: &Value) -> Result<Value, ApiError> {
+    let bad = |m: &str| ApiError::unprocessable("invalid_template", m.to_string());
+    let obj = t
+        .as_object()
+        .ok_or_else(|| bad("template must be an object {name, language, components?}"))?;
+    let name = obj
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| {
+            !n.is_empty()
+                && n.len() <= 512
+                && n.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        })
+        .ok_or_else(|| bad("template.name must be a template name (a-z, 0-9, _)"))?;
+    let code = match obj.get("language") {
+        Some(Value::String(c)) => Some(c.as_str()),
+        Some(Value::Object(l)) => l.get("code").and_then(Value::as_str),
+        _ => None,
+    }
+    .filter(|c| {
+        (2..=15).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    })
+    .ok_or_else(|| bad("template.language must be a language code such as en_US"))?;
+    let mut out = json!({"name": name, "language": {"code": code}});
+    match obj.get("components") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(c)) if c.len() <= 20 && c.iter().all(Value::is_object) => {
+            out["components"] = Value::Array(c.clone());
+        }
+        Some(_) => return Err(bad("template.components must be an array of objects")),
+    }
+    if out.to_string().len() > 16 * 1024 {
+        return Err(bad("template is too large"));
+    }
+    Ok(out)
+}
+
+/// Each provider's own kind of template, and Meta's one medium per message.
+pub fn check_content(provider: Provider, content: &ReplyContent) -> Result<(), ApiError> {
+    match (provider, content) {
+        (Provider::Meta, ReplyContent::Template { .. }) => Err(ApiError::unprocessable(
+            "invalid_request",
+            "this is a Meta conversation: send a template {name, language, components}, not content_sid",
+        )),
+        (Provider::Twilio, ReplyContent::MetaTemplate(_)) => Err(ApiError::unprocessable(
+            "invalid_request",
+            "this is a Twilio conversation: send content_sid (+ content_variables), not template",
+        )),
+        (Provider::Meta, ReplyContent::FreeForm { media_urls, .. }) if media_urls.len() > 1 => {
+            Err(ApiError::unprocessable(
+                "invalid_media_urls",
+                "WhatsApp Cloud API messages carry one medium each",
+            ))
+        }
+        (Provider::Kommo, _) => Err(ApiError::unprocessable(
+            "provider_not_wired",
+            "Kommo conversations are imported and counted only; replies are not sent",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The Graph API media type of a link, from its extension.
+fn media_kind(url: &str) -> &'static str {
+    let path = url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let ext = path.rsplit('.').next().unwrap_or("");
+    match ext {
+        "jpg" | "jpeg" | "png" | "webp" => "image",
+        "mp4" | "3gp" => "video",
+        "mp3" | "ogg" | "aac" | "amr" | "m4a" | "opus" => "audio",
+        _ => "document",
+    }
+}
+
+/// Send a reply through the conversation's provider.
+pub async fn send(
+    app: &App<impl AccountStore, impl MessagingTransport>,
+    inbox: &InboxMeta,
+    m: &OutboundMessage<'_>,
+) -> Result<SmsResource, TwilioError> {
+    if inbox.provider != Provider::Meta {
+        return app.twilio.send_message(m).await;
+    }
+    let account = app
+        .store
+        .chat_account(Provider::Meta, m.from)
+        .await
+        .map_err(|e| TwilioError::Unavailable(format!("chat account: {e}")))?;
+    let Some(token) = account
+        .filter(|a| a.org_id == inbox.org_id)
+        .and_then(|a| a.access_token)
+    else {
+        // Nothing was sent: the number has no token of this org.
+        return Err(TwilioError::Meta {
+            status: 401,
+            code: crate::transport::META_BAD_TOKEN,
+            subcode: None,
+            message: "no access token registered for this phone number id".into(),
+        });
+    };
+    let content = match (m.template, m.body, m.media_urls.first()) {
+        (Some(t), _, _) => MetaContent::Template(t),
+        (None, caption, Some(link)) => MetaContent::Media {
+            kind: media_kind(link),
+            link,
+            caption,
+        },
+        (None, Some(body), None) => MetaContent::Text(body),
+        (None, None, None) => {
+            return Err(TwilioError::Decode(
+                "an empty reply reached the transport".into(),
+            ));
+        }
+    };
+    app.meta.send(m.from, token.expose(), m.to, &content).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_a_meta_template_is_given_it_should_be_normalised_or_refused() {
+        let t = meta_template(&json!({"name": "order_update", "language": "en_US"})).unwrap();
+        assert_eq!(
+            t,
+            json!({"name": "order_update", "language": {"code": "en_US"}})
+        );
+        let with = json!({"name": "x", "language": {"code": "pt_BR"},
+            "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ana"}]}]});
+        assert_eq!(meta_template(&with).unwrap(), with);
+        for bad in [
+            json!("order_update"),
+            json!({"language": "en"}),
+            json!({"name": "Has Space", "language": "en"}),
+            json!({"name": "x"}),
+            json!({"name": "x", "language": "e"}),
+            json!({"name": "x", "language": "en", "components": {"type": "body"}}),
+            json!({"name": "x", "language": "en", "components": [1]}),
+        ] {
+            let e = meta_template(&bad).unwrap_err();
+            assert_eq!(
+                (e.status().as_u16(), e.code()),
+                (422, "invalid_template"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn when_media_is_linked_its_kind_should_follow_the_extension() {
+        assert_eq!(media_kind("https://x.example/a.JPG?sig=1"), "image");
+        assert_eq!(media_kind("https://x.example/v.mp4"), "video");
+        assert_eq!(media_kind("https://x.example/n.ogg"), "audio");
+        assert_eq!(media_kind("https://x.example/invoice.pdf"), "document");
+        assert_eq!(media_kind("https://x.example/download"), "document");
+    }
+}
