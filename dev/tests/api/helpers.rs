@@ -177,11 +177,12 @@ async fn spawn_app_inner(
             aws_config::retry::RetryConfig::standard()
                 .with_initial_backoff(Duration::from_millis(20)),
         );
-        // An attempt whose answer never comes is abandoned (and retried)
+        // An attempt whose answer never comes (10 s: a busy emulator in a
+        // parallel test run can take seconds) is abandoned (and retried)
         // as on Lambda, where nothing waits past the function's timeout.
         loader = loader.timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
-                .operation_attempt_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(10))
                 .build(),
         );
     }
