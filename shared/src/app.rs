@@ -11,6 +11,7 @@ use crate::clock::Clock;
 use crate::config::{Config, CoreConfig};
 use crate::cursor::CursorCodec;
 use crate::outbox::OutboxQueue;
+use crate::secrets::Settings;
 use crate::store::Store;
 use crate::twilio::TwilioClient;
 
@@ -56,23 +57,39 @@ pub enum InitError {
     Http(#[from] reqwest::Error),
     #[error("https client: {0}")]
     Https(#[from] aws_smithy_http_client::HttpClientError),
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
 }
 
-/// The DynamoDB client over the process's one HTTPS connector, its first
-/// connection opened now (see [`crate::aws`]).
-async fn dynamodb() -> Result<aws_sdk_dynamodb::Client, InitError> {
-    Ok(aws_sdk_dynamodb::Client::new(&sdk_config().await?))
-}
-
-/// The SDK configuration over the process's one HTTPS connector, its first
-/// connection to DynamoDB opened now.
-async fn sdk_config() -> Result<aws_config::SdkConfig, InitError> {
+/// The SDK configuration over the process's one HTTPS connector, and this
+/// process's settings: the environment, then the secrets it names (see
+/// [`crate::secrets`]), read while the first connection to DynamoDB opens
+/// (see [`crate::aws`]).
+async fn init() -> Result<(aws_config::SdkConfig, Settings), InitError> {
     let connector = crate::aws::https_connector()?;
     let sdk = crate::aws::sdk_config(connector.clone()).await;
-    if let Some(endpoint) = crate::aws::dynamodb_endpoint(&sdk).await {
-        crate::aws::warm_up(&connector, &endpoint).await;
-    }
-    Ok(sdk)
+    let warm = async {
+        if let Some(endpoint) = crate::aws::dynamodb_endpoint(&sdk).await {
+            crate::aws::warm_up(&connector, &endpoint).await;
+        }
+    };
+    let (settings, ()) = tokio::join!(Settings::from_env(&sdk), warm);
+    Ok((sdk, settings?))
+}
+
+/// The webhook functions' init (SQS only): the SQS client over the
+/// process's one HTTPS connector, its first connection opened while this
+/// process's settings (and the secrets they name) are read.
+pub async fn queue_init() -> Result<(aws_sdk_sqs::Client, Settings), InitError> {
+    let connector = crate::aws::https_connector()?;
+    let sdk = crate::aws::sdk_config(connector.clone()).await;
+    let warm = async {
+        if let Some(endpoint) = crate::aws::sqs_endpoint(&sdk).await {
+            crate::aws::warm_up(&connector, &endpoint).await;
+        }
+    };
+    let (settings, ()) = tokio::join!(Settings::from_env(&sdk), warm);
+    Ok((aws_sdk_sqs::Client::new(&sdk), settings?))
 }
 
 impl<S> Core<S> {
@@ -93,7 +110,18 @@ impl<S> Core<S> {
 impl Core {
     /// Build from the environment (`AWS_ENDPOINT_URL` is honoured by the SDK).
     pub async fn from_env() -> Result<Self, InitError> {
-        Ok(Self::new(CoreConfig::from_env()?, dynamodb().await?))
+        let (sdk, settings) = init().await?;
+        let config = CoreConfig::from_lookup(|n| settings.get(n))?;
+        Ok(Self::new(config, aws_sdk_dynamodb::Client::new(&sdk)))
+    }
+
+    /// [`Core::from_env`] for the functions that never verify a token nor
+    /// issue a cursor (`process-inbound`, `push`, `ws-disconnect`): they are
+    /// given no JWT secret (see [`CoreConfig::from_lookup_without_tokens`]).
+    pub async fn from_env_without_tokens() -> Result<Self, InitError> {
+        let (sdk, settings) = init().await?;
+        let config = CoreConfig::from_lookup_without_tokens(|n| settings.get(n))?;
+        Ok(Self::new(config, aws_sdk_dynamodb::Client::new(&sdk)))
     }
 
     pub fn new(config: CoreConfig, dynamodb: aws_sdk_dynamodb::Client) -> Self {
@@ -107,8 +135,8 @@ impl App {
     /// With `QUEUE_URL` set (`send-message`), messages Twilio accepted but
     /// storage refused go to that queue as outbox records.
     pub async fn from_env() -> Result<Self, InitError> {
-        let config = Config::from_env()?;
-        let sdk = sdk_config().await?;
+        let (sdk, settings) = init().await?;
+        let config = Config::from_lookup(|n| settings.get(n))?;
         let app = Self::new(config, aws_sdk_dynamodb::Client::new(&sdk))?;
         Ok(
             match std::env::var("QUEUE_URL").ok().filter(|q| !q.is_empty()) {

@@ -100,3 +100,20 @@ pub async fn dynamodb_endpoint(sdk: &SdkConfig) -> Option<String> {
         .ok()?;
     Some(endpoint.url().to_string())
 }
+
+/// The endpoint the SQS client of `sdk` calls.
+pub async fn sqs_endpoint(sdk: &SdkConfig) -> Option<String> {
+    use aws_sdk_sqs::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+    let params = Params::builder()
+        .set_region(sdk.region().map(|r| r.to_string()))
+        .set_use_fips(sdk.use_fips())
+        .set_use_dual_stack(sdk.use_dual_stack())
+        .set_endpoint(sdk.endpoint_url().map(str::to_string))
+        .build()
+        .ok()?;
+    let endpoint = DefaultResolver::new()
+        .resolve_endpoint(&params)
+        .await
+        .ok()?;
+    Some(endpoint.url().to_string())
+}

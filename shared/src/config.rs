@@ -91,10 +91,6 @@ pub struct CoreConfig {
 }
 
 impl CoreConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
-    }
-
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         Ok(Self {
             jwt_secret: jwt_secret(&get)?,
@@ -103,6 +99,24 @@ impl CoreConfig {
             table_name: get("TABLE_NAME").ok_or(ConfigError::Missing("TABLE_NAME"))?,
             default_org_id: get("DEFAULT_ORG_ID"),
             public_base_url: get("PUBLIC_BASE_URL").map(|u| u.trim_end_matches('/').to_string()),
+        })
+    }
+
+    /// For the functions that never verify a token nor issue a cursor
+    /// (`process-inbound`, `push`, `ws-disconnect`): the template gives
+    /// them no JWT secret, so without `AUTH_JWT_SECRET` they key their
+    /// (unused) verifier with 160 random bits of this process, which verify
+    /// no token anyone holds: fail closed, never a shared default.
+    pub fn from_lookup_without_tokens(
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let key = std::cell::OnceCell::new();
+        Self::from_lookup(|name| match get(name) {
+            None if name == "AUTH_JWT_SECRET" => Some(
+                key.get_or_init(|| format!("{}{}", ulid::Ulid::new(), ulid::Ulid::new()))
+                    .clone(),
+            ),
+            other => other,
         })
     }
 }
@@ -187,10 +201,6 @@ impl Config {
             default_org_id: self.default_org_id.clone(),
             public_base_url: self.public_base_url.clone(),
         }
-    }
-
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
     }
 
     /// Build from any lookup (the environment, a test's map).
@@ -296,6 +306,31 @@ mod tests {
         assert_eq!(core.table_name, "t");
         let err = CoreConfig::from_lookup(lookup(&[("AUTH_JWT_SECRET", "short")])).unwrap_err();
         assert!(err.to_string().contains("AUTH_JWT_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn when_a_function_verifies_no_tokens_it_should_start_without_the_jwt_secret_and_verify_nothing()
+     {
+        let a = CoreConfig::from_lookup_without_tokens(lookup(&[("TABLE_NAME", "t")])).unwrap();
+        let b = CoreConfig::from_lookup_without_tokens(lookup(&[("TABLE_NAME", "t")])).unwrap();
+        assert!(a.jwt_secret.len() >= MIN_JWT_SECRET_BYTES);
+        assert_ne!(a.jwt_secret, b.jwt_secret, "a random key per process");
+        assert_ne!(a.jwt_secret, crate::auth::LOCAL_DEV_SECRET);
+        // A configured secret is still used, and still checked.
+        let secret = "y".repeat(32);
+        let c = CoreConfig::from_lookup_without_tokens(lookup(&[
+            ("TABLE_NAME", "t"),
+            ("AUTH_JWT_SECRET", &secret),
+        ]))
+        .unwrap();
+        assert_eq!(c.jwt_secret, secret);
+        assert!(
+            CoreConfig::from_lookup_without_tokens(lookup(&[
+                ("TABLE_NAME", "t"),
+                ("AUTH_JWT_SECRET", "short"),
+            ]))
+            .is_err()
+        );
     }
 
     #[test]

@@ -43,10 +43,6 @@ impl IngestConfig {
         })
     }
 
-    pub fn from_env() -> Result<Self, crate::config::ConfigError> {
-        Self::from_lookup(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
-    }
-
     /// The URL Twilio signed for a route: never derived from the Host header.
     pub fn signed_url(&self, source: Source, raw_query: Option<&str>) -> String {
         match raw_query.filter(|q| !q.is_empty()) {

@@ -62,9 +62,9 @@ where
     serve_http(core, handler).await
 }
 
-/// Build the core dependencies once, then serve events (e.g. SQS batches)
-/// with `handler` until the runtime stops: the event-function twin of
-/// [`run_http`].
+/// Build the core dependencies once, then serve events (e.g. WebSocket
+/// connects) with `handler` until the runtime stops: the event-function
+/// twin of [`run_http`].
 pub async fn run_event<E, R, F, Fut>(handler: F) -> Result<(), Error>
 where
     E: serde::de::DeserializeOwned + Send + 'static,
@@ -73,7 +73,31 @@ where
     Fut: Future<Output = Result<R, Infallible>> + Send,
 {
     init_tracing();
-    let app: &'static Core = Box::leak(Box::new(Core::from_env().await?));
+    serve_event(Core::from_env().await?, handler).await
+}
+
+/// [`run_event`] for the functions that never verify a token
+/// (`process-inbound`, `ws-disconnect`): they hold no JWT secret (see
+/// [`Core::from_env_without_tokens`]).
+pub async fn run_event_without_tokens<E, R, F, Fut>(handler: F) -> Result<(), Error>
+where
+    E: serde::de::DeserializeOwned + Send + 'static,
+    R: serde::Serialize + Send + 'static,
+    F: Fn(&'static Core, E) -> Fut,
+    Fut: Future<Output = Result<R, Infallible>> + Send,
+{
+    init_tracing();
+    serve_event(Core::from_env_without_tokens().await?, handler).await
+}
+
+async fn serve_event<E, R, F, Fut>(core: Core, handler: F) -> Result<(), Error>
+where
+    E: serde::de::DeserializeOwned + Send + 'static,
+    R: serde::Serialize + Send + 'static,
+    F: Fn(&'static Core, E) -> Fut,
+    Fut: Future<Output = Result<R, Infallible>> + Send,
+{
+    let app: &'static Core = Box::leak(Box::new(core));
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<E>| handler(app, event.payload),
     ))

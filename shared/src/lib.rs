@@ -29,6 +29,7 @@ pub mod outbox;
 pub mod ports;
 pub mod provider;
 pub mod push;
+pub mod secrets;
 pub mod signature;
 pub mod store;
 pub mod tls;

@@ -27,6 +27,7 @@ mod realtime;
 mod replies;
 mod request_counts;
 mod routes;
+mod secrets;
 mod sid_guard;
 mod statuses;
 mod twilio_failures;

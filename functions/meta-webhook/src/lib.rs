@@ -8,7 +8,6 @@
 //! secret and verify token and nothing of Twilio's (and the other way
 //! round), and one binary per action keeps each cold start minimal.
 
-use aws_config::BehaviorVersion;
 use lambda_http::{Body, Request, Response};
 use shared::meta::webhook::{MetaWebhookConfig, accept, handshake};
 use shared::{ApiError, http};
@@ -20,10 +19,13 @@ pub struct MetaWebhook {
 }
 
 impl MetaWebhook {
-    pub async fn from_env() -> Result<Self, shared::config::ConfigError> {
-        let config = MetaWebhookConfig::from_env()?;
-        let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
-        Ok(Self::new(config, aws_sdk_sqs::Client::new(&sdk)))
+    /// Build from the environment and the secrets it names (app secret,
+    /// verify token): the SQS client over the process's one HTTPS
+    /// connector, its first connection opened now (see [`shared::aws`]).
+    pub async fn from_env() -> Result<Self, shared::app::InitError> {
+        let (sqs, settings) = shared::app::queue_init().await?;
+        let config = MetaWebhookConfig::from_lookup(|n| settings.get(n))?;
+        Ok(Self::new(config, sqs))
     }
 
     pub fn new(config: MetaWebhookConfig, sqs: aws_sdk_sqs::Client) -> Self {

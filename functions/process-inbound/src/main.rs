@@ -2,5 +2,5 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::lambda::run_event(process_inbound::handle).await
+    shared::lambda::run_event_without_tokens(process_inbound::handle).await
 }

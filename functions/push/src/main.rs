@@ -10,7 +10,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .map_err(|_| "WS_MANAGEMENT_URL is not set (the WebSocket stage's https URL)")?;
     let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
     let deps: &'static push::Deps<ManagementApi> = Box::leak(Box::new(push::Deps {
-        core: shared::Core::from_env().await?,
+        core: shared::Core::from_env_without_tokens().await?,
         sender: ManagementApi::new(&sdk, &endpoint),
     }));
     lambda_runtime::run(lambda_runtime::service_fn(

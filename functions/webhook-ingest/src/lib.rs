@@ -15,17 +15,13 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// Build from the environment: the SQS client over the process's one
-    /// HTTPS connector, its first connection opened now (see
-    /// [`shared::aws`]).
+    /// Build from the environment and the secrets it names (the auth
+    /// tokens): the SQS client over the process's one HTTPS connector, its
+    /// first connection opened now (see [`shared::aws`]).
     pub async fn from_env() -> Result<Self, shared::app::InitError> {
-        let config = IngestConfig::from_env()?;
-        let connector = shared::aws::https_connector()?;
-        let sdk = shared::aws::sdk_config(connector.clone()).await;
-        if let Some(endpoint) = sqs_endpoint(&sdk).await {
-            shared::aws::warm_up(&connector, &endpoint).await;
-        }
-        Ok(Self::new(config, aws_sdk_sqs::Client::new(&sdk)))
+        let (sqs, settings) = shared::app::queue_init().await?;
+        let config = IngestConfig::from_lookup(|n| settings.get(n))?;
+        Ok(Self::new(config, sqs))
     }
 
     pub fn new(config: IngestConfig, sqs: aws_sdk_sqs::Client) -> Self {
@@ -35,23 +31,6 @@ impl Ingest {
             clock: shared::clock::Clock::default(),
         }
     }
-}
-
-/// The endpoint the SQS client of `sdk` calls.
-async fn sqs_endpoint(sdk: &aws_config::SdkConfig) -> Option<String> {
-    use aws_sdk_sqs::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
-    let params = Params::builder()
-        .set_region(sdk.region().map(|r| r.to_string()))
-        .set_use_fips(sdk.use_fips())
-        .set_use_dual_stack(sdk.use_dual_stack())
-        .set_endpoint(sdk.endpoint_url().map(str::to_string))
-        .build()
-        .ok()?;
-    let endpoint = DefaultResolver::new()
-        .resolve_endpoint(&params)
-        .await
-        .ok()?;
-    Some(endpoint.url().to_string())
 }
 
 pub async fn handle(deps: &Ingest, req: Request) -> Response<Body> {

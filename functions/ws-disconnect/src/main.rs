@@ -2,5 +2,5 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::lambda::run_event(ws_disconnect::handle).await
+    shared::lambda::run_event_without_tokens(ws_disconnect::handle).await
 }

@@ -53,10 +53,6 @@ impl MetaWebhookConfig {
             queue_url: required("QUEUE_URL")?,
         })
     }
-
-    pub fn from_env() -> Result<Self, crate::config::ConfigError> {
-        Self::from_lookup(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
-    }
 }
 
 /// `GET /webhooks/meta?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`:

@@ -1,0 +1,303 @@
+//! Issue 8 item 12: secrets come from Secrets Manager at cold start (the
+//! real SDK against the local emulator), each function gets only the
+//! secrets and permissions it needs, and no secret value is in any
+//! function's environment in `template.yaml`.
+
+use std::collections::{BTreeSet, HashMap};
+
+use aws_config::BehaviorVersion;
+use dev::template::workspace_root;
+use serde_yaml::Value;
+use shared::config::{Config, CoreConfig};
+use shared::ingest::IngestConfig;
+use shared::secrets::{SECRET_SETTINGS, SecretsError, Settings, arn_variable};
+
+async fn sdk() -> aws_config::SdkConfig {
+    crate::helpers::endpoint_or_explain();
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// A secret in the emulator under a unique name; its ARN.
+async fn put_secret(sdk: &aws_config::SdkConfig, value: &str) -> String {
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    let out = client
+        .create_secret()
+        .name(format!("test/{}", ulid::Ulid::new()))
+        .secret_string(value)
+        .send()
+        .await
+        .expect("create secret");
+    out.arn().expect("arn").to_string()
+}
+
+fn lookup(pairs: Vec<(&str, String)>) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = pairs.into_iter().map(|(k, v)| (k.into(), v)).collect();
+    move |k| map.get(k).cloned()
+}
+
+#[tokio::test]
+async fn when_a_function_names_its_secrets_it_should_read_them_from_secrets_manager() {
+    let sdk = sdk().await;
+    let jwt = "j".repeat(40);
+    let jwt_arn = put_secret(&sdk, &jwt).await;
+    // Pasted with its newline: the value is the token without it.
+    let token_arn = put_secret(&sdk, "twilio-token-0123456789abcdef012\n").await;
+    let settings = Settings::load(
+        &sdk,
+        lookup(vec![
+            ("TABLE_NAME", "t".into()),
+            ("TWILIO_ACCOUNT_SID", "AC123".into()),
+            ("AUTH_JWT_SECRET_ARN", jwt_arn),
+            ("TWILIO_AUTH_TOKEN_ARN", token_arn),
+        ]),
+    )
+    .await
+    .expect("secrets read");
+    assert_eq!(settings.secrets_read(), 2);
+    let config = Config::from_lookup(|n| settings.get(n)).expect("config from secrets");
+    assert_eq!(config.jwt_secret, jwt);
+    assert_eq!(config.twilio.password, "twilio-token-0123456789abcdef012");
+    // The Debug form names the settings, never their values.
+    let debug = format!("{settings:?}");
+    assert!(
+        debug.contains("AUTH_JWT_SECRET") && !debug.contains(&jwt),
+        "{debug}"
+    );
+}
+
+#[tokio::test]
+async fn when_the_environment_sets_a_secret_it_should_win_and_nothing_should_be_read() {
+    let sdk = sdk().await;
+    let jwt = "e".repeat(32);
+    // The ARN names no secret: reading it would fail the load.
+    let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:no-such-secret-AbCdEf";
+    let settings = Settings::load(
+        &sdk,
+        lookup(vec![
+            ("TABLE_NAME", "t".into()),
+            ("AUTH_JWT_SECRET", jwt.clone()),
+            ("AUTH_JWT_SECRET_ARN", missing.into()),
+        ]),
+    )
+    .await
+    .expect("nothing read");
+    assert_eq!(settings.secrets_read(), 0);
+    assert_eq!(
+        CoreConfig::from_lookup(|n| settings.get(n))
+            .unwrap()
+            .jwt_secret,
+        jwt
+    );
+}
+
+#[tokio::test]
+async fn when_a_named_secret_is_missing_or_empty_the_function_should_not_start() {
+    let sdk = sdk().await;
+    let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:gone-AbCdEf";
+    let real_arn = put_secret(&sdk, &"k".repeat(32)).await;
+    let err = Settings::load(
+        &sdk,
+        lookup(vec![
+            ("AUTH_JWT_SECRET_ARN", real_arn),
+            ("TWILIO_AUTH_TOKEN_ARN", missing.into()),
+        ]),
+    )
+    .await
+    .expect_err("a missing secret stops the start");
+    let text = err.to_string();
+    assert!(matches!(err, SecretsError::Unreadable { .. }), "{text}");
+    assert!(
+        text.contains("TWILIO_AUTH_TOKEN") && text.contains(missing),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&"k".repeat(32)),
+        "no value in errors: {text}"
+    );
+
+    let blank = put_secret(&sdk, "  \n").await;
+    let err = Settings::load(&sdk, lookup(vec![("BOOKINGS_KEY_ARN", blank)]))
+        .await
+        .expect_err("an empty secret stops the start");
+    assert!(matches!(err, SecretsError::Empty { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn when_the_webhook_function_starts_its_auth_tokens_should_come_from_secrets_manager() {
+    let sdk = sdk().await;
+    let primary = put_secret(&sdk, "primary-token-0123456789abcdef01").await;
+    let secondary = put_secret(&sdk, "next-token-0123456789abcdef01234").await;
+    let settings = Settings::load(
+        &sdk,
+        lookup(vec![
+            ("PUBLIC_BASE_URL", "https://api.example.com/prod".into()),
+            ("QUEUE_URL", "https://sqs.example/q".into()),
+            ("TWILIO_AUTH_TOKEN_ARN", primary),
+            ("TWILIO_AUTH_TOKEN_SECONDARY_ARN", secondary),
+        ]),
+    )
+    .await
+    .unwrap();
+    let ingest = IngestConfig::from_lookup(|n| settings.get(n)).unwrap();
+    assert_eq!(
+        ingest.auth_tokens,
+        [
+            "primary-token-0123456789abcdef01",
+            "next-token-0123456789abcdef01234"
+        ]
+    );
+    // Without the token (neither set nor named), the webhook refuses to start.
+    let none = Settings::load(
+        &sdk,
+        lookup(vec![
+            ("PUBLIC_BASE_URL", "https://api.example.com/prod".into()),
+            ("QUEUE_URL", "https://sqs.example/q".into()),
+        ]),
+    )
+    .await
+    .unwrap();
+    let err = IngestConfig::from_lookup(|n| none.get(n)).unwrap_err();
+    assert!(err.to_string().contains("TWILIO_AUTH_TOKEN"), "{err}");
+}
+
+// ---- template.yaml: which function gets which secret ----
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(workspace_root().join("template.yaml")).unwrap();
+    serde_yaml::from_str(&text).unwrap()
+}
+
+/// Every logical id a value refers to with `!Ref` (in `!If` branches too).
+fn refs(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Tagged(t) if t.tag == "!Ref" => {
+            if let Some(s) = t.value.as_str() {
+                out.insert(s.to_string());
+            }
+        }
+        Value::Tagged(t) => refs(&t.value, out),
+        Value::Sequence(items) => items.iter().for_each(|i| refs(i, out)),
+        Value::Mapping(m) => m.values().for_each(|i| refs(i, out)),
+        _ => {}
+    }
+}
+
+/// Per function binary: the secret resources its environment names and the
+/// ones its policies let it read.
+fn secrets_per_function() -> HashMap<String, (BTreeSet<String>, BTreeSet<String>)> {
+    let doc = template();
+    let resources = doc["Resources"].as_mapping().unwrap();
+    let secret_ids: BTreeSet<String> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::SecretsManager::Secret"))
+        .map(|(k, _)| k.as_str().unwrap().to_string())
+        .collect();
+    assert!(secret_ids.contains("JwtSecret"), "{secret_ids:?}");
+    let mut out = HashMap::new();
+    for (_, r) in resources {
+        if r["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let binary = r["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut named = BTreeSet::new();
+        if let Some(vars) = r["Properties"]["Environment"]["Variables"].as_mapping() {
+            for (k, v) in vars {
+                let k = k.as_str().unwrap();
+                assert!(
+                    !SECRET_SETTINGS.contains(&k),
+                    "{binary}: secret {k} in plain environment"
+                );
+                if k.ends_with("_ARN") {
+                    refs(v, &mut named);
+                }
+            }
+        }
+        let mut readable = BTreeSet::new();
+        for p in r["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            let text = serde_yaml::to_string(p).unwrap();
+            if text.contains("secretsmanager:GetSecretValue") {
+                refs(p, &mut readable);
+            }
+        }
+        named.retain(|id| secret_ids.contains(id));
+        readable.retain(|id| secret_ids.contains(id));
+        out.insert(binary, (named, readable));
+    }
+    out
+}
+
+#[test]
+fn when_reading_the_template_no_secret_should_be_in_any_functions_environment() {
+    let globals = template()["Globals"]["Function"]["Environment"]["Variables"].clone();
+    for name in SECRET_SETTINGS {
+        assert!(globals.get(name).is_none(), "{name} in Globals");
+        assert!(
+            globals.get(arn_variable(name)).is_none(),
+            "{name}'s ARN in Globals: every function would get it"
+        );
+    }
+    // Checked per function inside.
+    assert!(secrets_per_function().len() >= 19);
+}
+
+#[test]
+fn when_reading_the_template_each_function_should_read_only_the_secrets_it_uses() {
+    let per = secrets_per_function();
+    let set = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    let twilio_rest = set(&[
+        "JwtSecret",
+        "TwilioAuthTokenSecret",
+        "TwilioApiKeySecretSecret",
+    ]);
+    let expected: HashMap<&str, BTreeSet<String>> = HashMap::from([
+        ("create-conversation", {
+            let mut s = twilio_rest.clone();
+            s.insert("BookingsKeySecret".into());
+            s
+        }),
+        ("send-message", twilio_rest.clone()),
+        ("mark-as-read", twilio_rest.clone()),
+        ("manage-participants", twilio_rest.clone()),
+        ("update-conversation", twilio_rest.clone()),
+        ("list-conversations", set(&["JwtSecret"])),
+        ("get-conversation", set(&["JwtSecret"])),
+        ("get-messages", set(&["JwtSecret"])),
+        ("unread-count", set(&["JwtSecret"])),
+        ("provider-stats", set(&["JwtSecret"])),
+        ("manage-chat-accounts", set(&["JwtSecret"])),
+        ("ws-connect", set(&["JwtSecret"])),
+        (
+            "webhook-ingest",
+            set(&["TwilioAuthTokenSecret", "TwilioAuthTokenSecondarySecret"]),
+        ),
+        (
+            "meta-webhook",
+            set(&[
+                "MetaAppSecretSecret",
+                "MetaAppSecretSecondarySecret",
+                "MetaVerifyTokenSecret",
+            ]),
+        ),
+        // These never verify a token nor call Twilio: no secret at all.
+        ("process-inbound", set(&[])),
+        ("push", set(&[])),
+        ("ws-disconnect", set(&[])),
+        ("ws-default", set(&[])),
+        ("ws-ping", set(&[])),
+    ]);
+    for (binary, (named, readable)) in &per {
+        let want = expected
+            .get(binary.as_str())
+            .unwrap_or_else(|| panic!("{binary}: not in this test's table"));
+        assert_eq!(named, want, "{binary}: secrets named in its environment");
+        assert_eq!(readable, want, "{binary}: secrets its policies may read");
+    }
+    assert_eq!(per.len(), expected.len());
+}
