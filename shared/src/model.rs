@@ -299,6 +299,16 @@ pub struct InboxImport<'a> {
     pub last_user_message_at: Option<&'a str>,
 }
 
+/// An inbound message kept because no org had registered the number it was
+/// sent to; registering that number replays it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParkedMessage {
+    pub received_at: String,
+    pub sid: String,
+    /// The queued envelope, as `process-inbound` received it.
+    pub envelope: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChatAccount {
     pub provider: Provider,

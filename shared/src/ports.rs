@@ -298,12 +298,32 @@ pub trait AccountStore: Send + Sync {
     // ---- unroutable ---------------------------------------------------
 
     /// Keep an inbound message no org claims, for an operator to see.
+    /// `awaiting`: the provider whose registration of `to` should replay it
+    /// ([`AccountStore::parked_for`]); `None` for messages no registration
+    /// can route (senders no reply can reach).
     fn park_unroutable(
         &self,
         received_at: &str,
         sid: &str,
         to: &str,
         envelope_json: &str,
+        awaiting: Option<Provider>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The oldest messages parked awaiting `provider`'s `address`, oldest
+    /// first: one Query on GSI1, then one BatchGetItem.
+    fn parked_for(
+        &self,
+        provider: Provider,
+        address: &str,
+        limit: i32,
+    ) -> impl Future<Output = Result<Vec<ParkedMessage>, StoreError>> + Send;
+
+    /// Forget a parked message (once it was replayed).
+    fn unpark(
+        &self,
+        received_at: &str,
+        sid: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The newest unroutable messages: `(received_at, sid, to)`.

@@ -286,12 +286,15 @@ async fn when_an_account_is_deleted_it_should_be_204_then_404() {
 async fn when_a_number_is_registered_inbound_messages_to_it_should_route_to_its_org() {
     let t = spawn_app().await;
     let contact = "whatsapp:+15551234567";
-    // Before registration: nobody's, so parked.
+    // Before registration: nobody's, so parked (Twilio delivered it twice).
     let early = t.inbound(contact, NUMBER_A, "anyone?").await;
     assert_eq!(t.drain().await, 1);
     let agent_a = agent_of("agent_a", "org_a");
     assert!(t.inbox(&agent_a).await.is_empty());
+    let parked = t.get("/chat-accounts?org_id=org_a", &service()).await;
+    assert_eq!(parked.json["unroutable"][0]["message_sid"], early.as_str());
 
+    // Registering it replays what was parked into the org's inbox.
     let r = t
         .post(
             "/chat-accounts",
@@ -300,6 +303,8 @@ async fn when_a_number_is_registered_inbound_messages_to_it_should_route_to_its_
         )
         .await;
     assert_eq!(r.status, 201, "{:?}", r.json);
+    assert_eq!(r.json["parked_replay"]["replayed"], 1, "{:?}", r.json);
+    assert_eq!(r.json["parked_replay"]["remaining"], false);
     let sid = t.inbound(contact, NUMBER_A, "hello org a").await;
     assert_eq!(t.drain().await, 1);
 
@@ -307,19 +312,105 @@ async fn when_a_number_is_registered_inbound_messages_to_it_should_route_to_its_
     assert_eq!(inbox.len(), 1, "{inbox:?}");
     assert_eq!(inbox[0]["inbox"]["org_id"], "org_a");
     assert_eq!(inbox[0]["inbox"]["business_address"], NUMBER_A);
+    assert_eq!(inbox[0]["unread_count"], 2, "{inbox:?}");
     let conv = inbox[0]["id"].as_str().unwrap();
     let messages = t.messages(conv, &agent_a).await;
-    assert_eq!(messages.len(), 1);
-    assert_eq!(messages[0]["twilio_message_sid"], sid.as_str());
+    let sids: Vec<&str> = messages
+        .iter()
+        .map(|m| m["twilio_message_sid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sids,
+        [early.as_str(), sid.as_str()],
+        "oldest first, once each"
+    );
     assert!(t.inbox(&agent_of("agent_b", "org_b")).await.is_empty());
     let parked = t.get("/chat-accounts?org_id=org_a", &service()).await;
-    let parked: Vec<&Value> = parked.json["unroutable"]
+    assert_eq!(parked.json["unroutable"], json!([]), "{:?}", parked.json);
+
+    // Registering again replays nothing: nothing is stored twice.
+    let again = t
+        .post(
+            "/chat-accounts",
+            &service(),
+            account(NUMBER_A, Some("org_a")),
+        )
+        .await;
+    assert_eq!(again.status, 200, "{:?}", again.json);
+    assert_eq!(again.json["parked_replay"]["replayed"], 0);
+    assert_eq!(t.messages(conv, &agent_a).await.len(), 2);
+    assert_eq!(t.unread_total(&agent_a).await, 2);
+}
+
+#[tokio::test]
+async fn when_one_number_is_registered_only_its_parked_messages_should_be_replayed() {
+    let t = spawn_app().await;
+    let contact = "whatsapp:+15551234568";
+    let for_a = t.inbound(contact, NUMBER_A, "to a").await;
+    let for_b = t.inbound(contact, NUMBER_B, "to b").await;
+    // The same webhook delivered again while parked.
+    t.standin
+        .send_webhook(
+            "/webhooks/twilio/messaging",
+            &t.standin.inbound_params(&for_a, contact, NUMBER_A, "to a"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(t.drain().await, 3);
+
+    let r = t
+        .post(
+            "/chat-accounts",
+            &service(),
+            account(NUMBER_B, Some("org_b")),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    assert_eq!(r.json["parked_replay"]["replayed"], 1, "{:?}", r.json);
+    let agent_b = agent_of("agent_b", "org_b");
+    let inbox_b = t.inbox(&agent_b).await;
+    assert_eq!(inbox_b.len(), 1);
+    let conv_b = inbox_b[0]["id"].as_str().unwrap();
+    let sids: Vec<String> = t
+        .messages(conv_b, &agent_b)
+        .await
+        .iter()
+        .map(|m| m["twilio_message_sid"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(sids, [for_b]);
+    // Org A's message is still parked, for org A's registration only.
+    let parked = t.get("/chat-accounts?org_id=org_a", &service()).await;
+    let parked: std::collections::BTreeSet<&str> = parked.json["unroutable"]
         .as_array()
         .unwrap()
         .iter()
+        .filter_map(|p| p["message_sid"].as_str())
         .collect();
-    assert_eq!(parked.len(), 1, "{parked:?}");
-    assert_eq!(parked[0]["message_sid"], early.as_str());
+    assert_eq!(
+        parked,
+        [for_a.as_str()].into(),
+        "delivered twice, parked twice"
+    );
+    assert!(t.inbox(&agent_of("agent_a", "org_a")).await.is_empty());
+
+    // Org A's registration replays it once, and forgets both deliveries.
+    let r = t
+        .post(
+            "/chat-accounts",
+            &service(),
+            account(NUMBER_A, Some("org_a")),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    assert_eq!(r.json["parked_replay"]["replayed"], 1, "{:?}", r.json);
+    let agent_a = agent_of("agent_a", "org_a");
+    let inbox_a = t.inbox(&agent_a).await;
+    assert_eq!(inbox_a.len(), 1);
+    assert_eq!(inbox_a[0]["unread_count"], 1);
+    let conv_a = inbox_a[0]["id"].as_str().unwrap();
+    assert_eq!(t.messages(conv_a, &agent_a).await.len(), 1);
+    let parked = t.get("/chat-accounts?org_id=org_a", &service()).await;
+    assert_eq!(parked.json["unroutable"], json!([]), "{:?}", parked.json);
 }
 
 #[tokio::test]

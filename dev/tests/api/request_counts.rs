@@ -328,7 +328,8 @@ async fn when_each_route_runs_it_should_make_the_documented_requests() {
             &["Query", "TransactWriteItems", "Query"][..],
             0,
         ),
-        ("POST /chat-accounts", &["PutItem"][..], 0),
+        // The account, then the messages parked for it (none here).
+        ("POST /chat-accounts", &["PutItem", "Query"][..], 0),
         ("GET /chat-accounts", &["Query", "BatchGetItem"][..], 0),
         // Ingest touches no table: SQS only.
         ("POST /webhooks/twilio/messaging (inbound)", &[][..], 0),
@@ -359,7 +360,7 @@ async fn when_each_route_runs_it_should_make_the_documented_requests() {
             0,
         ),
         ("DELETE /chat-accounts", &["DeleteItem"][..], 0),
-        ("POST /chat-accounts (meta)", &["PutItem"][..], 0),
+        ("POST /chat-accounts (meta)", &["PutItem", "Query"][..], 0),
         ("GET /webhooks/meta", &[][..], 0),
         ("POST /webhooks/meta", &[][..], 0),
         (

@@ -10,8 +10,11 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::auth::{Caller, UserType};
 use shared::domain::{Address, Channel, Provider};
+use shared::inbox::parked::replay_parked;
 use shared::model::Secret;
-use shared::ports::AccountStore;
+use shared::ports::{
+    AccountStore, ContactStore, ConversationStore, IdempotencyStore, InboxStore, MessageStore,
+};
 use shared::store::{ChatAccount, PutAccount};
 use shared::{ApiError, Core, http};
 
@@ -55,7 +58,19 @@ fn meta_number_id(s: &str) -> Result<String, ApiError> {
     }
 }
 
-pub async fn handle(app: &Core<impl AccountStore>, req: Request) -> Response<Body> {
+/// What this function's storage must do: manage accounts, and replay the
+/// messages parked for a number into its org's inbox.
+pub trait Storage:
+    AccountStore + ConversationStore + MessageStore + InboxStore + IdempotencyStore + ContactStore
+{
+}
+impl<
+    S: AccountStore + ConversationStore + MessageStore + InboxStore + IdempotencyStore + ContactStore,
+> Storage for S
+{
+}
+
+pub async fn handle(app: &Core<impl Storage>, req: Request) -> Response<Body> {
     http::respond(run(app, &req).await)
 }
 
@@ -83,7 +98,7 @@ fn org_for(caller: &Caller, requested: Option<&str>) -> Result<String, ApiError>
     }
 }
 
-async fn run(app: &Core<impl AccountStore>, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn run(app: &Core<impl Storage>, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = app.auth.caller(req)?;
     match req.method().as_str() {
         "GET" => {
@@ -155,14 +170,23 @@ async fn run(app: &Core<impl AccountStore>, req: &Request) -> Result<Response<Bo
                 created_by: caller.user_id.clone(),
                 access_token,
             };
-            match app.store.put_chat_account(&account).await? {
-                PutAccount::Created => Ok(http::json(201, &view(&account))),
-                PutAccount::Unchanged(existing) => Ok(http::json(200, &view(&existing))),
-                PutAccount::OwnedByOther => Err(ApiError::conflict(
-                    "address_taken",
-                    "this address belongs to another org",
-                )),
-            }
+            let (status, stored) = match app.store.put_chat_account(&account).await? {
+                PutAccount::Created => (201, account),
+                PutAccount::Unchanged(existing) => (200, existing),
+                PutAccount::OwnedByOther => {
+                    return Err(ApiError::conflict(
+                        "address_taken",
+                        "this address belongs to another org",
+                    ));
+                }
+            };
+            // What reached this number before it was registered lands in
+            // the org's inbox now, exactly once (a repeated registration
+            // replays what is left; see shared::inbox::parked).
+            let replay = replay_parked(app, stored.provider, &stored.address).await?;
+            let mut body = view(&stored);
+            body["parked_replay"] = serde_json::json!(replay);
+            Ok(http::json(status, &body))
         }
         "DELETE" => {
             let address = http::query_param(req, "address").ok_or_else(|| {

@@ -49,16 +49,65 @@ pub async fn process(
     >,
     raw: &str,
 ) -> Result<(), ProcessError> {
+    process_with(app, raw, Mode::Queue).await.map(|_| ())
+}
+
+/// Process a parked envelope again, now that its number may be registered:
+/// `Ok(true)` when it was stored (or already was: every write is
+/// idempotent on the message's SID), `Ok(false)` when its number still
+/// routes to no org (nothing written, and it stays parked).
+pub async fn replay(
+    app: &Core<
+        impl ConversationStore
+        + MessageStore
+        + InboxStore
+        + AccountStore
+        + IdempotencyStore
+        + ContactStore,
+    >,
+    raw: &str,
+) -> Result<bool, ProcessError> {
+    process_with(app, raw, Mode::Replay)
+        .await
+        .map(|unroutable| !unroutable)
+}
+
+/// What happens to a message for a number no org claims: parked (from the
+/// queue), or left where it is (a replay of a parked message).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Queue,
+    Replay,
+}
+
+/// `Ok(true)`: a message of the envelope found no org.
+async fn process_with(
+    app: &Core<
+        impl ConversationStore
+        + MessageStore
+        + InboxStore
+        + AccountStore
+        + IdempotencyStore
+        + ContactStore,
+    >,
+    raw: &str,
+    mode: Mode,
+) -> Result<bool, ProcessError> {
     // A message Twilio accepted whose storage failed in `send-message`.
     if let Some(record) = OutboxRecord::detect(raw).map_err(ProcessError::Permanent)? {
-        return deliver_outbox(app, &record).await.map_err(|e| match e {
-            OutboxError::Malformed(why) => ProcessError::Permanent(why),
-            OutboxError::Transient(why) => ProcessError::Transient(StoreError::Unavailable(why)),
-        });
+        return deliver_outbox(app, &record)
+            .await
+            .map(|()| false)
+            .map_err(|e| match e {
+                OutboxError::Malformed(why) => ProcessError::Permanent(why),
+                OutboxError::Transient(why) => {
+                    ProcessError::Transient(StoreError::Unavailable(why))
+                }
+            });
     }
     let env = Envelope::from_json(raw).map_err(ProcessError::Permanent)?;
     let events = match env.kind {
-        Kind::ConversationEvent => return conversation_event(app, &env).await,
+        Kind::ConversationEvent => return conversation_event(app, &env).await.map(|()| false),
         Kind::InboundMessage | Kind::StatusCallback => {
             let mut events = provider::twilio_events(&env).map_err(ProcessError::Permanent)?;
             for e in &mut events {
@@ -78,17 +127,24 @@ pub async fn process(
     };
     // A delivery may batch several events; each write is idempotent, so a
     // redelivery after a partial failure repeats only what did not land.
+    let mut unroutable = false;
     for event in &events {
         match event {
-            ProviderEvent::Message(m) => inbound_message(app, &env, m, raw).await?,
+            ProviderEvent::Message(m) => {
+                if let Routed::Unroutable = inbound_message(app, &env, m, raw, mode).await? {
+                    unroutable = true;
+                }
+            }
             ProviderEvent::Status(s) => status_update(app, &env, s).await?,
             ProviderEvent::Unaddressable {
                 message_id,
                 business_address,
             } => {
                 tracing::warn!(to = %redact(business_address), "a sender no reply can reach; parked");
+                // No registration makes such a sender reachable: parked
+                // for an operator, not for a replay.
                 app.store
-                    .park_unroutable(&env.received_at, message_id, business_address, raw)
+                    .park_unroutable(&env.received_at, message_id, business_address, raw, None)
                     .await?;
             }
             ProviderEvent::Skipped { what } => {
@@ -99,7 +155,7 @@ pub async fn process(
             }
         }
     }
-    Ok(())
+    Ok(unroutable)
 }
 
 fn required<'a>(env: &'a Envelope, name: &str) -> Result<&'a str, ProcessError> {
@@ -215,13 +271,14 @@ async fn inbound_message(
     env: &Envelope,
     m: &InboundMessage,
     raw: &str,
-) -> Result<(), ProcessError> {
+    mode: Mode,
+) -> Result<Routed, ProcessError> {
     // A warm cache may remember a number's old org; the write checks the
     // routing, and a number that moved is resolved again (once more here,
     // then by SQS redelivery).
     for _ in 0..2 {
-        match inbound_once(app, env, m, raw).await? {
-            Routed::Done => return Ok(()),
+        match inbound_once(app, env, m, raw, mode).await? {
+            done @ (Routed::Done | Routed::Unroutable) => return Ok(done),
             Routed::Moved(address) => {
                 tracing::info!(to = %redact(&address), "the number moved to another org; re-routing");
                 app.accounts.forget(&cache_key(m.provider, &address));
@@ -242,6 +299,8 @@ fn message_id(provider: Provider, sid: &str) -> String {
 
 enum Routed {
     Done,
+    /// No org claims the business number (a replay leaves it parked).
+    Unroutable,
     /// The business number's routing changed under this write.
     Moved(String),
 }
@@ -251,15 +310,20 @@ async fn inbound_once(
     env: &Envelope,
     m: &InboundMessage,
     raw: &str,
+    mode: Mode,
 ) -> Result<Routed, ProcessError> {
     let sid = m.message_id.as_str();
     let to = m.business_address.as_str();
     let Some((org, routed_by_account)) = route(app, m.provider, to).await? else {
+        if mode == Mode::Replay {
+            return Ok(Routed::Unroutable);
+        }
         tracing::warn!(to = %redact(to), provider = m.provider.as_str(), "no chat account for this number; parked");
+        // Registering this number replays it (`replay_parked`).
         app.store
-            .park_unroutable(&env.received_at, sid, to, raw)
+            .park_unroutable(&env.received_at, sid, to, raw, Some(m.provider))
             .await?;
-        return Ok(Routed::Done);
+        return Ok(Routed::Unroutable);
     };
     let channel = m.channel;
     let mut resolved = identity::resolve(app, &org, &m.contact).await?;

@@ -132,6 +132,80 @@ async fn when_nobody_owns_the_number_the_message_should_be_parked_not_dropped() 
 }
 
 #[tokio::test]
+async fn when_a_parked_number_is_registered_its_messages_should_be_replayed_exactly_once() {
+    use crate::inbox::inbound::replay;
+    use crate::inbox::parked::replay_parked;
+    let core = core().await;
+    let late = "whatsapp:+15559990001";
+    let first = inbound("SM71", late, "anyone?", "2026-12-01T10:00:00.000Z");
+    let second = inbound("SM72", late, "hello?", "2026-12-01T10:01:00.000Z");
+    for raw in [&first, &second, &first] {
+        process(&core, raw).await.unwrap();
+    }
+    // Not registered yet: a replay stores nothing and keeps them parked.
+    let none = replay_parked(&core, Provider::Twilio, late).await.unwrap();
+    assert_eq!(none.replayed, 0);
+    assert_eq!(
+        core.store
+            .parked_for(Provider::Twilio, late, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    register_whatsapp(&core.store, late, ORG).await;
+    let report = replay_parked(&core, Provider::Twilio, late).await.unwrap();
+    assert_eq!(
+        (report.replayed, report.skipped, report.remaining),
+        (2, 0, false)
+    );
+    assert!(
+        core.store
+            .parked_for(Provider::Twilio, late, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(core.store.list_unroutable(10).await.unwrap().is_empty());
+    assert_eq!(core.store.org_unread_total(ORG).await.unwrap(), 2);
+
+    // A crash after storing, before forgetting it, replays it again:
+    // nothing new is stored.
+    assert!(replay(&core, &first).await.unwrap());
+    assert_eq!(core.store.org_unread_total(ORG).await.unwrap(), 2);
+    // A second registration finds nothing left.
+    let again = replay_parked(&core, Provider::Twilio, late).await.unwrap();
+    assert_eq!(again.replayed, 0);
+}
+
+#[tokio::test]
+async fn when_a_message_from_an_unreachable_sender_is_parked_no_registration_should_replay_it() {
+    use crate::inbox::parked::replay_parked;
+    let core = core().await;
+    let short_code = queued(
+        &[
+            ("MessageSid", "SM81"),
+            ("From", "12345"),
+            ("To", BUSINESS),
+            ("Body", "hi"),
+        ],
+        "2026-12-01T10:00:00.000Z",
+    );
+    process(&core, &short_code).await.unwrap();
+    assert_eq!(core.store.list_unroutable(10).await.unwrap().len(), 1);
+    let report = replay_parked(&core, Provider::Twilio, BUSINESS)
+        .await
+        .unwrap();
+    assert_eq!(report.replayed, 0);
+    assert_eq!(
+        core.store.list_unroutable(10).await.unwrap().len(),
+        1,
+        "still parked"
+    );
+}
+
+#[tokio::test]
 async fn when_a_closed_conversation_hears_from_the_contact_it_should_reopen_and_count_active_again()
 {
     let core = core().await;

@@ -294,13 +294,52 @@ impl AccountStore for MemoryStore {
         received_at: &str,
         sid: &str,
         to: &str,
-        _envelope_json: &str,
+        envelope_json: &str,
+        awaiting: Option<Provider>,
     ) -> Result<(), StoreError> {
         self.with(|t| {
             let row = (received_at.to_string(), sid.to_string(), to.to_string());
             if !t.unroutable.contains(&row) {
                 t.unroutable.push(row);
             }
+            t.parked.insert(
+                (received_at.to_string(), sid.to_string()),
+                (awaiting, to.to_string(), envelope_json.to_string()),
+            );
+        });
+        Ok(())
+    }
+
+    async fn parked_for(
+        &self,
+        provider: Provider,
+        address: &str,
+        limit: i32,
+    ) -> Result<Vec<crate::model::ParkedMessage>, StoreError> {
+        Ok(self.with(|t| {
+            let mut list: Vec<_> = t
+                .parked
+                .iter()
+                .filter(|(_, (p, to, _))| *p == Some(provider) && to == address)
+                .map(
+                    |((received_at, sid), (_, _, envelope))| crate::model::ParkedMessage {
+                        received_at: received_at.clone(),
+                        sid: sid.clone(),
+                        envelope: envelope.clone(),
+                    },
+                )
+                .collect();
+            list.sort_by(|a, b| (&a.received_at, &a.sid).cmp(&(&b.received_at, &b.sid)));
+            list.truncate(usize::try_from(limit).unwrap_or(0));
+            list
+        }))
+    }
+
+    async fn unpark(&self, received_at: &str, sid: &str) -> Result<(), StoreError> {
+        self.with(|t| {
+            t.unroutable
+                .retain(|(r, s, _)| !(r == received_at && s == sid));
+            t.parked.remove(&(received_at.to_string(), sid.to_string()));
         });
         Ok(())
     }

@@ -44,8 +44,10 @@ struct Tables {
     /// (org, provider) → (total, active, escalated).
     provider_counters: HashMap<(String, Provider), (i64, i64, i64)>,
     accounts: HashMap<(Provider, String), ChatAccount>,
-    /// (received_at, sid, to).
+    /// (received_at, sid, to), and what a registration replays:
+    /// the provider awaited and the envelope.
     unroutable: Vec<(String, String, String)>,
+    parked: HashMap<(String, String), (Option<Provider>, String, String)>,
     /// (org, provider, contact address) → conversation.
     contact_links: HashMap<(String, Provider, String), String>,
 }

@@ -4,13 +4,18 @@
 //! | item                  | PK                              | SK           | GSI1PK / GSI1SK |
 //! |-----------------------|---------------------------------|--------------|-----------------|
 //! | chat account          | `ACCOUNT#<provider>#<address>`  | `#ACCOUNT`   | `ORG#<org>#ACCOUNTS` / `<address>` |
-//! | unroutable message    | `UNROUTABLE`                    | `<received>#<sid>` |           |
+//! | unroutable message    | `UNROUTABLE`                    | `<received>#<sid>` | `PARKED#<provider>#<to>` / `<received>#<sid>` (awaiting a registration) |
 
 use super::item::*;
 use super::*;
 use crate::domain::{Channel, Provider};
-use crate::model::Secret;
+use crate::model::{ParkedMessage, Secret};
 use crate::ports::AccountStore;
+
+/// GSI1 partition of the messages parked awaiting a provider's address.
+fn parked_key(provider: Provider, address: &str) -> String {
+    format!("PARKED#{provider}#{address}")
+}
 
 pub(super) fn account_key(provider: Provider, address: &str) -> Item {
     key(format!("ACCOUNT#{provider}#{address}"), "#ACCOUNT")
@@ -158,8 +163,13 @@ impl AccountStore for Store {
         sid: &str,
         to: &str,
         envelope_json: &str,
+        awaiting: Option<Provider>,
     ) -> Result<(), StoreError> {
         let mut item = key("UNROUTABLE", format!("{received_at}#{sid}"));
+        if let Some(provider) = awaiting {
+            item.insert("GSI1PK".into(), s(parked_key(provider, to)));
+            item.insert("GSI1SK".into(), s(format!("{received_at}#{sid}")));
+        }
         item.insert("to".into(), s(to));
         item.insert("message_sid".into(), s(sid));
         item.insert("received_at".into(), s(received_at));
@@ -200,5 +210,54 @@ impl AccountStore for Store {
                 )
             })
             .collect())
+    }
+
+    async fn parked_for(
+        &self,
+        provider: Provider,
+        address: &str,
+        limit: i32,
+    ) -> Result<Vec<ParkedMessage>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("GSI1PK = :p")
+            .expression_attribute_values(":p", s(parked_key(provider, address)))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        let keys = out
+            .items()
+            .iter()
+            .filter_map(|i| Some(key(get_s(i, "PK")?, get_s(i, "SK")?)))
+            .collect();
+        let mut parked = self
+            .batch_get(keys)
+            .await?
+            .iter()
+            .map(|i| {
+                Ok(ParkedMessage {
+                    received_at: req_s(i, "received_at")?,
+                    sid: req_s(i, "message_sid")?,
+                    envelope: req_s(i, "envelope")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        parked.sort_by(|a, b| (&a.received_at, &a.sid).cmp(&(&b.received_at, &b.sid)));
+        Ok(parked)
+    }
+
+    async fn unpark(&self, received_at: &str, sid: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key("UNROUTABLE", format!("{received_at}#{sid}"))))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
     }
 }
