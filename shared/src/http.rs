@@ -63,6 +63,14 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     })
 }
 
+/// A body already parsed by [`parse_json`] as a `Value` (to look at one
+/// field first), read into its request type with the same answers: a
+/// missing or mistyped field is 422 `invalid_request`.
+pub fn from_json_value<T: DeserializeOwned>(v: serde_json::Value) -> Result<T, ApiError> {
+    serde_json::from_value(v)
+        .map_err(|e| ApiError::unprocessable("invalid_request", strip_position(&e)))
+}
+
 /// serde's data errors name the field and the problem; drop the position.
 fn strip_position(e: &serde_json::Error) -> String {
     let s = e.to_string();

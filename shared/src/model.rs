@@ -269,7 +269,7 @@ impl InboxImport<'_> {
             kind: self.channel.into(),
             status: self.status,
             created_at: self.created_at.into(),
-            created_by: "import".into(),
+            created_by: self.created_by.unwrap_or("import").into(),
             version: 1,
             participant_count: 1,
             inbox: Some(InboxMeta {
@@ -277,6 +277,8 @@ impl InboxImport<'_> {
                 provider: self.provider,
                 channel: self.channel.into(),
                 contact_address: self.contact_address.unwrap_or("").into(),
+                business_address: self.business_address.unwrap_or("").into(),
+                contact_name: self.contact_name.map(str::to_string),
                 last_user_message_at: self.last_user_message_at.map(str::to_string),
                 ..Default::default()
             }),
@@ -297,6 +299,11 @@ pub struct InboxImport<'a> {
     pub status: ConversationStatus,
     pub created_at: &'a str,
     pub last_user_message_at: Option<&'a str>,
+    /// The org's number replies go from (conversations an agent starts).
+    pub business_address: Option<&'a str>,
+    pub contact_name: Option<&'a str>,
+    /// Who created it (`import` when `None`).
+    pub created_by: Option<&'a str>,
 }
 
 /// An inbound message kept because no org had registered the number it was

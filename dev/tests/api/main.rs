@@ -29,5 +29,6 @@ mod request_counts;
 mod routes;
 mod secrets;
 mod sid_guard;
+mod start_conversation;
 mod statuses;
 mod twilio_failures;

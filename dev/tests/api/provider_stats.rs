@@ -158,6 +158,9 @@ fn import_of<'a>(
         status: shared::domain::ConversationStatus::parse(s.status).unwrap(),
         created_at,
         last_user_message_at: wrote,
+        business_address: None,
+        contact_name: None,
+        created_by: None,
     }
 }
 
@@ -456,6 +459,9 @@ async fn when_an_import_lacks_its_key_it_should_be_refused_and_count_nothing() {
                 status: shared::domain::ConversationStatus::Active,
                 created_at: &now,
                 last_user_message_at: Some(&now),
+                business_address: None,
+                contact_name: None,
+                created_by: None,
             })
             .await;
         assert!(

@@ -1,7 +1,10 @@
-//! `POST /conversations`: create-or-get the conversation of a booking.
+//! `POST /conversations`: create-or-get the conversation of a booking, or
+//! (`conversation_type` `whatsapp` / `sms`) an agent starting a
+//! conversation with a contact who has never written.
 
 use lambda_http::{Body, Request, Response};
 use shared::chat::create::{CreateConversationInput, create_conversation};
+use shared::inbox::start::{StartInput, is_start_request, start_conversation};
 use shared::{ApiError, App, http};
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -10,8 +13,14 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn run(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = app.auth.caller(req)?;
-    let input: CreateConversationInput = http::parse_json(req)?;
-    let (created, view) = create_conversation(app, &caller, &input).await?;
+    let raw: serde_json::Value = http::parse_json(req)?;
+    let (created, view) = if is_start_request(raw["conversation_type"].as_str()) {
+        let input: StartInput = http::from_json_value(raw)?;
+        start_conversation(app, &caller, &input).await?
+    } else {
+        let input: CreateConversationInput = http::from_json_value(raw)?;
+        create_conversation(app, &caller, &input).await?
+    };
     Ok(http::json(if created { 201 } else { 200 }, &view))
 }
 

@@ -6,6 +6,7 @@ pub mod inbound;
 pub mod parked;
 pub mod providers;
 pub mod reply;
+pub mod start;
 pub mod stats;
 
 pub use crate::domain::inbox_conversation_id;
