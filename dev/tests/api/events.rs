@@ -870,6 +870,15 @@ async fn when_the_inbox_events_are_replayed_they_should_route_the_message_to_the
     );
     assert!(!form.contains_key("Body"), "{form:?}");
 
+    // An agent's event: starting a conversation from the registered number.
+    let (status, started) = invoke(&t, "create-conversation-start").await;
+    assert_eq!(status, 201, "{started}");
+    assert_eq!(started["type"], "whatsapp", "{started}");
+    let (status, _) = invoke(&t, "create-conversation-start").await;
+    assert_eq!(status, 200);
+    let inbox = t.get("/conversations", &agent).await;
+    assert_eq!(inbox.json["items"].as_array().unwrap().len(), 2);
+
     let (status, removed) = invoke(&t, "manage-chat-accounts-remove").await;
     assert_eq!((status, removed), (204, Value::Null));
     let (status, gone) = invoke(&t, "manage-chat-accounts-remove").await;

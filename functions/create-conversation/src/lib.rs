@@ -36,4 +36,18 @@ mod tests {
             "a valid local dev token"
         );
     }
+
+    #[test]
+    fn when_the_sample_event_create_conversation_start_is_replayed_it_should_be_this_route() {
+        let event = include_str!("../../../events/create-conversation-start.json");
+        let req = shared::lambda::sample_request(event, "POST", "/conversations").unwrap();
+        assert!(
+            shared::lambda::sample_caller(&req).is_ok(),
+            "a valid local dev token"
+        );
+        let body: serde_json::Value = shared::http::parse_json(&req).unwrap();
+        assert!(shared::inbox::start::is_start_request(
+            body["conversation_type"].as_str()
+        ));
+    }
 }
