@@ -61,19 +61,30 @@ pub enum InitError {
     Secrets(#[from] crate::secrets::SecretsError),
 }
 
+/// Which connection a function opens during init.
+#[derive(Clone, Copy)]
+enum Warm {
+    DynamoDb,
+    Sqs,
+}
+
 /// The SDK configuration over the process's one HTTPS connector, and this
 /// process's settings: the environment, then the secrets it names (see
-/// [`crate::secrets`]), read while the first connection to DynamoDB opens
-/// (see [`crate::aws`]).
-async fn init() -> Result<(aws_config::SdkConfig, Settings), InitError> {
+/// [`crate::secrets`]), read while the first connection to DynamoDB or SQS
+/// opens (see [`crate::aws`]).
+async fn init(warm: Warm) -> Result<(aws_config::SdkConfig, Settings), InitError> {
     let connector = crate::aws::https_connector()?;
     let sdk = crate::aws::sdk_config(connector.clone()).await;
-    let warm = async {
-        if let Some(endpoint) = crate::aws::dynamodb_endpoint(&sdk).await {
+    let warm_up = async {
+        let endpoint = match warm {
+            Warm::DynamoDb => crate::aws::dynamodb_endpoint(&sdk).await,
+            Warm::Sqs => crate::aws::sqs_endpoint(&sdk).await,
+        };
+        if let Some(endpoint) = endpoint {
             crate::aws::warm_up(&connector, &endpoint).await;
         }
     };
-    let (settings, ()) = tokio::join!(Settings::from_env(&sdk), warm);
+    let (settings, ()) = tokio::join!(Settings::from_env(&sdk), warm_up);
     Ok((sdk, settings?))
 }
 
@@ -81,15 +92,8 @@ async fn init() -> Result<(aws_config::SdkConfig, Settings), InitError> {
 /// process's one HTTPS connector, its first connection opened while this
 /// process's settings (and the secrets they name) are read.
 pub async fn queue_init() -> Result<(aws_sdk_sqs::Client, Settings), InitError> {
-    let connector = crate::aws::https_connector()?;
-    let sdk = crate::aws::sdk_config(connector.clone()).await;
-    let warm = async {
-        if let Some(endpoint) = crate::aws::sqs_endpoint(&sdk).await {
-            crate::aws::warm_up(&connector, &endpoint).await;
-        }
-    };
-    let (settings, ()) = tokio::join!(Settings::from_env(&sdk), warm);
-    Ok((aws_sdk_sqs::Client::new(&sdk), settings?))
+    let (sdk, settings) = init(Warm::Sqs).await?;
+    Ok((aws_sdk_sqs::Client::new(&sdk), settings))
 }
 
 impl<S> Core<S> {
@@ -110,7 +114,7 @@ impl<S> Core<S> {
 impl Core {
     /// Build from the environment (`AWS_ENDPOINT_URL` is honoured by the SDK).
     pub async fn from_env() -> Result<Self, InitError> {
-        let (sdk, settings) = init().await?;
+        let (sdk, settings) = init(Warm::DynamoDb).await?;
         let config = CoreConfig::from_lookup(|n| settings.get(n))?;
         Ok(Self::new(config, aws_sdk_dynamodb::Client::new(&sdk)))
     }
@@ -119,7 +123,7 @@ impl Core {
     /// issue a cursor (`process-inbound`, `push`, `ws-disconnect`): they are
     /// given no JWT secret (see [`CoreConfig::from_lookup_without_tokens`]).
     pub async fn from_env_without_tokens() -> Result<Self, InitError> {
-        let (sdk, settings) = init().await?;
+        let (sdk, settings) = init(Warm::DynamoDb).await?;
         let config = CoreConfig::from_lookup_without_tokens(|n| settings.get(n))?;
         Ok(Self::new(config, aws_sdk_dynamodb::Client::new(&sdk)))
     }
@@ -135,7 +139,7 @@ impl App {
     /// With `QUEUE_URL` set (`send-message`), messages Twilio accepted but
     /// storage refused go to that queue as outbox records.
     pub async fn from_env() -> Result<Self, InitError> {
-        let (sdk, settings) = init().await?;
+        let (sdk, settings) = init(Warm::DynamoDb).await?;
         let config = Config::from_lookup(|n| settings.get(n))?;
         let app = Self::new(config, aws_sdk_dynamodb::Client::new(&sdk))?;
         Ok(

@@ -12,9 +12,7 @@ use shared::auth::{Caller, UserType};
 use shared::domain::{Address, Channel, Provider};
 use shared::inbox::parked::replay_parked;
 use shared::model::Secret;
-use shared::ports::{
-    AccountStore, ContactStore, ConversationStore, IdempotencyStore, InboxStore, MessageStore,
-};
+use shared::ports::Storage;
 use shared::store::{ChatAccount, PutAccount};
 use shared::{ApiError, Core, http};
 
@@ -58,18 +56,8 @@ fn meta_number_id(s: &str) -> Result<String, ApiError> {
     }
 }
 
-/// What this function's storage must do: manage accounts, and replay the
-/// messages parked for a number into its org's inbox.
-pub trait Storage:
-    AccountStore + ConversationStore + MessageStore + InboxStore + IdempotencyStore + ContactStore
-{
-}
-impl<
-    S: AccountStore + ConversationStore + MessageStore + InboxStore + IdempotencyStore + ContactStore,
-> Storage for S
-{
-}
-
+/// `Storage`: managing accounts, and replaying the messages parked for a
+/// number into its org's inbox.
 pub async fn handle(app: &Core<impl Storage>, req: Request) -> Response<Body> {
     http::respond(run(app, &req).await)
 }

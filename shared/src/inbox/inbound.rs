@@ -15,7 +15,7 @@ use crate::envelope::{Envelope, Kind};
 use crate::inbox::identity;
 use crate::outbox::OutboxRecord;
 use crate::ports::{
-    AccountStore, ContactStore, ConversationStore, IdempotencyStore, InboxStore, MessageStore,
+    AccountStore, ContactStore, ConversationStore, InboxStore, MessageStore, Storage,
 };
 use crate::provider::{self, ContactIds, InboundMessage, ProviderEvent, StatusUpdate};
 use crate::store::{
@@ -38,17 +38,7 @@ pub enum ProcessError {
 use crate::clock::contention_pause as pause;
 
 /// Process one queued envelope.
-pub async fn process(
-    app: &Core<
-        impl ConversationStore
-        + MessageStore
-        + InboxStore
-        + AccountStore
-        + IdempotencyStore
-        + ContactStore,
-    >,
-    raw: &str,
-) -> Result<(), ProcessError> {
+pub async fn process(app: &Core<impl Storage>, raw: &str) -> Result<(), ProcessError> {
     process_with(app, raw, Mode::Queue).await.map(|_| ())
 }
 
@@ -56,17 +46,7 @@ pub async fn process(
 /// `Ok(true)` when it was stored (or already was: every write is
 /// idempotent on the message's SID), `Ok(false)` when its number still
 /// routes to no org (nothing written, and it stays parked).
-pub async fn replay(
-    app: &Core<
-        impl ConversationStore
-        + MessageStore
-        + InboxStore
-        + AccountStore
-        + IdempotencyStore
-        + ContactStore,
-    >,
-    raw: &str,
-) -> Result<bool, ProcessError> {
+pub async fn replay(app: &Core<impl Storage>, raw: &str) -> Result<bool, ProcessError> {
     process_with(app, raw, Mode::Replay)
         .await
         .map(|unroutable| !unroutable)
@@ -82,14 +62,7 @@ enum Mode {
 
 /// `Ok(true)`: a message of the envelope found no org.
 async fn process_with(
-    app: &Core<
-        impl ConversationStore
-        + MessageStore
-        + InboxStore
-        + AccountStore
-        + IdempotencyStore
-        + ContactStore,
-    >,
+    app: &Core<impl Storage>,
     raw: &str,
     mode: Mode,
 ) -> Result<bool, ProcessError> {

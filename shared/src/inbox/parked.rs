@@ -10,10 +10,7 @@
 use crate::app::Core;
 use crate::domain::Provider;
 use crate::inbox::inbound::{self, ProcessError};
-use crate::ports::{
-    AccountStore, ContactStore, ConversationStore, IdempotencyStore, InboxStore, MessageStore,
-    StoreError,
-};
+use crate::ports::{Storage, StoreError};
 
 /// Parked messages replayed per call: a registration answers within the
 /// function's timeout; what is left is replayed by repeating it.
@@ -34,14 +31,7 @@ pub struct ReplayReport {
 
 /// Replay what is parked awaiting `provider`'s `address`, oldest first.
 pub async fn replay_parked(
-    app: &Core<
-        impl ConversationStore
-        + MessageStore
-        + InboxStore
-        + AccountStore
-        + IdempotencyStore
-        + ContactStore,
-    >,
+    app: &Core<impl Storage>,
     provider: Provider,
     address: &str,
 ) -> Result<ReplayReport, StoreError> {
@@ -58,14 +48,7 @@ pub async fn replay_parked(
 }
 
 async fn replay_pages(
-    app: &Core<
-        impl ConversationStore
-        + MessageStore
-        + InboxStore
-        + AccountStore
-        + IdempotencyStore
-        + ContactStore,
-    >,
+    app: &Core<impl Storage>,
     provider: Provider,
     address: &str,
 ) -> Result<ReplayReport, StoreError> {
