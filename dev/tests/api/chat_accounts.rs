@@ -342,6 +342,17 @@ async fn when_a_number_is_registered_inbound_messages_to_it_should_route_to_its_
     assert_eq!(t.unread_total(&agent_a).await, 2);
 }
 
+/// Register `number` for `org` (a new registration: 201); how many parked
+/// messages it replayed.
+async fn replayed_by_registering(t: &TestApp, number: &str, org: &str) -> u64 {
+    let r = t
+        .post("/chat-accounts", &service(), account(number, Some(org)))
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    assert_eq!(r.json["parked_replay"]["remaining"], false, "{:?}", r.json);
+    r.json["parked_replay"]["replayed"].as_u64().unwrap()
+}
+
 #[tokio::test]
 async fn when_one_number_is_registered_only_its_parked_messages_should_be_replayed() {
     let t = spawn_app().await;
@@ -358,15 +369,7 @@ async fn when_one_number_is_registered_only_its_parked_messages_should_be_replay
         .unwrap();
     assert_eq!(t.drain().await, 3);
 
-    let r = t
-        .post(
-            "/chat-accounts",
-            &service(),
-            account(NUMBER_B, Some("org_b")),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{:?}", r.json);
-    assert_eq!(r.json["parked_replay"]["replayed"], 1, "{:?}", r.json);
+    assert_eq!(replayed_by_registering(&t, NUMBER_B, "org_b").await, 1);
     let agent_b = agent_of("agent_b", "org_b");
     let inbox_b = t.inbox(&agent_b).await;
     assert_eq!(inbox_b.len(), 1);
@@ -394,15 +397,7 @@ async fn when_one_number_is_registered_only_its_parked_messages_should_be_replay
     assert!(t.inbox(&agent_of("agent_a", "org_a")).await.is_empty());
 
     // Org A's registration replays it once, and forgets both deliveries.
-    let r = t
-        .post(
-            "/chat-accounts",
-            &service(),
-            account(NUMBER_A, Some("org_a")),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{:?}", r.json);
-    assert_eq!(r.json["parked_replay"]["replayed"], 1, "{:?}", r.json);
+    assert_eq!(replayed_by_registering(&t, NUMBER_A, "org_a").await, 1);
     let agent_a = agent_of("agent_a", "org_a");
     let inbox_a = t.inbox(&agent_a).await;
     assert_eq!(inbox_a.len(), 1);
