@@ -1,8 +1,8 @@
 //! The AWS SDK's shared configuration, built once per cold start so that
 //! the first request finds nothing left to do.
 //!
-//! - **Root certificates**: [`crate::tls`] (Mozilla's bundle compiled in,
-//!   plus `SSL_CERT_FILE`), not the platform store.
+//! - **Root certificates**: [`crate::tls`] (the Amazon Trust Services
+//!   roots compiled in, plus `SSL_CERT_FILE`), not the platform store.
 //! - **One HTTPS connector** shared by every client, with the SDK's default
 //!   connect timeout (3.1 s): [`warm_up`] opens its first connection during
 //!   init (TCP, TLS handshake, the pool), and the first invocation reuses it.
@@ -31,11 +31,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(3_100);
 /// module docs).
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The trust store: the compiled-in Mozilla roots and `SSL_CERT_FILE`
+/// The trust store: the Amazon Trust Services roots and `SSL_CERT_FILE`
 /// (see [`crate::tls`]).
 pub fn trust_store() -> TrustStore {
     let mut store = TrustStore::empty().with_native_roots(false);
-    store.add_pem_certificate(crate::tls::mozilla_roots_pem());
+    store.add_pem_certificate(crate::tls::AMAZON_TRUST_SERVICES_PEM.as_bytes());
     if let Some(pem) = crate::tls::extra_roots_pem() {
         store.add_pem_certificate(pem);
     }
