@@ -56,6 +56,11 @@ import time
 import urllib.parse
 import uuid
 
+# shared::secrets::SECRET_SETTINGS
+SECRET_SETTINGS = ["AUTH_JWT_SECRET", "TWILIO_AUTH_TOKEN", "TWILIO_AUTH_TOKEN_SECONDARY", "TWILIO_API_KEY_SECRET",
+                   "BOOKINGS_KEY", "META_APP_SECRET", "META_APP_SECRET_SECONDARY", "META_VERIFY_TOKEN"]
+# What template.yaml gives each benchmarked function as <SETTING>_ARN.
+DEPLOYED_SECRETS = {"ingest": ["TWILIO_AUTH_TOKEN"], "send": ["AUTH_JWT_SECRET", "TWILIO_AUTH_TOKEN"], "inbound": []}
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CG_CPU = "/sys/fs/cgroup/cpu"
@@ -79,12 +84,17 @@ def make_cert(dirpath):
 class Stub:
     """HTTPS endpoint: SQS SendMessage answered here, the rest forwarded."""
 
-    def __init__(self, cert, key, upstream):
+    def __init__(self, cert, key, upstream, twilio_upstream=None, replay=None, record=False):
         self.sent = []  # SendMessage bodies
         self.requests = {}  # X-Amz-Target -> count
+        self.secrets = {}  # Secrets Manager: ARN -> SecretString
         self.lock = threading.Lock()
         stub = self
         up = urllib.parse.urlparse(upstream) if upstream else None
+        tw = urllib.parse.urlparse(twilio_upstream) if twilio_upstream else None
+        self.replay = replay  # recorded answers (replay_key -> answer), or None: forward
+        self.record = {} if record else None
+        self.unanswered = []  # replay keys with no recorded answer
         local = threading.local()
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -110,6 +120,19 @@ class Stub:
                 target = self.headers.get("X-Amz-Target", "")
                 with stub.lock:
                     stub.requests[target] = stub.requests.get(target, 0) + 1
+                if target == "secretsmanager.GetSecretValue":
+                    sid = json.loads(body)["SecretId"]
+                    value = stub.secrets.get(sid)
+                    if value is None:
+                        return self._answer(400, json.dumps({
+                            "__type": "ResourceNotFoundException",
+                            "message": "Secrets Manager can't find the specified secret."}).encode(),
+                            "application/x-amz-json-1.1")
+                    name = sid.rsplit(":", 1)[-1]
+                    out = {"ARN": sid, "Name": name, "SecretString": value,
+                           "VersionId": "00000000-0000-0000-0000-000000000001",
+                           "VersionStages": ["AWSCURRENT"], "CreatedDate": 1767225600.0}
+                    return self._answer(200, json.dumps(out).encode(), "application/x-amz-json-1.1")
                 if target == "AmazonSQS.SendMessage":
                     msg = json.loads(body)["MessageBody"]
                     with stub.lock:
@@ -117,26 +140,47 @@ class Stub:
                     out = {"MD5OfMessageBody": hashlib.md5(msg.encode()).hexdigest(),
                            "MessageId": str(uuid.uuid4())}
                     return self._answer(200, json.dumps(out).encode())
-                if up is None:
+                if not target and self.command == "GET" and self.path == "/":
+                    # The functions' connection warm-up at init (an unsigned GET /).
+                    return self._answer(404, b"<UnknownOperationException/>", "text/xml")
+                key = replay_key(target, self.command, self.path, body)
+                if stub.replay is not None:
+                    got = stub.replay.get(key) or stub.replay.get(key.split(" ", 1)[0] if target else key)
+                    if got is None:
+                        with stub.lock:
+                            stub.unanswered.append(key)
+                        return self._answer(400, json.dumps({"__type": "BenchNotRecorded", "message": key}).encode())
+                    return self._answer(got["status"], got["body"].encode(), got["ctype"], got["headers"])
+                u = up if target else tw
+                if u is None:
                     return self._answer(400, b'{"__type":"UnknownOperation"}')
-                conn = getattr(local, "conn", None)
+                conns = local.__dict__.setdefault("conns", {})
+                conn = conns.get(u.netloc)
                 if conn is None:
-                    conn = local.conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
+                    conn = conns[u.netloc] = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-                headers["Host"] = f"{up.hostname}:{up.port}"
+                headers["Host"] = f"{u.hostname}:{u.port}"
                 try:
                     conn.request(self.command, self.path, body=body, headers=headers)
                     resp = conn.getresponse()
                 except (http.client.HTTPException, OSError):
                     conn.close()
-                    conn = local.conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
+                    conn = conns[u.netloc] = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
                     conn.request(self.command, self.path, body=body, headers=headers)
                     resp = conn.getresponse()
                 data = resp.read()
                 extra = [(k, v) for k, v in resp.getheaders()
                          if k.lower() not in ("content-length", "content-type", "connection",
                                               "transfer-encoding", "date", "server", "x-amzn-requestid")]
-                self._answer(resp.status, data, resp.getheader("Content-Type", "application/json"), extra)
+                ctype = resp.getheader("Content-Type", "application/json")
+                if stub.record is not None and 200 <= resp.status < 300:
+                    entry = {"status": resp.status, "ctype": ctype, "headers": extra,
+                             "body": data.decode()}
+                    with stub.lock:
+                        stub.record[key] = entry
+                        if target:  # the last answer of this operation, whatever its key
+                            stub.record[target] = entry
+                self._answer(resp.status, data, ctype, extra)
 
             do_POST = do_GET = do_PUT = do_DELETE = _any
 
@@ -154,6 +198,20 @@ class Stub:
         self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def replay_key(target, method, path, body):
+    """What a recorded answer is looked up by: an AWS operation with the item
+    key (GetItem) or the key condition values (Query) it asks for, so one
+    table's items stay apart; a Twilio request by method and path."""
+    if not target:
+        return f"{method} {path.split('?', 1)[0]}"
+    try:
+        req = json.loads(body or b"{}")
+    except ValueError:
+        return target
+    which = req.get("Key") or req.get("ExpressionAttributeValues") or req.get("RequestItems")
+    return target if which is None else f"{target} {json.dumps(which, sort_keys=True)}"
 
 
 # ------------------------------------------------------ fake Runtime API
@@ -363,6 +421,7 @@ def one_run(args, env, events, stub, run_no):
     cpu_prev = cg.cpu_ns()
     init_cpu = cpu_prev / 1e3
     init_sys, init_minflt = cg.sys_us(), minflt(proc.pid)
+    ctx_init = ctx_switches(proc.pid)
     cpus, walls, errors, expects = [], [], [], []
     for i in range(args.invocations):
         if args.idle_ms:
@@ -388,6 +447,7 @@ def one_run(args, env, events, stub, run_no):
             why = check(args.kind, expect, answer)
             if why:
                 errors.append(f"invocation {i}: {why}")
+    ctx_end, threads = ctx_switches(proc.pid), len(os.listdir(f"/proc/{proc.pid}/task"))
     hwm = 0.0
     try:
         for line in open(f"/proc/{proc.pid}/status"):
@@ -428,8 +488,22 @@ def one_run(args, env, events, stub, run_no):
         "warm_cpu_p10_us": pct(accepted[1:], 10), "warm_cpu_p90_us": pct(accepted[1:], 90),
         "rejected_cpu_us": statistics.median(rejected) if rejected else None,
         "warm_wall_ms": statistics.median(walls[1:]) if len(walls) > 1 else None,
-        "rss_peak_mb": hwm, "errors": errors,
+        "rss_peak_mb": hwm, "errors": errors, "threads": threads,
+        "ctx_switches_per_invocation": (ctx_end - ctx_init) / max(1, args.invocations),
     }
+
+
+def ctx_switches(pid):
+    """Context switches of every thread so far (voluntary + involuntary)."""
+    n = 0
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            for line in open(f"/proc/{pid}/task/{t}/status"):
+                if "ctxt_switches" in line:
+                    n += int(line.split()[1])
+        except OSError:
+            pass
+    return n
 
 
 def minflt(pid):
@@ -458,15 +532,30 @@ def main():
     ap.add_argument("--cpu", type=int, default=1, help="core to pin the binary to (-1: none)")
     ap.add_argument("--tamper-every", type=int, default=0)
     ap.add_argument("--upstream", help="forward non-SQS requests here (e.g. http://127.0.0.1:4566, moto)")
+    ap.add_argument("--twilio-upstream", help="forward Twilio requests (no X-Amz-Target) here, e.g. the local "
+                    "stack's Twilio stand-in; the binary's Twilio base URLs point at the stub")
+    ap.add_argument("--record", help="write the last answer of every forwarded request (by operation and key) here")
+    ap.add_argument("--replay", help="answer DynamoDB and Twilio from a --record file (no upstream): the "
+                    "binary's own CPU without an emulator behind it")
     ap.add_argument("--json", help="write every run's figures here")
     ap.add_argument("--show-logs", action="store_true")
     ap.add_argument("--term", action="store_true", help="stop the binary with SIGTERM (lets a perf wrapper write its data)")
     ap.add_argument("--label", default="")
+    ap.add_argument("--secrets-from-arn", nargs="?", const="deployed", default=None, metavar="SETTING,...",
+                    help="the deployed configuration: these secret settings (default: the ones template.yaml gives "
+                         "the function as <SETTING>_ARN: ingest TWILIO_AUTH_TOKEN; send AUTH_JWT_SECRET and "
+                         "TWILIO_AUTH_TOKEN) are given as <SETTING>_ARN only, and the stub answers Secrets Manager "
+                         "GetSecretValue for them on its own host name (127.0.0.1, so its own connection and TLS "
+                         "handshake, as in AWS)")
     args = ap.parse_args()
     if args.cpu is not None and args.cpu < 0:
         args.cpu = None
     cert, key = make_cert(os.path.join(ROOT, ".local", "bench"))
-    stub = Stub(cert, key, args.upstream)
+    replay = None
+    if args.replay:
+        with open(args.replay) as fh:
+            replay = json.load(fh)
+    stub = Stub(cert, key, args.upstream, args.twilio_upstream, replay, bool(args.record))
     env = dict(os.environ)
     env.update({
         "AWS_ENDPOINT_URL": f"https://localhost:{stub.port}",
@@ -481,8 +570,25 @@ def main():
                  "PUBLIC_BASE_URL": "https://abcd123456.execute-api.us-east-1.amazonaws.com",
                  "DEFAULT_ORG_ID": "org_bench"}.items():
         env.setdefault(k, v)
+    env.setdefault("TWILIO_CONVERSATIONS_BASE_URL", f"https://localhost:{stub.port}")
+    env.setdefault("TWILIO_API_BASE_URL", f"https://localhost:{stub.port}")
     env.setdefault("QUEUE_URL", f"https://localhost:{stub.port}/123456789012/messaging-local-InboundQueue")
     events = Events(args.kind, args.event, env, args.tamper_every)
+    if args.secrets_from_arn:
+        wanted = DEPLOYED_SECRETS.get(args.kind, []) if args.secrets_from_arn == "deployed" \
+            else args.secrets_from_arn.split(",")
+        unknown = set(wanted) - set(SECRET_SETTINGS)
+        if unknown:
+            sys.exit(f"--secrets-from-arn: not secret settings: {sorted(unknown)}")
+        penv = dict(env)
+        for setting in wanted:
+            value = penv.pop(setting, None)
+            if value:
+                arn = f"arn:aws:secretsmanager:us-east-1:123456789012:secret:bench/{setting}-AbCdEf"
+                stub.secrets[arn] = value
+                penv[setting + "_ARN"] = arn
+        penv["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = f"https://127.0.0.1:{stub.port}"
+        env = penv
     results = []
     for n in range(args.runs):
         res = one_run(args, env, events, stub, n)
@@ -503,12 +609,20 @@ def main():
           + (f", {args.idle_ms:g} ms idle before each" if args.idle_ms else ""))
     for key, unit in [("init_wall_ms", "ms"), ("init_cpu_us", "us"), ("init_page_faults", ""), ("first_wall_ms", "ms"), ("first_cpu_us", "us"),
                       ("cold_wall_ms", "ms"), ("warm_cpu_us", "us"), ("rejected_cpu_us", "us"),
-                      ("warm_wall_ms", "ms"), ("rss_peak_mb", "MB")]:
+                      ("warm_wall_ms", "ms"), ("rss_peak_mb", "MB"), ("ctx_switches_per_invocation", ""),
+                      ("threads", "")]:
         m = med(key)
         if m is not None:
             print(f"  {key:16s} median {m:9.2f} {unit}  (min {lo(key):.2f}, max {hi(key):.2f})")
     errs = sum(len(r["errors"]) for r in results)
-    print(f"  answers checked: {'all correct' if not errs else f'{errs} WRONG'}; SQS requests {stub.requests}")
+    print(f"  answers checked: {'all correct' if not errs else f'{errs} WRONG'}; AWS requests {stub.requests}"
+          + (" (secrets from Secrets Manager)" if args.secrets_from_arn else ""))
+    if stub.unanswered:
+        print(f"  NOT RECORDED (answered 400): {sorted(set(stub.unanswered))[:5]}")
+        errs += len(stub.unanswered)
+    if args.record:
+        with open(args.record, "w") as fh:
+            json.dump(stub.record, fh, indent=1, sort_keys=True)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"args": vars(args), "runs": results}, fh, indent=1)

@@ -1,14 +1,22 @@
 //! The AWS SDK's shared configuration, built once per cold start so that
 //! the first request finds nothing left to do.
 //!
-//! - **Root certificates**: [`crate::tls`] (Mozilla's bundle compiled in,
-//!   plus `SSL_CERT_FILE`), not the platform store.
+//! - **Root certificates**: [`crate::tls`] (the Amazon Trust Services
+//!   roots compiled in, plus `SSL_CERT_FILE`), not the platform store.
 //! - **One HTTPS connector** shared by every client, with the SDK's default
 //!   connect timeout (3.1 s): [`warm_up`] opens its first connection during
 //!   init (TCP, TLS handshake, the pool), and the first invocation reuses it.
+//! - **No stalled-stream protection**: it wraps every response body in a
+//!   throughput monitor (time-source reads and bookkeeping on every poll),
+//!   a measurable share of a warm invocation's CPU for JSON bodies of a few
+//!   hundred bytes. A stalled exchange is cut by the attempt timeout
+//!   instead ([`ATTEMPT_TIMEOUT`], the protection's own 5 s grace period),
+//!   then retried by the SDK as any timeout is.
 
 use std::time::Duration;
 
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::http::{
@@ -19,11 +27,15 @@ use aws_smithy_runtime_api::http::Request as SdkRequest;
 /// The SDK's default connect timeout for `BehaviorVersion::latest()`.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(3_100);
 
-/// The trust store: the compiled-in Mozilla roots and `SSL_CERT_FILE`
+/// How long one attempt of an AWS call may take, body included (see the
+/// module docs).
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The trust store: the Amazon Trust Services roots and `SSL_CERT_FILE`
 /// (see [`crate::tls`]).
 pub fn trust_store() -> TrustStore {
     let mut store = TrustStore::empty().with_native_roots(false);
-    store.add_pem_certificate(crate::tls::mozilla_roots_pem());
+    store.add_pem_certificate(crate::tls::AMAZON_TRUST_SERVICES_PEM.as_bytes());
     if let Some(pem) = crate::tls::extra_roots_pem() {
         store.add_pem_certificate(pem);
     }
@@ -55,6 +67,13 @@ pub async fn sdk_config(connector: SharedHttpConnector) -> SdkConfig {
     let client: SharedHttpClient = http_client_fn(move |_, _| connector.clone());
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(client)
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .build(),
+        )
         .load()
         .await
 }
