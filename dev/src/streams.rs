@@ -9,10 +9,31 @@
 //! The stream is read with moto's own JSON protocol (`X-Amz-Target:
 //! DynamoDBStreams_20120810.*`): the records come back in exactly the JSON
 //! Lambda delivers. A fresh iterator is taken for every read
-//! (`AFTER_SEQUENCE_NUMBER` the last record handled): moto replaces its
-//! table object (stream included) when a transaction fails, which would
-//! strand a long-lived iterator. Like the mapping's `StartingPosition:
-//! LATEST`, records written before the poller started are skipped.
+//! (`AFTER_SEQUENCE_NUMBER` the last record handled, or `AT` a record to
+//! retry). Like the mapping's `StartingPosition: LATEST`, records written
+//! before the reader was opened are skipped.
+//!
+//! Two ways moto's stream differs from DynamoDB's, and what is done here:
+//!
+//! - **A failed transaction's records.** moto undoes a failed
+//!   `TransactWriteItems` by restoring a copy of the table taken before it,
+//!   stream included, and reuses the undone records' sequence numbers; its
+//!   iterators, though, kept reading the stream object they were made on,
+//!   so an iterator taken just before such a transaction read records of
+//!   writes that never happened (pushed as events: a `message.created` of a
+//!   send that answered 409, then again when it was retried), and the reader
+//!   then skipped the real records that took those sequence numbers (events
+//!   never pushed). Taking a fresh iterator for every read did not avoid
+//!   it: a transaction can fail between `GetShardIterator` and `GetRecords`. DynamoDB writes stream records for committed writes
+//!   only, each under its own increasing sequence number. The fix is in the
+//!   emulator wrapper (`scripts/moto_server.py`): iterators read the table's
+//!   stream as it is when `GetRecords` is called.
+//! - **Two INSERTs for one write.** moto's `UpdateItem` that creates its
+//!   item appends two `INSERT` records: the item's keys alone, then the
+//!   item as written. DynamoDB writes one record per item modified by a
+//!   write, and no item is inserted twice without a `REMOVE` between, so
+//!   of two `INSERT`s of the same keys in a row the first is dropped here
+//!   ([`one_record_per_write`]).
 
 use serde_json::{Value, json};
 use shared::connections::ConnectionSender;
@@ -30,6 +51,8 @@ pub struct StreamReader {
     endpoint: String,
     stream_arn: String,
     shard_id: String,
+    /// Where the poller starts: the end of the stream when it was opened.
+    start: Position,
 }
 
 enum Position {
@@ -39,7 +62,11 @@ enum Position {
 }
 
 impl StreamReader {
-    /// The stream of `table` on the emulator at `endpoint`.
+    /// The stream of `table` on the emulator at `endpoint`, positioned at
+    /// its end (`LATEST`) by the time this returns: every record written
+    /// afterwards is handed to the push function. (Positioning in the
+    /// poller's own task instead let a test's first writes race it and be
+    /// skipped; in AWS the mapping exists long before the first write.)
     pub async fn open(
         dynamodb: &aws_sdk_dynamodb::Client,
         endpoint: &str,
@@ -56,6 +83,7 @@ impl StreamReader {
             endpoint: endpoint.trim_end_matches('/').to_string(),
             stream_arn,
             shard_id: String::new(),
+            start: Position::TrimHorizon,
         };
         let d = reader
             .call("DescribeStream", json!({"StreamArn": reader.stream_arn}))
@@ -64,6 +92,7 @@ impl StreamReader {
             .as_str()
             .ok_or("the stream has no shard")?
             .to_string();
+        reader.start = reader.latest().await?;
         Ok(reader)
     }
 
@@ -128,9 +157,40 @@ fn seq_of(r: &Value) -> Option<String> {
     r["dynamodb"]["SequenceNumber"].as_str().map(str::to_string)
 }
 
+fn is_insert(r: &Value) -> bool {
+    r["eventName"] == "INSERT"
+}
+
+/// The records of one read as DynamoDB would have written them: of two
+/// `INSERT`s of the same keys in a row (moto's `UpdateItem` creating its
+/// item: keys alone, then the item), only the second. Both are appended by
+/// one request, so a read has both unless `Limit` cut between them: a full
+/// read (`full`) ending on an `INSERT` holds that record back for the next
+/// read, which then sees the pair. Returns the records to handle and the
+/// last record consumed (where the next read starts after), `None` for an
+/// empty read.
+pub fn one_record_per_write(mut records: Vec<Value>, full: bool) -> (Vec<Value>, Option<String>) {
+    if full && records.len() > 1 && records.last().is_some_and(is_insert) {
+        records.pop();
+    }
+    let last = records.last().and_then(seq_of);
+    let mut out: Vec<Value> = Vec::with_capacity(records.len());
+    for r in records {
+        if is_insert(&r)
+            && let Some(prev) = out.last()
+            && is_insert(prev)
+            && prev["dynamodb"]["Keys"] == r["dynamodb"]["Keys"]
+        {
+            out.pop();
+        }
+        out.push(r);
+    }
+    (out, last)
+}
+
 /// Run the push function over the stream until the task is aborted.
 pub fn spawn<P: ConnectionSender + 'static>(
-    reader: StreamReader,
+    mut reader: StreamReader,
     core: &'static shared::Core,
     sender: P,
     idle: Duration,
@@ -138,26 +198,21 @@ pub fn spawn<P: ConnectionSender + 'static>(
     totals: std::sync::Arc<std::sync::Mutex<PushReport>>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut pos = loop {
-            match reader.latest().await {
-                Ok(p) => break p,
-                Err(e) => {
-                    tracing::warn!(error = %e, "stream poller: cannot read the stream; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        };
+        let mut pos = std::mem::replace(&mut reader.start, Position::TrimHorizon);
         let mut retries: (Option<String>, u32) = (None, 0);
         loop {
             let records = match reader.read(&pos, batch_size).await {
-                Ok(r) => r,
+                Ok(r) => {
+                    let full = r.len() >= batch_size;
+                    one_record_per_write(r, full)
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "stream poller: read failed; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
             };
-            let Some(last) = records.last().and_then(seq_of) else {
+            let (records, Some(last)) = records else {
                 tokio::time::sleep(idle).await;
                 continue;
             };
@@ -211,4 +266,60 @@ pub async fn deliver(
         }
     };
     push::handle_report(core, sender, event).await.1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(seq: u32, event: &str, pk: &str, image: Value) -> Value {
+        json!({
+            "eventName": event,
+            "dynamodb": {
+                "Keys": {"PK": {"S": pk}, "SK": {"S": "#X"}},
+                "NewImage": image,
+                "SequenceNumber": seq.to_string(),
+            }
+        })
+    }
+
+    fn seqs(records: &[Value]) -> Vec<String> {
+        records.iter().filter_map(seq_of).collect()
+    }
+
+    #[test]
+    fn when_an_update_creates_its_item_only_the_insert_of_the_item_as_written_should_be_handled() {
+        let keys_only = json!({"PK": {"S": "a"}, "SK": {"S": "#X"}});
+        let full = json!({"PK": {"S": "a"}, "SK": {"S": "#X"}, "n": {"N": "1"}});
+        let records = vec![
+            rec(1, "INSERT", "b", full.clone()),
+            rec(2, "INSERT", "a", keys_only),
+            rec(3, "INSERT", "a", full.clone()),
+            rec(4, "MODIFY", "a", full.clone()),
+            rec(5, "REMOVE", "a", Value::Null),
+            rec(6, "INSERT", "a", full.clone()),
+        ];
+        let (out, last) = one_record_per_write(records, false);
+        // 2 dropped; 6 is a new item after the REMOVE, kept.
+        assert_eq!(seqs(&out), ["1", "3", "4", "5", "6"]);
+        assert_eq!(last.as_deref(), Some("6"));
+        assert_eq!(out[1]["dynamodb"]["NewImage"]["n"]["N"], "1");
+    }
+
+    #[test]
+    fn when_a_full_read_ends_on_an_insert_it_should_be_held_for_the_next_read() {
+        let full = json!({"PK": {"S": "a"}});
+        let records = vec![
+            rec(1, "MODIFY", "b", full.clone()),
+            rec(2, "INSERT", "a", full.clone()),
+        ];
+        let (out, last) = one_record_per_write(records.clone(), true);
+        assert_eq!(seqs(&out), ["1"]);
+        assert_eq!(last.as_deref(), Some("1"));
+        // Not full: nothing more to come in this read.
+        let (out, last) = one_record_per_write(records, false);
+        assert_eq!(seqs(&out), ["1", "2"]);
+        assert_eq!(last.as_deref(), Some("2"));
+        assert_eq!(one_record_per_write(Vec::new(), false).1, None);
+    }
 }

@@ -274,7 +274,6 @@ async fn when_a_whatsapp_message_arrives_the_orgs_agents_and_only_they_should_re
 }
 
 #[tokio::test]
-#[ignore = "unfinished (issue 9): times out waiting for one of its events; not yet diagnosed"]
 async fn when_participants_join_leave_and_the_status_changes_the_active_participants_should_see_it()
 {
     let t = spawn_app_push().await;
@@ -380,7 +379,16 @@ async fn when_a_socket_is_gone_the_push_should_forget_it_on_410_and_still_reach_
     );
     let (f, _) = frame_of(&mut prov, "message.created").await;
     assert_eq!(f["data"]["body"], "anyone there?");
-    let ids = t.app.store.user_connections("prov_1").await.unwrap();
+    // The push forgets a gone socket once the event's posts are answered,
+    // so just after the live socket's frame: wait for it (bounded).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let ids = loop {
+        let ids = t.app.store.user_connections("prov_1").await.unwrap();
+        if ids.len() < 2 || tokio::time::Instant::now() > deadline {
+            break ids;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(
         ids.len(),
         1,
@@ -494,7 +502,6 @@ async fn when_a_client_pings_it_should_get_a_pong_and_an_unknown_action_an_error
 }
 
 #[tokio::test]
-#[ignore = "unfinished (issue 9): a few message.created arrive twice (two INSERT stream records of one message on moto); not yet diagnosed"]
 async fn when_100_messages_are_sent_in_a_burst_the_other_participant_should_get_each_once_in_order()
 {
     let t = spawn_app_push().await;
