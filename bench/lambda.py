@@ -19,7 +19,7 @@ What it does, per run:
   * init CPU = the cgroup's CPU when the binary first asks for an event;
     first-invocation CPU = CPU between that and the next ask (the answer,
     its log line, everything); warm CPU = the same for every later event.
-    Wall times: exec -> first ask (init), first event handed -> answer.
+    Wall times: fork -> first ask (init), first event handed -> answer.
   * checks every answer (status code; for webhook-ingest one SendMessage
     per signed webhook with its MessageSid and none for a tampered one).
 
@@ -411,7 +411,8 @@ def one_run(args, env, events, stub, run_no):
                             stdout=subprocess.DEVNULL if not args.show_logs else None,
                             stderr=subprocess.DEVNULL if not args.show_logs else None)
     cg.pid = proc.pid
-    start = time.perf_counter()  # exec has happened (Popen waits for it)
+    # Init wall counts from before fork: on a loaded machine this thread may
+    # get the CPU back from Popen only after the binary's first request.
     try:
         t_ask = api.asks.get(timeout=30)
     except queue.Empty:
