@@ -29,10 +29,12 @@ bench:
 	cargo bench -p webhook-ingest --bench ingest
 
 ## Cold start and CPU per invocation of release binaries behind a fake
-## Runtime API, AWS over HTTPS to a local stub, free core and 7.2 % of a core
-## (BENCHMARKS.md, "Lambda-like runs"); BIN_DIR=... for another build
+## Runtime API, AWS over HTTPS to a local stub (DynamoDB and Twilio answers
+## replayed from bench/replay/), free core and 7.2 % of a core; webhook-ingest
+## also as deployed (its secret from Secrets Manager) (BENCHMARKS.md,
+## "Lambda-like runs"); BIN_DIR=... for another build
 bench-lambda:
-	cargo build --release -p webhook-ingest -p process-inbound
+	cargo build --release -p webhook-ingest -p process-inbound -p send-message
 	bench/lambda.sh $(BIN_DIR)
 
 ## arm64 builds of every function with cargo-lambda (installed into .venv

@@ -5,8 +5,9 @@
 # Usage: bench/lambda.sh [BIN_DIR]   (default target/release; after `make build-release`)
 #   RUNS=7 INVOCATIONS=500 QRUNS=3 QINVOCATIONS=50 IDLE_MS=150
 #   FUNCTIONS="webhook-ingest process-inbound send-message"
-# webhook-ingest runs twice: secrets in the environment, then as deployed
-# (TWILIO_AUTH_TOKEN_ARN, read from the stub's Secrets Manager at init).
+# webhook-ingest and send-message run twice: secrets in the environment,
+# then as deployed (<SETTING>_ARN, read from the stub's Secrets Manager at
+# init).
 # process-inbound and send-message get DynamoDB (and Twilio) answers
 # replayed from bench/replay/*.json (recorded against the local stack with
 # `--upstream/--twilio-upstream --record`, see BENCHMARKS.md), so only the
@@ -42,7 +43,8 @@ for f in $functions; do
     process-inbound)
       bench "$f" "$bin" --kind inbound --replay bench/replay/process-inbound.json events/process-inbound.json ;;
     send-message)
-      bench "$f" "$bin" --kind send --replay bench/replay/send-message.json events/send-message.json ;;
+      bench "$f" "$bin" --kind send --replay bench/replay/send-message.json events/send-message.json
+      bench "$f-secrets" "$bin" --kind send --replay bench/replay/send-message.json --secrets-from-arn events/send-message.json ;;
     *) echo "no benchmark for $f" >&2 ;;
   esac
 done
