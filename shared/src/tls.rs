@@ -13,7 +13,7 @@
 /// The roots every AWS endpoint chains to (Amazon Trust Services: Amazon
 /// Root CA 1-4 and Starfield Services Root CA - G2, each also in Mozilla's
 /// bundle), as PEM: what the AWS SDK's connector trusts, with
-/// `SSL_CERT_FILE` (see [`crate::aws::trust_store`]). Five roots instead
+/// `SSL_CERT_FILE` (see `trust_store` in the `aws` module). Five roots instead
 /// of ~150 take the SDK's PEM parsing and root-store build out of the cold
 /// start (~0.5 ms of CPU); an endpoint that chains elsewhere (a proxy, an
 /// emulator over TLS) is trusted through `SSL_CERT_FILE`.
