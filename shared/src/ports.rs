@@ -1,7 +1,6 @@
 //! The ports: what the rules need from storage (one narrow trait per
-//! aggregate), from a message transport and from a notifier. The DynamoDB
-//! store (`store`), the Twilio client (`twilio`) and the no-op notifier are
-//! the adapters behind them; `memory` holds in-memory adapters for the
+//! aggregate) and from a message transport. The DynamoDB store (`store`)
+//! and the Twilio client (`twilio`) are the adapters behind them; `memory` holds in-memory adapters for the
 //! rules' unit tests.
 
 use std::collections::HashMap;
@@ -435,29 +434,4 @@ pub trait MessagingTransport: Send + Sync {
         &self,
         m: &OutboundMessage<'_>,
     ) -> impl Future<Output = Result<SmsResource, TwilioError>> + Send;
-}
-
-/// One real-time event (`message.created`, `conversation.read`, ...) for
-/// the clients allowed to see `conversation_id`.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct Event {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub conversation_id: String,
-    pub at: String,
-    pub data: serde_json::Value,
-}
-
-/// Where real-time events go (the WebSocket push, next). Delivery is best
-/// effort: a notifier never fails the write that caused the event.
-pub trait Notifier: Send + Sync {
-    fn notify(&self, event: &Event) -> impl Future<Output = ()> + Send;
-}
-
-/// The notifier of a deployment without real-time push.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoopNotifier;
-
-impl Notifier for NoopNotifier {
-    async fn notify(&self, _event: &Event) {}
 }
