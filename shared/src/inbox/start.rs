@@ -122,8 +122,7 @@ pub async fn start_conversation(
         Some(conv) if conv != derived => (conv, false),
         _ => {
             let now = format_ts(app.clock.now());
-            let (id, created) = app
-                .store
+            app.store
                 .import_conversation(&InboxImport {
                     org_id: &org,
                     provider: Provider::Twilio,
@@ -137,8 +136,7 @@ pub async fn start_conversation(
                     contact_name,
                     created_by: Some(&caller.user_id),
                 })
-                .await?;
-            (id, created)
+                .await?
         }
     };
     let head = load_visible(app, caller, &id).await?;
