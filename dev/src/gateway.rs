@@ -27,6 +27,8 @@ pub struct Deps {
     pub ingest: &'static webhook_ingest::Ingest,
     /// Meta's webhook (its own app secret and verify token, only SQS).
     pub meta: &'static meta_webhook::MetaWebhook,
+    /// What an org admin's number registration must prove.
+    pub ownership: &'static shared::ownership::OwnershipCheck,
 }
 
 pub type Handler = fn(&'static Deps, Request) -> BoxFuture<Response<Body>>;
@@ -42,7 +44,9 @@ pub fn linked(binary: &str) -> Option<Handler> {
         "mark-as-read" => |d, r| Box::pin(mark_as_read::handle(d.app, r)),
         "unread-count" => |d, r| Box::pin(unread_count::handle(d.app, r)),
         "manage-participants" => |d, r| Box::pin(manage_participants::handle(d.app, r)),
-        "manage-chat-accounts" => |d, r| Box::pin(manage_chat_accounts::handle(d.app, r)),
+        "manage-chat-accounts" => {
+            |d, r| Box::pin(manage_chat_accounts::handle(d.app, d.ownership, r))
+        }
         "update-conversation" => |d, r| Box::pin(update_conversation::handle(d.app, r)),
         "provider-stats" => |d, r| Box::pin(provider_stats::handle(d.app, r)),
         "webhook-ingest" => |d, r| Box::pin(webhook_ingest::handle(d.ingest, r)),

@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -131,6 +131,7 @@ impl MetaStandIn {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/{version}/{phone_number_id}/messages", post(messages))
+            .route("/{version}/{phone_number_id}", get(phone_number))
             .with_state(self.clone())
     }
 
@@ -229,6 +230,29 @@ impl MetaStandIn {
         }
         Self::delivery(phone_number_id, json!({"statuses": [s]}))
     }
+}
+
+/// `GET /{version}/{phone_number_id}`: the number, for a token allowed on it.
+async fn phone_number(
+    State(s): State<MetaStandIn>,
+    Path((_version, phone_number_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let inner = s.lock();
+    if token.is_empty() || inner.tokens.get(&phone_number_id).map(String::as_str) != Some(token) {
+        return graph_error(401, 190, "Error validating access token");
+    }
+    axum::Json(json!({
+        "id": phone_number_id,
+        "display_phone_number": "+1 555-000-2222",
+        "verified_name": "Stand-in Business",
+    }))
+    .into_response()
 }
 
 async fn messages(

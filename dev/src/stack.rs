@@ -128,22 +128,42 @@ pub async fn start(opts: StackOptions) -> Result<Stack, BoxError> {
         .or_insert_with(|| {
             env("META_VERIFY_TOKEN").unwrap_or_else(|| DEV_META_VERIFY_TOKEN.into())
         });
+    // Org accounts' credentials: Secrets Manager (the emulator) under a
+    // prefix of this stack's own, as the template names one per stack.
+    settings
+        .entry("CREDENTIALS_PREFIX".into())
+        .or_insert_with(|| {
+            env("CREDENTIALS_PREFIX")
+                .unwrap_or_else(|| format!("{}/chat-credentials/", config.table_name))
+        });
     let get = |k: &str| settings.get(k).cloned().or_else(|| env(k));
     let ingest_config = IngestConfig::from_lookup(get)?;
+    let credentials_prefix = settings["CREDENTIALS_PREFIX"].clone();
+    let vault = || shared::vault::Vault::secrets_manager(&sdk, &credentials_prefix);
+    let ownership: &'static shared::ownership::OwnershipCheck = Box::leak(Box::new(
+        shared::ownership::OwnershipCheck::from_lookup(&get)?,
+    ));
     let meta_config = MetaWebhookConfig::from_lookup(get)?;
 
     // send-message's outbox: the inbound queue, as in the template.
-    let app: &'static App = Box::leak(Box::new(App::new(config, dynamodb.clone())?.with_outbox(
+    let mut app = App::new(config, dynamodb.clone())?.with_outbox(
         shared::outbox::OutboxQueue::sqs(sqs.clone(), queue_url.clone()),
-    )));
-    let ingest = Box::leak(Box::new(webhook_ingest::Ingest::new(
-        ingest_config,
-        sqs.clone(),
-    )));
+    );
+    app.core.vault = vault();
+    let app: &'static App = Box::leak(Box::new(app));
+    // Its own vault (and cache), as a separate function would have.
+    let ingest = Box::leak(Box::new(
+        webhook_ingest::Ingest::new(ingest_config, sqs.clone()).with_vault(vault()),
+    ));
     let meta: &'static meta_webhook::MetaWebhook = Box::leak(Box::new(
         meta_webhook::MetaWebhook::new(meta_config, sqs.clone()),
     ));
-    let deps: &'static Deps = Box::leak(Box::new(Deps { app, ingest, meta }));
+    let deps: &'static Deps = Box::leak(Box::new(Deps {
+        app,
+        ingest,
+        meta,
+        ownership,
+    }));
     let mut gateway = Gateway::new(deps, &template.routes())?;
     if let Some(root) = opts.web_root {
         gateway = gateway.with_web_root(root);

@@ -25,6 +25,8 @@ pub struct Recorded {
     pub method: String,
     pub path: String,
     pub form: Vec<(String, String)>,
+    /// The basic-auth user (an account SID or an API key SID).
+    pub user: Option<String>,
 }
 
 /// An injected failure: the next `times` requests whose method matches and
@@ -70,6 +72,8 @@ struct Msg {
 
 #[derive(Clone)]
 struct Sms {
+    /// The account that sent it.
+    account: String,
     sid: String,
     from: String,
     to: String,
@@ -96,6 +100,17 @@ struct Inner {
     /// Answers held after the request was processed: (method, path
     /// suffix, delay), once each.
     holds: Vec<(&'static str, String, Duration)>,
+    /// Other accounts (an org's own subaccount): SID → its token, numbers
+    /// and API keys.
+    subaccounts: HashMap<String, SubAccount>,
+}
+
+#[derive(Clone, Default)]
+struct SubAccount {
+    auth_token: String,
+    numbers: Vec<String>,
+    /// `(SK…, secret)`.
+    api_keys: Vec<(String, String)>,
 }
 
 #[derive(Clone)]
@@ -146,6 +161,82 @@ impl StandIn {
         &self.auth_token
     }
 
+    /// Another Twilio account (an org's own subaccount) with its auth token
+    /// and the numbers it holds (`IncomingPhoneNumbers`, E.164).
+    pub fn add_subaccount(&self, account_sid: &str, auth_token: &str, numbers: &[&str]) {
+        self.lock().subaccounts.insert(
+            account_sid.to_string(),
+            SubAccount {
+                auth_token: auth_token.to_string(),
+                numbers: numbers.iter().map(|n| n.to_string()).collect(),
+                api_keys: Vec::new(),
+            },
+        );
+    }
+
+    /// An API key of a subaccount.
+    pub fn add_api_key(&self, account_sid: &str, key_sid: &str, secret: &str) {
+        if let Some(a) = self.lock().subaccounts.get_mut(account_sid) {
+            a.api_keys.push((key_sid.to_string(), secret.to_string()));
+        }
+    }
+
+    /// The auth token of an account this stand-in knows.
+    fn token_of(&self, account_sid: &str) -> Option<String> {
+        if account_sid == self.account_sid {
+            return Some(self.auth_token.clone());
+        }
+        self.lock()
+            .subaccounts
+            .get(account_sid)
+            .map(|a| a.auth_token.clone())
+    }
+
+    /// The account basic-auth credentials authenticate as.
+    fn authenticated(&self, user: &str, password: &str) -> Option<String> {
+        if user == self.account_sid && password == self.auth_token {
+            return Some(self.account_sid.clone());
+        }
+        let inner = self.lock();
+        inner.subaccounts.iter().find_map(|(sid, a)| {
+            let ok = (user == sid && password == a.auth_token)
+                || a.api_keys.iter().any(|(k, v)| k == user && v == password);
+            ok.then(|| sid.clone())
+        })
+    }
+
+    /// POST a webhook as `account_sid` would (signed with its token, with
+    /// its `AccountSid`).
+    pub async fn send_webhook_as(
+        &self,
+        account_sid: &str,
+        route: &str,
+        params: &[(String, String)],
+    ) -> Result<(u16, String), String> {
+        let token = self.token_of(account_sid).ok_or("unknown account")?;
+        let mut params = params.to_vec();
+        params.retain(|(k, _)| k != "AccountSid");
+        params.push(("AccountSid".into(), account_sid.to_string()));
+        self.post_signed(&token, route, &params).await
+    }
+
+    /// `(account, sid, from, to, body)` of the Messages API messages sent.
+    pub fn sms_sent_by(&self) -> Vec<(String, String, String, String, String)> {
+        self.lock()
+            .sms
+            .iter()
+            .map(|m| {
+                (
+                    m.account.clone(),
+                    m.sid.clone(),
+                    m.from.clone(),
+                    m.to.clone(),
+                    m.body.clone(),
+                )
+            })
+            .collect()
+    }
+
     /// Serve on `addr` (e.g. `127.0.0.1:0`); returns the base URL.
     pub async fn serve(&self, addr: &str) -> std::io::Result<String> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -169,13 +260,22 @@ impl StandIn {
         route: &str,
         params: &[(String, String)],
     ) -> Result<(u16, String), String> {
+        self.post_signed(&self.auth_token, route, params).await
+    }
+
+    async fn post_signed(
+        &self,
+        token: &str,
+        route: &str,
+        params: &[(String, String)],
+    ) -> Result<(u16, String), String> {
         let base = self
             .lock()
             .webhook_base
             .clone()
             .ok_or("no webhook base URL configured")?;
         let url = format!("{base}{route}");
-        let signature = shared::signature::sign(&self.auth_token, &url, params);
+        let signature = shared::signature::sign(token, &url, params);
         let resp = reqwest::Client::new()
             .post(&url)
             .header("X-Twilio-Signature", signature)
@@ -284,6 +384,11 @@ impl StandIn {
         self.lock().sms.len()
     }
 
+    /// The basic-auth user of the last request.
+    pub fn last_basic_user(&self) -> Option<String> {
+        self.lock().requests.last().and_then(|r| r.user.clone())
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.lock().requests.clone()
     }
@@ -344,6 +449,10 @@ impl StandIn {
             .route(
                 "/2010-04-01/Accounts/{account}/Messages.json",
                 post(create_sms),
+            )
+            .route(
+                "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers.json",
+                get(incoming_numbers),
             )
             .layer(axum::middleware::from_fn_with_state(
                 self.clone(),
@@ -457,6 +566,7 @@ async fn gatekeeper(
             method: method.clone(),
             path: path.clone(),
             form,
+            user: basic_auth(&parts.headers).map(|(u, _)| u),
         });
         let pos = inner
             .faults
@@ -472,7 +582,7 @@ async fn gatekeeper(
             f
         })
     };
-    if !authorized(&s, &parts.headers) {
+    if !authorized(&s, &parts.headers, &path) {
         return twilio_error(401, 20003, "Authenticate");
     }
     let hold = {
@@ -505,14 +615,77 @@ async fn gatekeeper(
     resp
 }
 
-fn authorized(s: &StandIn, headers: &HeaderMap) -> bool {
-    let expected = base64::engine::general_purpose::STANDARD
-        .encode(format!("{}:{}", s.account_sid, s.auth_token));
+fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
     headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
-        .is_some_and(|v| v == expected)
+        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+        .and_then(|v| String::from_utf8(v).ok())
+        .and_then(|v| {
+            v.split_once(':')
+                .map(|(u, p)| (u.to_string(), p.to_string()))
+        })
+}
+
+/// Basic auth of the account the path names (`/2010-04-01/Accounts/{sid}/…`,
+/// the main account or a subaccount, by its token or one of its API keys);
+/// Conversations paths belong to the main account.
+fn authorized(s: &StandIn, headers: &HeaderMap, path: &str) -> bool {
+    let Some((user, password)) = basic_auth(headers) else {
+        return false;
+    };
+    let wanted = path
+        .strip_prefix("/2010-04-01/Accounts/")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or(&s.account_sid);
+    s.authenticated(&user, &password).as_deref() == Some(wanted)
+}
+
+/// `GET /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json`, with
+/// the `PhoneNumber` filter.
+async fn incoming_numbers(
+    State(s): State<StandIn>,
+    Path(account): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> Reply {
+    let numbers: Vec<String> = if account == s.account_sid {
+        vec![
+            DEMO_BUSINESS_NUMBER
+                .trim_start_matches("whatsapp:")
+                .to_string(),
+        ]
+    } else {
+        match s.lock().subaccounts.get(&account) {
+            Some(a) => a.numbers.clone(),
+            None => return twilio_error(404, 20404, "The requested resource was not found"),
+        }
+    };
+    let list: Vec<Value> = numbers
+        .iter()
+        .filter(|n| q.get("PhoneNumber").is_none_or(|p| p == *n))
+        .map(|n| {
+            json!({
+                "account_sid": account,
+                "phone_number": n,
+                "friendly_name": n,
+                "sid": format!("PN{:032x}", n.len()),
+                "capabilities": {"sms": true, "mms": false, "voice": true},
+            })
+        })
+        .collect();
+    axum::Json(json!({
+        "incoming_phone_numbers": list,
+        "page": 0,
+        "page_size": 20,
+        "start": 0,
+        "end": 0,
+        "first_page_uri": format!("/2010-04-01/Accounts/{account}/IncomingPhoneNumbers.json?PageSize=20&Page=0"),
+        "next_page_uri": null,
+        "previous_page_uri": null,
+        "uri": format!("/2010-04-01/Accounts/{account}/IncomingPhoneNumbers.json?PageSize=20&Page=0"),
+    }))
+    .into_response()
 }
 
 fn form_of(bytes: &Bytes) -> Vec<(String, String)> {
@@ -770,9 +943,9 @@ const UNREACHABLE_NUMBER: &str = "+15005550009";
 /// WhatsApp/SMS message; then, like Twilio, call its StatusCallback
 /// (signed) with sent, delivered and, on WhatsApp, read.
 async fn create_sms(State(s): State<StandIn>, Path(account): Path<String>, body: Bytes) -> Reply {
-    if account != s.account_sid {
+    let Some(account_token) = s.token_of(&account) else {
         return twilio_error(404, 20404, "The requested resource was not found");
-    }
+    };
     let form = form_of(&body);
     let (Some(from), Some(to)) = (field(&form, "From"), field(&form, "To")) else {
         return twilio_error(400, 21604, "A 'To' and 'From' phone number is required.");
@@ -801,6 +974,7 @@ async fn create_sms(State(s): State<StandIn>, Path(account): Path<String>, body:
             None => StandIn::next_sid(&mut inner, prefix),
         };
         inner.sms.push(Sms {
+            account: account.clone(),
             sid: sid.clone(),
             from: from.into(),
             to: to.into(),
@@ -818,8 +992,8 @@ async fn create_sms(State(s): State<StandIn>, Path(account): Path<String>, body:
         // The fragment (Twilio's connection overrides, `#rc=5&rp=all`) is
         // never sent over HTTP, so it is neither requested nor signed.
         let cb = cb.split('#').next().unwrap_or(cb);
-        let (s2, cb, sid2, from2, to2) = (
-            s.clone(),
+        let (account2, token2) = (account.clone(), account_token.clone());
+        let (cb, sid2, from2, to2) = (
             cb.to_string(),
             sid.clone(),
             from.to_string(),
@@ -833,12 +1007,12 @@ async fn create_sms(State(s): State<StandIn>, Path(account): Path<String>, body:
                     ("SmsSid".into(), sid2.clone()),
                     ("MessageStatus".into(), status.into()),
                     ("SmsStatus".into(), status.into()),
-                    ("AccountSid".into(), s2.account_sid.clone()),
+                    ("AccountSid".into(), account2.clone()),
                     ("From".into(), from2.clone()),
                     ("To".into(), to2.clone()),
                     ("ApiVersion".into(), "2010-04-01".into()),
                 ];
-                let signature = shared::signature::sign(&s2.auth_token, &cb, &params);
+                let signature = shared::signature::sign(&token2, &cb, &params);
                 let _ = reqwest::Client::new()
                     .post(&cb)
                     .header("X-Twilio-Signature", signature)
@@ -855,7 +1029,7 @@ async fn create_sms(State(s): State<StandIn>, Path(account): Path<String>, body:
     (
         StatusCode::CREATED,
         axum::Json(json!({
-            "account_sid": s.account_sid,
+            "account_sid": account,
             "api_version": "2010-04-01",
             "body": m.body,
             "date_created": m.created,
@@ -872,9 +1046,9 @@ async fn create_sms(State(s): State<StandIn>, Path(account): Path<String>, body:
             "price_unit": "USD",
             "sid": m.sid,
             "status": m.status,
-            "subresource_uris": {"media": format!("/2010-04-01/Accounts/{}/Messages/{}/Media.json", s.account_sid, m.sid)},
+            "subresource_uris": {"media": format!("/2010-04-01/Accounts/{}/Messages/{}/Media.json", account, m.sid)},
             "to": m.to,
-            "uri": format!("/2010-04-01/Accounts/{}/Messages/{}.json", s.account_sid, m.sid),
+            "uri": format!("/2010-04-01/Accounts/{}/Messages/{}.json", account, m.sid),
         })),
     )
         .into_response()
@@ -900,6 +1074,10 @@ pub fn implemented_paths() -> HashMap<&'static str, &'static [&'static str]> {
         (
             "/2010-04-01/Accounts/{AccountSid}/Messages.json",
             &["POST"][..],
+        ),
+        (
+            "/2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json",
+            &["GET"][..],
         ),
     ])
 }

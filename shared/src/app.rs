@@ -14,6 +14,7 @@ use crate::outbox::OutboxQueue;
 use crate::secrets::Settings;
 use crate::store::Store;
 use crate::twilio::TwilioClient;
+use crate::vault::Vault;
 
 /// `S`: the storage adapter (DynamoDB in every function; in-memory in the
 /// rules' unit tests).
@@ -23,10 +24,14 @@ pub struct Core<S = Store> {
     pub auth: JwtVerifier,
     pub cursors: CursorCodec,
     pub clock: Clock,
-    /// Chat-account routing (`To` address → org), kept across warm invocations.
-    pub accounts: AccountCache,
+    /// Chat-account routing (`To` address → org and Twilio account), kept
+    /// across warm invocations.
+    pub accounts: AccountCache<crate::accounts::RouteEntry>,
     /// Contact address → conversation links (never re-pointed), likewise.
     pub contacts: AccountCache,
+    /// Per-org Twilio accounts' credentials (disabled without
+    /// `CREDENTIALS_PREFIX`: a single-account install).
+    pub vault: Vault,
 }
 
 /// `T`: the transport (the Twilio client; a fake in the rules' unit tests).
@@ -91,9 +96,13 @@ async fn init(warm: Warm) -> Result<(aws_config::SdkConfig, Settings), InitError
 /// The webhook functions' init (SQS only): the SQS client over the
 /// process's one HTTPS connector, its first connection opened while this
 /// process's settings (and the secrets they name) are read.
-pub async fn queue_init() -> Result<(aws_sdk_sqs::Client, Settings), InitError> {
+pub async fn queue_init() -> Result<(aws_sdk_sqs::Client, Settings, Vault), InitError> {
     let (sdk, settings) = init(Warm::Sqs).await?;
-    Ok((aws_sdk_sqs::Client::new(&sdk), settings))
+    Ok((
+        aws_sdk_sqs::Client::new(&sdk),
+        settings,
+        Vault::from_env(&sdk),
+    ))
 }
 
 impl<S> Core<S> {
@@ -106,8 +115,15 @@ impl<S> Core<S> {
             clock: Clock::default(),
             accounts: AccountCache::default(),
             contacts: AccountCache::default(),
+            vault: Vault::default(),
             config,
         }
+    }
+
+    /// Use `vault` for per-org credentials.
+    pub fn with_vault(mut self, vault: Vault) -> Self {
+        self.vault = vault;
+        self
     }
 }
 
@@ -116,7 +132,10 @@ impl Core {
     pub async fn from_env() -> Result<Self, InitError> {
         let (sdk, settings) = init(Warm::DynamoDb).await?;
         let config = CoreConfig::from_lookup(|n| settings.get(n))?;
-        Ok(Self::new(config, aws_sdk_dynamodb::Client::new(&sdk)))
+        Ok(
+            Self::new(config, aws_sdk_dynamodb::Client::new(&sdk))
+                .with_vault(Vault::from_env(&sdk)),
+        )
     }
 
     /// [`Core::from_env`] for the functions that never verify a token nor
@@ -125,7 +144,10 @@ impl Core {
     pub async fn from_env_without_tokens() -> Result<Self, InitError> {
         let (sdk, settings) = init(Warm::DynamoDb).await?;
         let config = CoreConfig::from_lookup_without_tokens(|n| settings.get(n))?;
-        Ok(Self::new(config, aws_sdk_dynamodb::Client::new(&sdk)))
+        Ok(
+            Self::new(config, aws_sdk_dynamodb::Client::new(&sdk))
+                .with_vault(Vault::from_env(&sdk)),
+        )
     }
 
     pub fn new(config: CoreConfig, dynamodb: aws_sdk_dynamodb::Client) -> Self {
@@ -141,7 +163,8 @@ impl App {
     pub async fn from_env() -> Result<Self, InitError> {
         let (sdk, settings) = init(Warm::DynamoDb).await?;
         let config = Config::from_lookup(|n| settings.get(n))?;
-        let app = Self::new(config, aws_sdk_dynamodb::Client::new(&sdk))?;
+        let mut app = Self::new(config, aws_sdk_dynamodb::Client::new(&sdk))?;
+        app.core.vault = Vault::from_env(&sdk);
         Ok(
             match std::env::var("QUEUE_URL").ok().filter(|q| !q.is_empty()) {
                 Some(queue_url) => {

@@ -62,6 +62,12 @@ pub struct Envelope {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_token: Option<String>,
     pub received_at: String,
+    /// The Twilio account whose own auth token verified this webhook (an
+    /// org's registered account, see `shared::vault`); `None` when the
+    /// environment's token did (or for Meta). The processor accepts a
+    /// message only for a number of that same account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 impl Envelope {
@@ -81,7 +87,14 @@ impl Envelope {
             json_body,
             idempotency_token,
             received_at,
+            account: None,
         }
+    }
+
+    /// Record the org account whose token verified the webhook.
+    pub fn verified_by(mut self, account: Option<String>) -> Self {
+        self.account = account;
+        self
     }
 
     /// The first value of a parameter.

@@ -17,6 +17,9 @@ pub struct IngestConfig {
     /// `TWILIO_AUTH_TOKEN` and, during rotation, `TWILIO_AUTH_TOKEN_SECONDARY`.
     pub auth_tokens: Vec<String>,
     pub queue_url: String,
+    /// `TWILIO_ACCOUNT_SID`: the account the environment's tokens are of.
+    /// Its webhooks never need a credential-store read.
+    pub account_sid: Option<String>,
 }
 
 impl IngestConfig {
@@ -40,6 +43,7 @@ impl IngestConfig {
             public_base_url,
             auth_tokens,
             queue_url: required("QUEUE_URL")?,
+            account_sid: get("TWILIO_ACCOUNT_SID"),
         })
     }
 
@@ -62,12 +66,28 @@ pub struct Incoming<'a> {
     pub body: &'a [u8],
 }
 
-/// Check a webhook and turn it into the envelope to enqueue.
-pub fn accept(
-    cfg: &IngestConfig,
-    inc: &Incoming<'_>,
-    received_at: String,
-) -> Result<Envelope, ApiError> {
+/// A webhook whose route, size, content type and body were checked, and
+/// whose signature is still to be checked (against the tokens of the
+/// account it names: see [`Unverified::account_sid`]).
+pub struct Unverified<'a> {
+    source: Source,
+    url: String,
+    signature: &'a str,
+    body: ParsedBody<'a>,
+    idempotency_token: Option<&'a str>,
+}
+
+enum ParsedBody<'a> {
+    Form(Vec<(String, String)>),
+    Json(&'a str),
+}
+
+fn forbidden() -> ApiError {
+    ApiError::forbidden("invalid_signature", "missing or invalid X-Twilio-Signature")
+}
+
+/// Everything but the signature: route, size, content type, body.
+pub fn prepare<'a>(cfg: &IngestConfig, inc: &Incoming<'a>) -> Result<Unverified<'a>, ApiError> {
     let source = Source::from_path(inc.path).ok_or(ApiError::NotFound)?;
     if inc.body.len() > MAX_WEBHOOK_BODY {
         return Err(ApiError::PayloadTooLarge);
@@ -82,8 +102,6 @@ pub fn accept(
     if !is_form && !is_json {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let forbidden =
-        || ApiError::forbidden("invalid_signature", "missing or invalid X-Twilio-Signature");
     let signature = inc
         .signature
         .map(str::trim)
@@ -91,15 +109,11 @@ pub fn accept(
         .ok_or_else(forbidden)?;
     let text = std::str::from_utf8(inc.body)
         .map_err(|_| ApiError::bad_request("invalid_body", "body is not valid UTF-8"))?;
-    let url = cfg.signed_url(source, inc.raw_query);
-    let tokens: Vec<&str> = cfg.auth_tokens.iter().map(String::as_str).collect();
-    let (params, json_body) = if is_form {
-        let params: Vec<(String, String)> = serde_urlencoded::from_str(text)
-            .map_err(|_| ApiError::bad_request("invalid_body", "body is not form-encoded"))?;
-        if !signature::is_valid(&tokens, &url, SignedBody::Form(&params), signature) {
-            return Err(forbidden());
-        }
-        (params, None)
+    let body = if is_form {
+        ParsedBody::Form(
+            serde_urlencoded::from_str(text)
+                .map_err(|_| ApiError::bad_request("invalid_body", "body is not form-encoded"))?,
+        )
     } else {
         if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() {
             return Err(ApiError::bad_request(
@@ -107,18 +121,75 @@ pub fn accept(
                 "body is not valid JSON",
             ));
         }
-        if !signature::is_valid(&tokens, &url, SignedBody::Json(inc.body), signature) {
-            return Err(forbidden());
-        }
-        (Vec::new(), Some(text.to_string()))
+        ParsedBody::Json(text)
     };
-    Ok(Envelope::new(
+    Ok(Unverified {
         source,
-        params,
-        json_body,
-        inc.idempotency_token.map(str::to_string),
-        received_at,
-    ))
+        url: cfg.signed_url(source, inc.raw_query),
+        signature,
+        body,
+        idempotency_token: inc.idempotency_token,
+    })
+}
+
+impl Unverified<'_> {
+    /// The Twilio account the webhook says it comes from (`AccountSid`),
+    /// which picks the token to check it with. Unverified until then.
+    pub fn account_sid(&self) -> Option<&str> {
+        match &self.body {
+            ParsedBody::Form(params) => params
+                .iter()
+                .find(|(k, _)| k == "AccountSid")
+                .map(|(_, v)| v.as_str()),
+            ParsedBody::Json(_) => None,
+        }
+    }
+
+    /// Check the signature with `tokens` (any one of them may have signed)
+    /// and build the envelope; `account`: the org account those tokens are
+    /// of (`None`: the environment's).
+    pub fn verify(
+        self,
+        tokens: &[&str],
+        account: Option<String>,
+        received_at: String,
+    ) -> Result<Envelope, ApiError> {
+        let (params, json_body) = match self.body {
+            ParsedBody::Form(params) => {
+                let signed = SignedBody::Form(&params);
+                if !signature::is_valid(tokens, &self.url, signed, self.signature) {
+                    return Err(forbidden());
+                }
+                (params, None)
+            }
+            ParsedBody::Json(text) => {
+                let signed = SignedBody::Json(text.as_bytes());
+                if !signature::is_valid(tokens, &self.url, signed, self.signature) {
+                    return Err(forbidden());
+                }
+                (Vec::new(), Some(text.to_string()))
+            }
+        };
+        Ok(Envelope::new(
+            self.source,
+            params,
+            json_body,
+            self.idempotency_token.map(str::to_string),
+            received_at,
+        )
+        .verified_by(account))
+    }
+}
+
+/// Check a webhook against the environment's tokens and turn it into the
+/// envelope to enqueue.
+pub fn accept(
+    cfg: &IngestConfig,
+    inc: &Incoming<'_>,
+    received_at: String,
+) -> Result<Envelope, ApiError> {
+    let tokens: Vec<&str> = cfg.auth_tokens.iter().map(String::as_str).collect();
+    prepare(cfg, inc)?.verify(&tokens, None, received_at)
 }
 
 /// The empty TwiML answer for messaging webhooks.
@@ -134,6 +205,7 @@ mod tests {
             public_base_url: "https://api.example.com/prod".into(),
             auth_tokens: vec!["primary-token".into(), "secondary-token".into()],
             queue_url: "http://q".into(),
+            account_sid: None,
         }
     }
 

@@ -26,6 +26,7 @@ pub mod memory;
 pub mod meta;
 pub mod model;
 pub mod outbox;
+pub mod ownership;
 pub mod ports;
 pub mod provider;
 pub mod push;
@@ -35,6 +36,7 @@ pub mod store;
 pub mod tls;
 pub mod transport;
 pub mod twilio;
+pub mod vault;
 
 pub use app::{App, Core};
 pub use error::ApiError;

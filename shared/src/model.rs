@@ -328,6 +328,9 @@ pub struct ChatAccount {
     /// Meta: the org's Graph API access token for this number. Never
     /// returned by the API and never logged; stored as-is for now.
     pub access_token: Option<Secret>,
+    /// Twilio: the org's own account this number belongs to (its
+    /// credentials are in `shared::vault`); `None`: the environment's.
+    pub twilio_account_sid: Option<String>,
 }
 
 /// A credential: compared and cloned, but never printed.

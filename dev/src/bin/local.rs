@@ -119,6 +119,7 @@ async fn main() -> Result<(), BoxError> {
             created_at: shared::clock::format_ts(stack.app.clock.now()),
             created_by: "make-run".into(),
             access_token: None,
+            twilio_account_sid: None,
         })
         .await?;
     // And its Meta number (the stand-in's phone number id and token).
@@ -137,6 +138,7 @@ async fn main() -> Result<(), BoxError> {
                 access_token: Some(shared::model::Secret(
                     dev::meta_standin::DEV_META_ACCESS_TOKEN.into(),
                 )),
+                twilio_account_sid: None,
             })
             .await?;
     }

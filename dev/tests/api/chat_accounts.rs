@@ -1,6 +1,7 @@
-//! `/chat-accounts`: which Twilio number belongs to which org. Registering a
-//! number is for service tokens only; org admins list and remove their own
-//! org's numbers.
+//! `/chat-accounts`: which Twilio number belongs to which org. Service
+//! tokens register numbers directly; org admins list and remove their own
+//! org's numbers, and register one only with credentials that own it
+//! (`tenants.rs`).
 
 use crate::helpers::*;
 use serde_json::{Value, json};
@@ -59,7 +60,8 @@ async fn when_a_service_registers_a_number_it_should_be_201_then_200_and_409_for
         .await;
     assert_eq!(again.status, 200, "{:?}", again.json);
     assert_eq!(again.json["org_id"], "org_a");
-    // An admin of the owning org cannot register it either (service only).
+    // An admin of the owning org cannot register it without credentials
+    // that own it.
     let by_admin = t
         .post(
             "/chat-accounts",
@@ -67,7 +69,7 @@ async fn when_a_service_registers_a_number_it_should_be_201_then_200_and_409_for
             account(NUMBER_A, None),
         )
         .await;
-    assert_error(&by_admin, 403, "service_only");
+    assert_error(&by_admin, 403, "ownership_unverified");
 
     let taken = t
         .post(
@@ -95,18 +97,20 @@ async fn when_a_service_registers_a_number_it_should_be_201_then_200_and_409_for
 }
 
 /// Issue 8 item 2: an org admin could register any unclaimed number and
-/// receive another business's customers. Registering is for service tokens.
+/// receive another business's customers. Without credentials that own the
+/// number (issue 11 part 3, `tenants.rs`), an admin registers nothing.
 #[tokio::test]
-async fn when_an_org_admin_registers_a_number_it_should_be_403_and_nothing_registered() {
+async fn when_an_org_admin_registers_a_number_without_proof_it_should_be_403_and_nothing_registered()
+ {
     let t = spawn_app().await;
     let admin = admin_token("adm_a", "org_a");
-    for body in [
-        account(NUMBER_A, None),
-        account(NUMBER_A2, Some("org_a")),
-        account(NUMBER_B, Some("org_b")),
+    for (body, code) in [
+        (account(NUMBER_A, None), "ownership_unverified"),
+        (account(NUMBER_A2, Some("org_a")), "ownership_unverified"),
+        (account(NUMBER_B, Some("org_b")), "admin_only"),
     ] {
         let r = t.post("/chat-accounts", &admin, body).await;
-        assert_error(&r, 403, "service_only");
+        assert_error(&r, 403, code);
     }
     let r = t.get("/chat-accounts?org_id=org_b", &admin).await;
     assert_error(&r, 403, "admin_only");
@@ -157,8 +161,8 @@ async fn when_a_plain_agent_customer_or_provider_manages_accounts_it_should_be_4
         let r = t
             .post("/chat-accounts", &tok, account(NUMBER_B, Some("org_a")))
             .await;
-        assert_eq!(r.code(), "service_only", "{who} POST: {:?}", r.json);
-        assert_error(&r, 403, "service_only");
+        assert_eq!(r.code(), "admin_only", "{who} POST: {:?}", r.json);
+        assert_error(&r, 403, "admin_only");
         assert_error(&t.get("/chat-accounts", &tok).await, 403, "admin_only");
         assert_error(
             &t.delete(&format!("/chat-accounts?{query}"), &tok).await,

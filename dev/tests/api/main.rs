@@ -31,4 +31,5 @@ mod secrets;
 mod sid_guard;
 mod start_conversation;
 mod statuses;
+mod tenants;
 mod twilio_failures;

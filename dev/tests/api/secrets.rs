@@ -301,3 +301,89 @@ fn when_reading_the_template_each_function_should_read_only_the_secrets_it_uses(
     }
     assert_eq!(per.len(), expected.len());
 }
+
+/// The text of a `!Sub` (or plain) string value.
+fn sub_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Tagged(t) if t.tag == "!Sub" => t.value.as_str().map(str::to_string),
+        Value::String(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// Issue 11 part 3: the org accounts' credentials (`shared::vault`) are
+/// reachable only by the functions that use them, with only the actions
+/// they need, under the very prefix their environment names.
+#[test]
+fn when_reading_the_template_only_the_functions_using_org_credentials_should_reach_them() {
+    let doc = template();
+    let mut per: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for (_, r) in doc["Resources"].as_mapping().unwrap() {
+        if r["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let binary = r["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let prefix = r["Properties"]["Environment"]["Variables"]
+            .get("CREDENTIALS_PREFIX")
+            .and_then(sub_text);
+        let mut actions = BTreeSet::new();
+        for p in r["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            for st in p["Statement"].as_sequence().into_iter().flatten() {
+                let Some(resource) = sub_text(&st["Resource"]) else {
+                    continue;
+                };
+                if !resource.contains("chat-credentials") {
+                    continue;
+                }
+                let prefix = prefix
+                    .as_deref()
+                    .unwrap_or_else(|| panic!("{binary}: may read credentials it cannot name"));
+                assert_eq!(
+                    resource,
+                    format!(
+                        "arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:{prefix}twilio/*"
+                    ),
+                    "{binary}"
+                );
+                match &st["Action"] {
+                    Value::String(a) => {
+                        actions.insert(a.clone());
+                    }
+                    Value::Sequence(list) => {
+                        actions.extend(list.iter().filter_map(|a| a.as_str().map(str::to_string)))
+                    }
+                    other => panic!("{binary}: {other:?}"),
+                }
+            }
+        }
+        assert!(
+            prefix.is_none() || !actions.is_empty(),
+            "{binary}: names the credential store without access to it"
+        );
+        per.insert(binary, actions);
+    }
+    let read = BTreeSet::from(["secretsmanager:GetSecretValue".to_string()]);
+    for (binary, actions) in &per {
+        let want: BTreeSet<String> = match binary.as_str() {
+            "webhook-ingest" | "send-message" | "create-conversation" => read.clone(),
+            "manage-chat-accounts" => [
+                "secretsmanager:GetSecretValue",
+                "secretsmanager:CreateSecret",
+                "secretsmanager:PutSecretValue",
+                "secretsmanager:TagResource",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            _ => BTreeSet::new(),
+        };
+        assert_eq!(actions, &want, "{binary}");
+    }
+}

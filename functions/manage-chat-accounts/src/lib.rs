@@ -1,10 +1,14 @@
 //! `GET|POST|DELETE /chat-accounts`: which Twilio number belongs to which
-//! org (Twilio numbers, and Meta phone number ids with the org's access
-//! token, which is never returned). Listing and removing: service tokens (any org) and org admins
-//! (agents with `app_metadata.role = admin`, their own org). Registering a
-//! number (`POST`) is for service tokens only: an admin could otherwise claim
-//! another business's number and receive its customers. Credentials stay in
-//! configuration, never in the table.
+//! org (Twilio numbers, optionally of the org's own Twilio account with its
+//! credentials, and Meta phone number ids with the org's access token;
+//! credentials are never returned). Listing and removing: service tokens
+//! (any org) and org admins (agents with `app_metadata.role = admin`, their
+//! own org). Registering (`POST`): service tokens directly; org admins only
+//! with credentials that prove the number is theirs (Twilio: among the
+//! account's `IncomingPhoneNumbers`; Meta: the phone number id answers to
+//! the token), since an admin could otherwise claim another business's
+//! number and receive its customers. A Twilio account's credentials go to
+//! the credential store (`shared::vault`, Secrets Manager), never the table.
 
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
@@ -12,8 +16,10 @@ use shared::auth::{Caller, UserType};
 use shared::domain::{Address, Channel, Provider};
 use shared::inbox::parked::replay_parked;
 use shared::model::Secret;
+use shared::ownership::OwnershipCheck;
 use shared::ports::Storage;
 use shared::store::{ChatAccount, PutAccount};
+use shared::vault::{PutCredentials, TwilioAccount, is_account_sid, is_api_key_sid};
 use shared::{ApiError, Core, http};
 
 #[derive(Deserialize)]
@@ -28,6 +34,89 @@ struct AccountInput {
     /// Meta: the org's Graph API access token (never returned).
     #[serde(default)]
     access_token: Option<String>,
+    /// Twilio: the org's own account (`AC…`) the number belongs to, with
+    /// its auth token (webhooks are signed with it) and optionally an API
+    /// key pair for REST calls. Never returned.
+    #[serde(default)]
+    account_sid: Option<String>,
+    #[serde(default)]
+    auth_token: Option<String>,
+    #[serde(default)]
+    api_key_sid: Option<String>,
+    #[serde(default)]
+    api_key_secret: Option<String>,
+}
+
+/// A credential as given: printable ASCII of a sane length.
+fn credential(v: Option<String>, name: &str, max: usize) -> Result<Option<Secret>, ApiError> {
+    match v {
+        None => Ok(None),
+        Some(v) if (16..=max).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(Secret(v)))
+        }
+        Some(_) => Err(ApiError::unprocessable(
+            "invalid_credentials",
+            format!("{name} must be 16 to {max} printable characters"),
+        )),
+    }
+}
+
+/// The org's own Twilio account given with a number, if any.
+fn twilio_account(input: &mut AccountInput, org: &str) -> Result<Option<TwilioAccount>, ApiError> {
+    let bad = |code: &'static str, m: &str| ApiError::unprocessable(code, m.to_string());
+    let auth_token = credential(input.auth_token.take(), "auth_token", 256)?;
+    let key_secret = credential(input.api_key_secret.take(), "api_key_secret", 256)?;
+    let (sid, token) = match (input.account_sid.take(), auth_token) {
+        (None, None) if input.api_key_sid.is_none() && key_secret.is_none() => return Ok(None),
+        (Some(sid), Some(token)) => (sid, token),
+        _ => {
+            return Err(bad(
+                "missing_credentials",
+                "an org's Twilio account needs account_sid and auth_token (Twilio signs the account's webhooks with it)",
+            ));
+        }
+    };
+    if !is_account_sid(&sid) {
+        return Err(bad(
+            "invalid_account_sid",
+            "account_sid must be a Twilio account SID (AC + 32 hex digits)",
+        ));
+    }
+    let api_key = match (input.api_key_sid.take(), key_secret) {
+        (None, None) => None,
+        (Some(k), Some(secret)) if is_api_key_sid(&k) => Some((k, secret)),
+        _ => {
+            return Err(bad(
+                "invalid_api_key",
+                "an API key is api_key_sid (SK + 32 hex digits) and api_key_secret, both",
+            ));
+        }
+    };
+    Ok(Some(TwilioAccount {
+        account_sid: sid,
+        org_id: org.to_string(),
+        auth_token: token,
+        api_key,
+    }))
+}
+
+/// Ownership could not be proven: the admin's registration is refused.
+fn unproven(what: &str) -> ApiError {
+    ApiError::forbidden(
+        "ownership_unverified",
+        format!(
+            "the credentials given do not own this {what}; an org admin registers only numbers its credentials prove are its own"
+        ),
+    )
+}
+
+/// The check could not run (the provider did not answer): retry later.
+fn check_unavailable(e: shared::transport::TwilioError) -> ApiError {
+    tracing::warn!(error = %e, "ownership check failed to run");
+    ApiError::Unavailable {
+        code: "ownership_check_unavailable",
+        message: "the provider could not be asked whether the number is yours; retry".into(),
+    }
 }
 
 /// The provider named in a request (`twilio` when absent); `kommo` has no
@@ -57,9 +146,14 @@ fn meta_number_id(s: &str) -> Result<String, ApiError> {
 }
 
 /// `Storage`: managing accounts, and replaying the messages parked for a
-/// number into its org's inbox.
-pub async fn handle(app: &Core<impl Storage>, req: Request) -> Response<Body> {
-    http::respond(run(app, &req).await)
+/// number into its org's inbox; `check`: the ownership proof an org admin's
+/// registration needs.
+pub async fn handle(
+    app: &Core<impl Storage>,
+    check: &OwnershipCheck,
+    req: Request,
+) -> Response<Body> {
+    http::respond(run(app, check, &req).await)
 }
 
 /// The org the caller may manage: a service names it, an admin has one.
@@ -86,7 +180,11 @@ fn org_for(caller: &Caller, requested: Option<&str>) -> Result<String, ApiError>
     }
 }
 
-async fn run(app: &Core<impl Storage>, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn run(
+    app: &Core<impl Storage>,
+    check: &OwnershipCheck,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
     let caller = app.auth.caller(req)?;
     match req.method().as_str() {
         "GET" => {
@@ -108,17 +206,20 @@ async fn run(app: &Core<impl Storage>, req: &Request) -> Result<Response<Body>, 
             Ok(http::json(200, &body))
         }
         "POST" => {
-            if !caller.is_service() {
-                return Err(ApiError::forbidden(
-                    "service_only",
-                    "registering a number for an org is for service tokens only",
-                ));
-            }
-            let input: AccountInput = http::parse_json(req)?;
+            let mut input: AccountInput = http::parse_json(req)?;
             let org = org_for(&caller, input.org_id.as_deref())?;
             let provider = provider_of(input.provider.as_deref())?;
+            // Services register directly; an admin proves ownership.
+            let must_prove = !caller.is_service();
+            let mut org_account = None;
             let (address, channel, access_token) = match provider {
                 Provider::Meta => {
+                    if input.account_sid.is_some() || input.auth_token.is_some() {
+                        return Err(ApiError::unprocessable(
+                            "invalid_request",
+                            "a Meta number takes an access_token, not Twilio credentials",
+                        ));
+                    }
                     let token = input
                         .access_token
                         .filter(|t| {
@@ -132,23 +233,70 @@ async fn run(app: &Core<impl Storage>, req: &Request) -> Result<Response<Body>, 
                                 "a Meta number needs the org's access_token (a system user token)",
                             )
                         })?;
-                    (
-                        meta_number_id(&input.address)?,
-                        Channel::Whatsapp,
-                        Some(Secret(token)),
-                    )
+                    let id = meta_number_id(&input.address)?;
+                    if must_prove
+                        && !check
+                            .meta_number(&id, &token)
+                            .await
+                            .map_err(check_unavailable)?
+                    {
+                        return Err(unproven("phone number id"));
+                    }
+                    (id, Channel::Whatsapp, Some(Secret(token)))
                 }
                 _ => {
                     if input.access_token.is_some() {
                         return Err(ApiError::unprocessable(
                             "invalid_request",
-                            "Twilio numbers take no access_token (credentials stay in configuration)",
+                            "Twilio numbers take no access_token (an org's own account: account_sid and auth_token)",
                         ));
                     }
                     let address = Address::parse(&input.address)?;
+                    org_account = twilio_account(&mut input, &org)?;
+                    if org_account.is_some() && !app.vault.is_enabled() {
+                        return Err(ApiError::unprocessable(
+                            "credentials_not_configured",
+                            "this install keeps no per-org Twilio credentials (CREDENTIALS_PREFIX is not set)",
+                        ));
+                    }
+                    if must_prove {
+                        let Some(acc) = &org_account else {
+                            return Err(ApiError::forbidden(
+                                "ownership_unverified",
+                                "an org admin registers a Twilio number with its account's credentials \
+                                 (account_sid, auth_token), which must own the number",
+                            ));
+                        };
+                        let e164 = address
+                            .as_str()
+                            .strip_prefix("whatsapp:")
+                            .unwrap_or(address.as_str());
+                        if !check
+                            .twilio_number(acc, e164)
+                            .await
+                            .map_err(check_unavailable)?
+                        {
+                            return Err(unproven("number"));
+                        }
+                    }
                     (address.as_str().to_string(), address.channel(), None)
                 }
             };
+            if let Some(acc) = &org_account {
+                let stored = app.vault.put_twilio_account(acc).await.map_err(|e| {
+                    tracing::warn!(error = %e, "account credentials not stored");
+                    ApiError::Unavailable {
+                        code: "credentials_unavailable",
+                        message: "the credential store did not answer; retry".into(),
+                    }
+                })?;
+                if stored == PutCredentials::OwnedByOther {
+                    return Err(ApiError::conflict(
+                        "account_taken",
+                        "this Twilio account is registered to another org",
+                    ));
+                }
+            }
             let account = ChatAccount {
                 provider,
                 address,
@@ -157,6 +305,7 @@ async fn run(app: &Core<impl Storage>, req: &Request) -> Result<Response<Body>, 
                 created_at: shared::clock::format_ts(app.clock.now()),
                 created_by: caller.user_id.clone(),
                 access_token,
+                twilio_account_sid: org_account.map(|a| a.account_sid),
             };
             let (status, stored) = match app.store.put_chat_account(&account).await? {
                 PutAccount::Created => (201, account),
@@ -215,6 +364,10 @@ fn view(a: &ChatAccount) -> serde_json::Value {
     });
     if a.provider == Provider::Meta {
         v["has_access_token"] = serde_json::json!(a.access_token.is_some());
+    }
+    if let Some(sid) = &a.twilio_account_sid {
+        // The SID names the account; its credentials are never shown.
+        v["twilio_account_sid"] = serde_json::json!(sid);
     }
     v
 }

@@ -2,5 +2,12 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::run_http_core(manage_chat_accounts::handle).await
+    shared::lambda::init_tracing();
+    let core: &'static shared::Core = Box::leak(Box::new(shared::Core::from_env().await?));
+    let check: &'static shared::ownership::OwnershipCheck =
+        Box::leak(Box::new(shared::ownership::OwnershipCheck::from_env()?));
+    shared::lambda::serve_http(core, move |core, req| {
+        manage_chat_accounts::handle(core, check, req)
+    })
+    .await
 }

@@ -23,7 +23,7 @@ impl MetaWebhook {
     /// verify token): the SQS client over the process's one HTTPS
     /// connector, its first connection opened now (see [`shared::aws`]).
     pub async fn from_env() -> Result<Self, shared::app::InitError> {
-        let (sqs, settings) = shared::app::queue_init().await?;
+        let (sqs, settings, _) = shared::app::queue_init().await?;
         let config = MetaWebhookConfig::from_lookup(|n| settings.get(n))?;
         Ok(Self::new(config, sqs))
     }

@@ -35,6 +35,7 @@ fn bench(c: &mut Criterion) {
         public_base_url: "https://abc123.execute-api.eu-west-1.amazonaws.com/prod".into(),
         auth_tokens: vec!["0123456789abcdef0123456789abcdef".into()],
         queue_url: "https://sqs.eu-west-1.amazonaws.com/000000000000/inbound".into(),
+        account_sid: None,
     };
     let params = inbound_params();
     let body = serde_urlencoded::to_string(&params).unwrap();

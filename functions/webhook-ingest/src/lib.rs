@@ -2,16 +2,25 @@
 //! verify the Twilio signature, enqueue every parameter, answer 200 only
 //! once SQS has the message (503 otherwise, so Twilio retries). No DynamoDB
 //! and no Twilio call on this path.
+//!
+//! The token a webhook is checked with follows its `AccountSid`: an org's
+//! own Twilio account registered with its credentials (`shared::vault`,
+//! read from Secrets Manager once and cached) is checked with that
+//! account's token only; any other account with the environment's tokens
+//! (a single-account install).
 
 use lambda_http::{Body, Request, Response};
 use shared::envelope::Source;
-use shared::ingest::{EMPTY_TWIML, Incoming, IngestConfig, accept};
+use shared::ingest::{EMPTY_TWIML, Incoming, IngestConfig, prepare};
+use shared::vault::{Vault, VaultError};
 use shared::{ApiError, http};
 
 pub struct Ingest {
     pub config: IngestConfig,
     pub sqs: aws_sdk_sqs::Client,
     pub clock: shared::clock::Clock,
+    /// Org accounts' tokens (disabled without `CREDENTIALS_PREFIX`).
+    pub vault: Vault,
 }
 
 impl Ingest {
@@ -19,9 +28,14 @@ impl Ingest {
     /// tokens): the SQS client over the process's one HTTPS connector, its
     /// first connection opened now (see [`shared::aws`]).
     pub async fn from_env() -> Result<Self, shared::app::InitError> {
-        let (sqs, settings) = shared::app::queue_init().await?;
+        let (sqs, settings, vault) = shared::app::queue_init().await?;
         let config = IngestConfig::from_lookup(|n| settings.get(n))?;
-        Ok(Self::new(config, sqs))
+        Ok(Self::new(config, sqs).with_vault(vault))
+    }
+
+    pub fn with_vault(mut self, vault: Vault) -> Self {
+        self.vault = vault;
+        self
     }
 
     pub fn new(config: IngestConfig, sqs: aws_sdk_sqs::Client) -> Self {
@@ -29,6 +43,7 @@ impl Ingest {
             config,
             sqs,
             clock: shared::clock::Clock::default(),
+            vault: Vault::default(),
         }
     }
 }
@@ -56,7 +71,35 @@ async fn run(deps: &Ingest, req: &Request) -> Result<Response<Body>, ApiError> {
         body,
     };
     let received_at = shared::clock::format_ts(deps.clock.now());
-    let envelope = accept(&deps.config, &incoming, received_at)?;
+    let unverified = prepare(&deps.config, &incoming)?;
+    let org_account = match unverified.account_sid() {
+        Some(sid) if Some(sid) != deps.config.account_sid.as_deref() => {
+            deps.vault.twilio_account(sid).await.map_err(|e| match e {
+                // Twilio retries a 503; the webhook is not lost.
+                VaultError::Throttled | VaultError::Unavailable(_) => {
+                    tracing::warn!(error = %e, "account credentials not readable now");
+                    ApiError::Unavailable {
+                        code: "credentials_unavailable",
+                        message: "the account's credentials cannot be read now; retry".into(),
+                    }
+                }
+                e => ApiError::Internal(e.to_string()),
+            })?
+        }
+        _ => None,
+    };
+    let envelope = match &org_account {
+        // A registered account's webhooks: its own token, nothing else.
+        Some(acc) => unverified.verify(
+            &[acc.auth_token.expose()],
+            Some(acc.account_sid.clone()),
+            received_at,
+        )?,
+        None => {
+            let tokens: Vec<&str> = deps.config.auth_tokens.iter().map(String::as_str).collect();
+            unverified.verify(&tokens, None, received_at)?
+        }
+    };
     let message = serde_json::to_string(&envelope)
         .map_err(|e| ApiError::Internal(format!("envelope: {e}")))?;
     let kind = format!("{:?}", envelope.kind);

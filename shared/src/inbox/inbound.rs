@@ -5,13 +5,14 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use crate::accounts::RouteEntry;
 use crate::app::Core;
 use crate::clock::format_ts;
 use crate::conversation::outgoing::{OutboxError, deliver_outbox};
 use crate::domain::{
     AuthorType, ConversationStatus, MessageStatus, ParticipantType, Provider, StatsDelta, redact,
 };
-use crate::envelope::{Envelope, Kind};
+use crate::envelope::{Envelope, Kind, Source};
 use crate::inbox::identity;
 use crate::outbox::OutboxRecord;
 use crate::ports::{
@@ -80,6 +81,11 @@ async fn process_with(
     }
     let env = Envelope::from_json(raw).map_err(ProcessError::Permanent)?;
     let events = match env.kind {
+        // Booking chats live in the environment's account only.
+        Kind::ConversationEvent if env.account.is_some() => {
+            tracing::warn!(signed_by = ?env.account, "a Conversations webhook signed by an org's account; ignored");
+            return Ok(false);
+        }
         Kind::ConversationEvent => return conversation_event(app, &env).await.map(|()| false),
         Kind::InboundMessage | Kind::StatusCallback => {
             let mut events = provider::twilio_events(&env).map_err(ProcessError::Permanent)?;
@@ -108,7 +114,13 @@ async fn process_with(
                     unroutable = true;
                 }
             }
-            ProviderEvent::Status(s) => status_update(app, &env, s).await?,
+            ProviderEvent::Status(s) => {
+                if env.source != Source::Meta && !status_account_matches(app, &env, s).await? {
+                    tracing::warn!(signed_by = ?env.account, "a status callback signed by another Twilio account than the sending number's; ignored");
+                    continue;
+                }
+                status_update(app, &env, s).await?
+            }
             ProviderEvent::Unaddressable {
                 message_id,
                 business_address,
@@ -142,9 +154,7 @@ pub async fn resolve_org(
     app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore + ContactStore>,
     address: &str,
 ) -> Result<Option<String>, StoreError> {
-    Ok(route(app, Provider::Twilio, address)
-        .await?
-        .map(|(org, _)| org))
+    Ok(route(app, Provider::Twilio, address).await?.map(|r| r.org))
 }
 
 /// The routing cache's key: addresses of different providers never meet.
@@ -155,29 +165,61 @@ fn cache_key(provider: Provider, address: &str) -> String {
     }
 }
 
-/// The org of a business number and whether its chat account says so
-/// (`true`) or `DEFAULT_ORG_ID` does (`false`).
+/// Where a business number routes.
+struct Route {
+    org: String,
+    /// The number's chat account says so (`false`: `DEFAULT_ORG_ID` does).
+    by_account: bool,
+    /// The org's own Twilio account the number belongs to (`None`: the
+    /// environment's).
+    twilio_account: Option<String>,
+}
+
 async fn route(
     app: &Core<impl AccountStore>,
     provider: Provider,
     address: &str,
-) -> Result<Option<(String, bool)>, StoreError> {
+) -> Result<Option<Route>, StoreError> {
     let cached = cache_key(provider, address);
-    if let Some(org) = app.accounts.get(&cached) {
-        return Ok(Some((org, true)));
+    if let Some(hit) = app.accounts.get(&cached) {
+        return Ok(Some(Route {
+            org: hit.org,
+            by_account: true,
+            twilio_account: hit.twilio_account,
+        }));
     }
     match app.store.chat_account(provider, address).await? {
         Some(acc) => {
-            app.accounts.put(&cached, &acc.org_id);
-            Ok(Some((acc.org_id, true)))
+            let entry = RouteEntry {
+                org: acc.org_id,
+                twilio_account: acc.twilio_account_sid,
+            };
+            app.accounts.put(&cached, entry.clone());
+            Ok(Some(Route {
+                org: entry.org,
+                by_account: true,
+                twilio_account: entry.twilio_account,
+            }))
         }
         // `DEFAULT_ORG_ID` is for a single-tenant Twilio install; a Meta
         // phone number id must be registered to route.
         None if provider == Provider::Twilio => {
-            Ok(app.config.default_org_id.clone().map(|org| (org, false)))
+            Ok(app.config.default_org_id.clone().map(|org| Route {
+                org,
+                by_account: false,
+                twilio_account: None,
+            }))
         }
         None => Ok(None),
     }
+}
+
+/// Whether a Twilio webhook verified with `verified_by`'s token (`None`:
+/// the environment's) may speak for a number of `route`: only the account
+/// the number belongs to may. An org holding its own account's token can
+/// sign anything, so this is what keeps it out of other orgs' numbers.
+fn same_account(verified_by: Option<&str>, number_account: Option<&str>) -> bool {
+    verified_by == number_account
 }
 
 /// Media, location and button replies as attachment metadata (media is not
@@ -287,7 +329,12 @@ async fn inbound_once(
 ) -> Result<Routed, ProcessError> {
     let sid = m.message_id.as_str();
     let to = m.business_address.as_str();
-    let Some((org, routed_by_account)) = route(app, m.provider, to).await? else {
+    let Some(Route {
+        org,
+        by_account: routed_by_account,
+        twilio_account,
+    }) = route(app, m.provider, to).await?
+    else {
         if mode == Mode::Replay {
             return Ok(Routed::Unroutable);
         }
@@ -298,6 +345,20 @@ async fn inbound_once(
             .await?;
         return Ok(Routed::Unroutable);
     };
+    if m.provider == Provider::Twilio
+        && !same_account(env.account.as_deref(), twilio_account.as_deref())
+    {
+        // Signed by another account than the number's: never stored in its
+        // org's inbox; kept for an operator (no registration replays it).
+        if mode == Mode::Replay {
+            return Ok(Routed::Unroutable);
+        }
+        tracing::warn!(to = %redact(to), signed_by = ?env.account, "a webhook signed by another Twilio account than the number's; parked");
+        app.store
+            .park_unroutable(&env.received_at, sid, to, raw, None)
+            .await?;
+        return Ok(Routed::Done);
+    }
     let channel = m.channel;
     let mut resolved = identity::resolve(app, &org, &m.contact).await?;
     let (conv, contact_address) = (resolved.conversation_id.clone(), resolved.address.clone());
@@ -367,6 +428,26 @@ async fn inbound_once(
         }
     }
     Err(StoreError::Unavailable("contention on inbound conversation".into()).into())
+}
+
+/// A Twilio status callback may move only the messages of its own
+/// account: the number it was sent from must belong to the account whose
+/// token verified the callback (see [`same_account`]).
+async fn status_account_matches(
+    app: &Core<impl AccountStore>,
+    env: &Envelope,
+    s: &StatusUpdate,
+) -> Result<bool, StoreError> {
+    let number_account = match s.business_address.as_deref() {
+        Some(from) => route(app, Provider::Twilio, from)
+            .await?
+            .and_then(|r| r.twilio_account),
+        None => None,
+    };
+    Ok(same_account(
+        env.account.as_deref(),
+        number_account.as_deref(),
+    ))
 }
 
 async fn status_update(

@@ -2,6 +2,10 @@
 //! Meta's Graph API with the org's access token from the Meta chat account.
 
 use serde_json::{Value, json};
+use std::sync::Arc;
+
+use crate::accounts::RouteEntry;
+use crate::vault::TwilioAccount;
 
 use crate::app::App;
 use crate::domain::Provider;
@@ -94,6 +98,53 @@ fn media_kind(url: &str) -> &'static str {
     }
 }
 
+/// The org's own Twilio account a business number belongs to, with its
+/// credentials (`None`: the environment's account sends). Nothing is sent
+/// when the number names an account whose credentials are not this org's.
+async fn twilio_account_of(
+    app: &App<impl AccountStore, impl MessagingTransport>,
+    org: &str,
+    from: &str,
+) -> Result<Option<Arc<TwilioAccount>>, TwilioError> {
+    let sid = match app.accounts.get(from) {
+        Some(route) => route.twilio_account,
+        None => match app.store.chat_account(Provider::Twilio, from).await {
+            Ok(Some(acc)) => {
+                let sid = acc.twilio_account_sid.clone();
+                app.accounts.put(
+                    from,
+                    RouteEntry {
+                        org: acc.org_id,
+                        twilio_account: sid.clone(),
+                    },
+                );
+                sid
+            }
+            Ok(None) => None,
+            Err(e) => return Err(TwilioError::Unavailable(format!("chat account: {e}"))),
+        },
+    };
+    let Some(sid) = sid else {
+        return Ok(None);
+    };
+    let account = app
+        .vault
+        .twilio_account(&sid)
+        .await
+        .map_err(|e| TwilioError::Unavailable(format!("account credentials: {e}")))?;
+    match account {
+        Some(a) if a.org_id == org => Ok(Some(a)),
+        // Nothing was sent: no credentials of this org for that account.
+        _ => Err(TwilioError::Api {
+            status: 401,
+            code: Some(20003),
+            message: "no credentials of this org are registered for the number's Twilio account"
+                .into(),
+            more_info: None,
+        }),
+    }
+}
+
 /// Send a reply through the conversation's provider.
 pub async fn send(
     app: &App<impl AccountStore, impl MessagingTransport>,
@@ -101,7 +152,12 @@ pub async fn send(
     m: &OutboundMessage<'_>,
 ) -> Result<SmsResource, TwilioError> {
     if inbox.provider != Provider::Meta {
-        return app.twilio.send_message(m).await;
+        let account = twilio_account_of(app, &inbox.org_id, m.from).await?;
+        let m = OutboundMessage {
+            account: account.as_deref(),
+            ..m.clone()
+        };
+        return app.twilio.send_message(&m).await;
     }
     let account = app
         .store

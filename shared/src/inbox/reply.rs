@@ -281,6 +281,7 @@ pub async fn send_reply(
         _ => None,
     };
     let outbound = OutboundMessage {
+        account: None,
         from: &inbox.business_address,
         to: &inbox.contact_address,
         body: body.as_deref(),

@@ -399,6 +399,7 @@ async fn when_a_number_moves_to_another_org_the_next_message_should_route_there_
         created_at: "2026-12-01T10:30:00.000Z".into(),
         created_by: "test".into(),
         access_token: None,
+        twilio_account_sid: None,
     });
     core.store
         .put_chat_account(moved.as_ref().unwrap())

@@ -252,7 +252,9 @@ impl AccountStore for MemoryStore {
                     PutAccount::Created
                 }
                 Some(existing) if existing.org_id == acc.org_id => {
-                    PutAccount::Unchanged(existing.clone())
+                    let now = crate::store::accounts::updated(existing.clone(), acc);
+                    t.accounts.insert(key, now.clone());
+                    PutAccount::Unchanged(now)
                 }
                 Some(_) => PutAccount::OwnedByOther,
             }

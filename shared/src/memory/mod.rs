@@ -92,6 +92,7 @@ pub async fn register_whatsapp(store: &MemoryStore, address: &str, org: &str) {
             created_at: "2026-12-01T00:00:00.000Z".into(),
             created_by: "test".into(),
             access_token: None,
+            twilio_account_sid: None,
         })
         .await
         .expect("in-memory put");

@@ -172,6 +172,47 @@ impl MetaClient {
             .map(|_| ())
     }
 
+    /// Whether `access_token` may act for `phone_number_id`: Meta answers
+    /// `GET /{phone_number_id}` with that id only to a token of the
+    /// business owning the number (any Graph refusal is `Ok(false)`).
+    pub async fn owns_number(
+        &self,
+        phone_number_id: &str,
+        access_token: &str,
+    ) -> Result<bool, TwilioError> {
+        #[derive(serde::Deserialize)]
+        struct Node {
+            id: Option<String>,
+        }
+        let id: String = phone_number_id
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
+        let url = format!(
+            "{}/{}/{id}?fields=id,display_phone_number",
+            self.cfg.graph_base_url, self.cfg.graph_version
+        );
+        let resp = self
+            .http()?
+            .get(&url)
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .map_err(|e| TwilioError::Unavailable(format!("meta: {e}")))?;
+        let status = resp.status();
+        if status.is_server_error() {
+            return Err(TwilioError::Unavailable(format!("meta answered {status}")));
+        }
+        if !status.is_success() {
+            return Ok(false);
+        }
+        let node: Node = resp
+            .json()
+            .await
+            .map_err(|e| TwilioError::Decode(e.to_string()))?;
+        Ok(node.id.as_deref() == Some(id.as_str()))
+    }
+
     async fn post(
         &self,
         phone_number_id: &str,

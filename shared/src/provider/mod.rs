@@ -49,7 +49,8 @@ pub struct StatusUpdate {
     /// The provider's status word (`sent`, `delivered`, `read`, `failed`…).
     pub status: String,
     pub error_code: Option<String>,
-    /// The business side (Meta phone number id), when the provider says.
+    /// The business side (Twilio: the number we sent from; Meta: the phone
+    /// number id), when the provider says.
     pub business_address: Option<String>,
 }
 
@@ -91,7 +92,8 @@ pub fn twilio_events(env: &Envelope) -> Result<Vec<ProviderEvent>, String> {
             message_id: sid.into(),
             status: required("MessageStatus")?.into(),
             error_code: env.param("ErrorCode").map(str::to_string),
-            business_address: None,
+            // A status of a message we sent: the business number is `From`.
+            business_address: env.param("From").map(str::to_string),
         })]),
         _ => {
             let (from, to) = (required("From")?, required("To")?);

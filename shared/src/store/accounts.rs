@@ -36,7 +36,28 @@ fn account_from(i: &Item) -> Result<ChatAccount, StoreError> {
         created_at: get_s(i, "created_at").unwrap_or_default(),
         created_by: get_s(i, "created_by").unwrap_or_default(),
         access_token: get_s(i, "access_token").map(Secret),
+        twilio_account_sid: get_s(i, "twilio_account_sid"),
     })
+}
+
+/// Whether a re-registration changes a credential field (a field not
+/// given changes nothing).
+pub(crate) fn changes(existing: &ChatAccount, acc: &ChatAccount) -> bool {
+    (acc.access_token.is_some() && existing.access_token != acc.access_token)
+        || (acc.twilio_account_sid.is_some()
+            && existing.twilio_account_sid != acc.twilio_account_sid)
+}
+
+/// `existing` with the credential fields `acc` gives.
+pub(crate) fn updated(existing: ChatAccount, acc: &ChatAccount) -> ChatAccount {
+    ChatAccount {
+        access_token: acc.access_token.clone().or(existing.access_token.clone()),
+        twilio_account_sid: acc
+            .twilio_account_sid
+            .clone()
+            .or(existing.twilio_account_sid.clone()),
+        ..existing
+    }
 }
 
 impl AccountStore for Store {
@@ -62,35 +83,40 @@ impl AccountStore for Store {
         if let Some(token) = &acc.access_token {
             item.insert("access_token".into(), s(token.expose()));
         }
+        if let Some(sid) = &acc.twilio_account_sid {
+            item.insert("twilio_account_sid".into(), s(sid));
+        }
         item.insert("GSI1PK".into(), s(format!("ORG#{}#ACCOUNTS", acc.org_id)));
         item.insert("GSI1SK".into(), s(&acc.address));
         if self.put_new(item).await? {
             return Ok(PutAccount::Created);
         }
         match self.chat_account(acc.provider, &acc.address).await? {
-            // Re-registering a Meta number with a new token rotates it.
-            Some(existing)
-                if existing.org_id == acc.org_id
-                    && acc.access_token.is_some()
-                    && existing.access_token != acc.access_token =>
-            {
-                let token = acc.access_token.as_ref().map(|t| t.expose()).unwrap_or("");
-                let res = self
+            // Re-registering a number with a new Meta token or another of
+            // the org's Twilio accounts rotates it (what is not given stays).
+            Some(existing) if existing.org_id == acc.org_id && changes(&existing, acc) => {
+                let mut sets = Vec::new();
+                let mut req = self
                     .client
                     .update_item()
                     .table_name(&self.table)
                     .set_key(Some(account_key(acc.provider, &acc.address)))
-                    .update_expression("SET access_token = :t")
                     .condition_expression("org_id = :o")
-                    .expression_attribute_values(":t", s(token))
-                    .expression_attribute_values(":o", s(&acc.org_id))
+                    .expression_attribute_values(":o", s(&acc.org_id));
+                if let Some(token) = &acc.access_token {
+                    sets.push("access_token = :t");
+                    req = req.expression_attribute_values(":t", s(token.expose()));
+                }
+                if let Some(sid) = &acc.twilio_account_sid {
+                    sets.push("twilio_account_sid = :a");
+                    req = req.expression_attribute_values(":a", s(sid));
+                }
+                let res = req
+                    .update_expression(format!("SET {}", sets.join(", ")))
                     .send()
                     .await;
                 match res {
-                    Ok(_) => Ok(PutAccount::Unchanged(ChatAccount {
-                        access_token: acc.access_token.clone(),
-                        ..existing
-                    })),
+                    Ok(_) => Ok(PutAccount::Unchanged(updated(existing, acc))),
                     Err(e) if is_condition_failure(&e) => Ok(PutAccount::OwnedByOther),
                     Err(e) => Err(sdk_err(e)),
                 }

@@ -21,7 +21,7 @@
 //! write is one `TransactWriteItems` with conditions; the conversation item
 //! carries a `version` that every write to it checks (optimistic locking).
 
-mod accounts;
+pub(crate) mod accounts;
 mod connections;
 mod contacts;
 mod conversations;

@@ -229,8 +229,63 @@ impl TwilioClient {
         self.send(Method::POST, &url, Some(&form)).await
     }
 
-    /// Send a WhatsApp/SMS message with the Messages API.
+    /// This client acting as an org's own Twilio account (its SID and REST
+    /// credentials), over the same connection pool.
+    pub fn for_account(&self, account: &crate::vault::TwilioAccount) -> Self {
+        let (username, password) = account.rest_credentials();
+        Self {
+            http: self.http.clone(),
+            cfg: TwilioConfig {
+                account_sid: account.account_sid.clone(),
+                username: username.to_string(),
+                password: password.to_string(),
+                ..self.cfg.clone()
+            },
+        }
+    }
+
+    /// Whether this client's account holds `number` (E.164, `+…`) among its
+    /// `IncomingPhoneNumbers`: proof that whoever gave these credentials
+    /// may register the number. Twilio's 401 is `Ok(false)`: the
+    /// credentials are wrong, so nothing is proven.
+    pub async fn owns_number(&self, number: &str) -> Result<bool, TwilioError> {
+        #[derive(Deserialize)]
+        struct Page {
+            incoming_phone_numbers: Vec<Number>,
+        }
+        #[derive(Deserialize)]
+        struct Number {
+            phone_number: Option<String>,
+        }
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/IncomingPhoneNumbers.json?PhoneNumber={}&PageSize=20",
+            self.cfg.api_base_url,
+            enc(&self.cfg.account_sid),
+            enc(number)
+        );
+        match self.send::<Page>(Method::GET, &url, None).await {
+            Ok(page) => Ok(page
+                .incoming_phone_numbers
+                .iter()
+                .any(|n| n.phone_number.as_deref() == Some(number))),
+            Err(TwilioError::Api {
+                status: 401 | 403 | 404,
+                ..
+            }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Send a WhatsApp/SMS message with the Messages API (as the org's
+    /// own account when the message names one).
     pub async fn send_message(&self, m: &OutboundMessage<'_>) -> Result<SmsResource, TwilioError> {
+        if let Some(account) = m.account {
+            let inner = OutboundMessage {
+                account: None,
+                ..m.clone()
+            };
+            return Box::pin(self.for_account(account).send_message(&inner)).await;
+        }
         let url = format!(
             "{}/2010-04-01/Accounts/{}/Messages.json",
             self.cfg.api_base_url,

@@ -1,0 +1,543 @@
+//! Per-org provider credentials: each org's own Twilio (sub)account, kept
+//! in AWS Secrets Manager (encrypted there with KMS), one secret per
+//! account named `<CREDENTIALS_PREFIX>twilio/<AccountSid>`.
+//!
+//! The secret holds the account's auth token (Twilio signs that account's
+//! webhooks with it), optionally an API key pair (used for REST calls when
+//! given), and the org the account belongs to. Nothing here is ever
+//! returned by the API or logged: [`Secret`] prints as `***`.
+//!
+//! Reads are cached for the life of the execution environment (five
+//! minutes for an account, one minute for "no such account"), and reads of
+//! accounts not in the cache are rate limited per process, so a flood of
+//! webhooks naming made-up accounts cannot turn into a flood of Secrets
+//! Manager calls.
+//!
+//! Without `CREDENTIALS_PREFIX` the vault is disabled: a single-account
+//! install, whose webhooks and replies use the environment's credentials.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::Secret;
+
+/// How long a read account is trusted before it is read again.
+const HIT_TTL: Duration = Duration::from_secs(300);
+/// How long "no such account" is remembered.
+const MISS_TTL: Duration = Duration::from_secs(60);
+/// Reads of accounts not in the cache, per window, per process.
+const READS_PER_WINDOW: u32 = 20;
+const READ_WINDOW: Duration = Duration::from_secs(10);
+
+/// A Twilio account SID: `AC` and 32 lowercase hex digits.
+pub fn is_account_sid(s: &str) -> bool {
+    sid_with_prefix(s, "AC")
+}
+
+/// A Twilio API key SID: `SK` and 32 lowercase hex digits.
+pub fn is_api_key_sid(s: &str) -> bool {
+    sid_with_prefix(s, "SK")
+}
+
+fn sid_with_prefix(s: &str, prefix: &str) -> bool {
+    s.len() == 34
+        && s.starts_with(prefix)
+        && s[2..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// One org's Twilio account and its credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TwilioAccount {
+    pub account_sid: String,
+    pub org_id: String,
+    /// What Twilio signs this account's webhooks with.
+    pub auth_token: Secret,
+    /// An API key pair (`SK…`, secret): REST calls use it when given.
+    pub api_key: Option<(String, Secret)>,
+}
+
+impl TwilioAccount {
+    /// HTTP basic auth for REST calls: the API key when there is one, else
+    /// the account SID and auth token.
+    pub fn rest_credentials(&self) -> (&str, &str) {
+        match &self.api_key {
+            Some((sid, secret)) => (sid, secret.expose()),
+            None => (&self.account_sid, self.auth_token.expose()),
+        }
+    }
+}
+
+/// The secret's JSON.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    v: u32,
+    org_id: String,
+    account_sid: String,
+    auth_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    api_key_sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    api_key_secret: Option<String>,
+}
+
+impl Stored {
+    fn of(a: &TwilioAccount) -> Self {
+        Self {
+            v: 1,
+            org_id: a.org_id.clone(),
+            account_sid: a.account_sid.clone(),
+            auth_token: a.auth_token.expose().to_string(),
+            api_key_sid: a.api_key.as_ref().map(|(s, _)| s.clone()),
+            api_key_secret: a.api_key.as_ref().map(|(_, k)| k.expose().to_string()),
+        }
+    }
+
+    fn parse(raw: &str, wanted_sid: &str) -> Result<TwilioAccount, VaultError> {
+        let s: Stored = serde_json::from_str(raw)
+            .map_err(|e| VaultError::Corrupt(format!("{wanted_sid}: {e}")))?;
+        // A secret copied under another account's name is not that account's.
+        if s.account_sid != wanted_sid || s.org_id.is_empty() || s.auth_token.is_empty() {
+            return Err(VaultError::Corrupt(format!(
+                "{wanted_sid}: the secret names another account, or no org or token"
+            )));
+        }
+        Ok(TwilioAccount {
+            account_sid: s.account_sid,
+            org_id: s.org_id,
+            auth_token: Secret(s.auth_token),
+            api_key: match (s.api_key_sid, s.api_key_secret) {
+                (Some(sid), Some(secret)) => Some((sid, Secret(secret))),
+                _ => None,
+            },
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("per-org credentials are not configured (CREDENTIALS_PREFIX is not set)")]
+    Disabled,
+    /// Secrets Manager did not answer usefully; worth retrying.
+    #[error("credential store unavailable: {0}")]
+    Unavailable(String),
+    /// Too many reads of unknown accounts just now; worth retrying later.
+    #[error("credential store reads are rate limited")]
+    Throttled,
+    #[error("stored credentials are unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// What storing an account's credentials did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PutCredentials {
+    Created,
+    /// The same org's account: its credentials were replaced (rotation).
+    Updated,
+    /// The same org's account with the same credentials: nothing written.
+    Unchanged,
+    /// Another org registered this account.
+    OwnedByOther,
+}
+
+enum Backend {
+    Disabled,
+    SecretsManager {
+        sdk: Box<aws_config::SdkConfig>,
+        /// Built on first use: most invocations never miss the cache.
+        client: OnceLock<aws_sdk_secretsmanager::Client>,
+        prefix: String,
+    },
+    /// Secret strings by name (the rules' unit tests).
+    Memory(Mutex<HashMap<String, String>>),
+}
+
+type Cached = (Option<Arc<TwilioAccount>>, Instant);
+
+/// The per-org credential store (see the module docs).
+pub struct Vault {
+    backend: Backend,
+    cache: Mutex<HashMap<String, Cached>>,
+    /// Reads of uncached accounts in the current window: (window start, count).
+    reads: Mutex<(Instant, u32)>,
+}
+
+impl Default for Vault {
+    fn default() -> Self {
+        Self::with(Backend::Disabled)
+    }
+}
+
+impl Vault {
+    fn with(backend: Backend) -> Self {
+        Self {
+            backend,
+            cache: Mutex::default(),
+            reads: Mutex::new((Instant::now(), 0)),
+        }
+    }
+
+    /// Secrets Manager under `prefix` (e.g. `my-stack/chat-credentials/`).
+    pub fn secrets_manager(sdk: &aws_config::SdkConfig, prefix: &str) -> Self {
+        Self::with(Backend::SecretsManager {
+            sdk: Box::new(sdk.clone()),
+            client: OnceLock::new(),
+            prefix: prefix.to_string(),
+        })
+    }
+
+    /// `CREDENTIALS_PREFIX` from the environment, or disabled without it.
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> Self {
+        match crate::secrets::env("CREDENTIALS_PREFIX") {
+            Some(prefix) => Self::secrets_manager(sdk, &prefix),
+            None => Self::default(),
+        }
+    }
+
+    /// In memory (the rules' unit tests).
+    pub fn memory() -> Self {
+        Self::with(Backend::Memory(Mutex::default()))
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        !matches!(self.backend, Backend::Disabled)
+    }
+
+    fn name(prefix: &str, account_sid: &str) -> String {
+        format!("{prefix}twilio/{account_sid}")
+    }
+
+    /// The credentials of a Twilio account, if an org registered it.
+    /// Cached; reads of uncached accounts are rate limited per process.
+    pub async fn twilio_account(
+        &self,
+        account_sid: &str,
+    ) -> Result<Option<Arc<TwilioAccount>>, VaultError> {
+        if !self.is_enabled() {
+            return Ok(None);
+        }
+        if !is_account_sid(account_sid) {
+            return Ok(None);
+        }
+        if let Some(hit) = self.cached(account_sid) {
+            return Ok(hit);
+        }
+        self.take_read()?;
+        let found = self
+            .read(account_sid)
+            .await?
+            .map(|raw| Stored::parse(&raw, account_sid))
+            .transpose()?
+            .map(Arc::new);
+        self.remember(account_sid, found.clone());
+        Ok(found)
+    }
+
+    /// Register (or rotate) an org's account credentials. An account
+    /// another org registered is refused, never overwritten.
+    pub async fn put_twilio_account(
+        &self,
+        account: &TwilioAccount,
+    ) -> Result<PutCredentials, VaultError> {
+        let sid = account.account_sid.as_str();
+        let value = serde_json::to_string(&Stored::of(account))
+            .map_err(|e| VaultError::Corrupt(e.to_string()))?;
+        self.forget(sid);
+        if self.create(sid, &account.org_id, &value).await? {
+            return Ok(PutCredentials::Created);
+        }
+        let existing = self
+            .read(sid)
+            .await?
+            .map(|raw| Stored::parse(&raw, sid))
+            .transpose()?;
+        let outcome = match existing {
+            Some(e) if e.org_id != account.org_id => PutCredentials::OwnedByOther,
+            Some(e) if &e == account => PutCredentials::Unchanged,
+            _ => {
+                self.update(sid, &value).await?;
+                PutCredentials::Updated
+            }
+        };
+        self.forget(sid);
+        Ok(outcome)
+    }
+
+    /// Drop a cached account (after a registration changed it).
+    pub fn forget(&self, account_sid: &str) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(account_sid);
+    }
+
+    fn cached(&self, sid: &str) -> Option<Option<Arc<TwilioAccount>>> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let (value, at) = cache.get(sid)?;
+        let ttl = if value.is_some() { HIT_TTL } else { MISS_TTL };
+        (at.elapsed() < ttl).then(|| value.clone())
+    }
+
+    fn remember(&self, sid: &str, value: Option<Arc<TwilioAccount>>) {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        // Made-up SIDs must not grow the cache without bound.
+        if cache.len() >= 1024 {
+            cache.retain(|_, (v, at)| v.is_some() && at.elapsed() < HIT_TTL);
+        }
+        cache.insert(sid.to_string(), (value, Instant::now()));
+    }
+
+    fn take_read(&self) -> Result<(), VaultError> {
+        let mut reads = self.reads.lock().unwrap_or_else(|e| e.into_inner());
+        if reads.0.elapsed() >= READ_WINDOW {
+            *reads = (Instant::now(), 0);
+        }
+        if reads.1 >= READS_PER_WINDOW {
+            return Err(VaultError::Throttled);
+        }
+        reads.1 += 1;
+        Ok(())
+    }
+
+    fn client<'a>(
+        sdk: &aws_config::SdkConfig,
+        client: &'a OnceLock<aws_sdk_secretsmanager::Client>,
+    ) -> &'a aws_sdk_secretsmanager::Client {
+        client.get_or_init(|| aws_sdk_secretsmanager::Client::new(sdk))
+    }
+
+    /// The secret string, `None` when there is no such secret.
+    async fn read(&self, sid: &str) -> Result<Option<String>, VaultError> {
+        match &self.backend {
+            Backend::Disabled => Err(VaultError::Disabled),
+            Backend::Memory(m) => Ok(m
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(sid)
+                .cloned()),
+            Backend::SecretsManager {
+                sdk,
+                client,
+                prefix,
+            } => {
+                let res = Self::client(sdk, client)
+                    .get_secret_value()
+                    .secret_id(Self::name(prefix, sid))
+                    .send()
+                    .await;
+                match res {
+                    Ok(out) => Ok(out.secret_string().map(str::to_string)),
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_resource_not_found_exception()) =>
+                    {
+                        Ok(None)
+                    }
+                    Err(e) => Err(VaultError::Unavailable(
+                        aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Create the secret; `Ok(false)` when it exists already.
+    async fn create(&self, sid: &str, org: &str, value: &str) -> Result<bool, VaultError> {
+        match &self.backend {
+            Backend::Disabled => Err(VaultError::Disabled),
+            Backend::Memory(m) => {
+                let mut m = m.lock().unwrap_or_else(|e| e.into_inner());
+                if m.contains_key(sid) {
+                    return Ok(false);
+                }
+                m.insert(sid.to_string(), value.to_string());
+                Ok(true)
+            }
+            Backend::SecretsManager {
+                sdk,
+                client,
+                prefix,
+            } => {
+                let tag = |k: &str, v: &str| {
+                    aws_sdk_secretsmanager::types::Tag::builder()
+                        .key(k)
+                        .value(v)
+                        .build()
+                };
+                let res = Self::client(sdk, client)
+                    .create_secret()
+                    .name(Self::name(prefix, sid))
+                    .description("A Twilio account's credentials (booking-messaging)")
+                    .secret_string(value)
+                    .tags(tag("org_id", org))
+                    .tags(tag("twilio_account_sid", sid))
+                    .send()
+                    .await;
+                match res {
+                    Ok(_) => Ok(true),
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_resource_exists_exception()) =>
+                    {
+                        Ok(false)
+                    }
+                    Err(e) => Err(VaultError::Unavailable(
+                        aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+                    )),
+                }
+            }
+        }
+    }
+
+    async fn update(&self, sid: &str, value: &str) -> Result<(), VaultError> {
+        match &self.backend {
+            Backend::Disabled => Err(VaultError::Disabled),
+            Backend::Memory(m) => {
+                m.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(sid.to_string(), value.to_string());
+                Ok(())
+            }
+            Backend::SecretsManager {
+                sdk,
+                client,
+                prefix,
+            } => Self::client(sdk, client)
+                .put_secret_value()
+                .secret_id(Self::name(prefix, sid))
+                .secret_string(value)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    VaultError::Unavailable(
+                        aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+                    )
+                }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    fn account(org: &str, token: &str) -> TwilioAccount {
+        TwilioAccount {
+            account_sid: A.into(),
+            org_id: org.into(),
+            auth_token: Secret(token.into()),
+            api_key: None,
+        }
+    }
+
+    #[test]
+    fn when_sids_are_checked_only_twilio_shapes_should_pass() {
+        assert!(is_account_sid(A));
+        assert!(is_api_key_sid("SK0123456789abcdef0123456789abcdef"));
+        for bad in [
+            "",
+            "AC",
+            "ACAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "SKaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/",
+            "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ] {
+            assert!(!is_account_sid(bad), "{bad}");
+        }
+        assert!(!is_api_key_sid(A));
+    }
+
+    #[test]
+    fn when_an_api_key_is_given_rest_calls_should_use_it() {
+        let mut a = account("org_1", "the-auth-token");
+        assert_eq!(a.rest_credentials(), (A, "the-auth-token"));
+        a.api_key = Some(("SK1".into(), Secret("the-key-secret".into())));
+        assert_eq!(a.rest_credentials(), ("SK1", "the-key-secret"));
+        let shown = format!("{a:?}");
+        assert!(!shown.contains("the-auth-token") && !shown.contains("the-key-secret"));
+    }
+
+    #[tokio::test]
+    async fn when_two_orgs_register_one_account_the_second_should_be_refused() {
+        let v = Vault::memory();
+        assert_eq!(
+            v.put_twilio_account(&account("org_1", "t1")).await.unwrap(),
+            PutCredentials::Created
+        );
+        assert_eq!(
+            v.put_twilio_account(&account("org_1", "t1")).await.unwrap(),
+            PutCredentials::Unchanged
+        );
+        assert_eq!(
+            v.put_twilio_account(&account("org_2", "t2")).await.unwrap(),
+            PutCredentials::OwnedByOther
+        );
+        assert_eq!(
+            v.put_twilio_account(&account("org_1", "t3")).await.unwrap(),
+            PutCredentials::Updated
+        );
+        let got = v.twilio_account(A).await.unwrap().unwrap();
+        assert_eq!(
+            (got.org_id.as_str(), got.auth_token.expose()),
+            ("org_1", "t3")
+        );
+    }
+
+    #[tokio::test]
+    async fn when_a_secret_names_another_account_it_should_be_refused() {
+        let v = Vault::memory();
+        let Backend::Memory(m) = &v.backend else {
+            unreachable!()
+        };
+        let other = "ACbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+        m.lock().unwrap().insert(
+            other.into(),
+            serde_json::to_string(&Stored::of(&account("org_1", "t1"))).unwrap(),
+        );
+        assert!(matches!(
+            v.twilio_account(other).await,
+            Err(VaultError::Corrupt(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn when_made_up_accounts_are_asked_for_reads_should_be_rate_limited() {
+        let v = Vault::memory();
+        let mut answered = 0;
+        let mut throttled = 0;
+        for i in 0..(READS_PER_WINDOW + 5) {
+            let sid = format!("AC{i:032x}");
+            match v.twilio_account(&sid).await {
+                Ok(None) => answered += 1,
+                Err(VaultError::Throttled) => throttled += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!((answered, throttled), (READS_PER_WINDOW, 5));
+        // A remembered miss costs no read.
+        assert!(matches!(
+            v.twilio_account(&format!("AC{:032x}", 0)).await,
+            Ok(None)
+        ));
+        // Not a SID: not even looked for.
+        assert!(matches!(v.twilio_account("ACnope").await, Ok(None)));
+    }
+
+    #[tokio::test]
+    async fn when_disabled_every_account_should_be_unknown() {
+        let v = Vault::default();
+        assert!(!v.is_enabled());
+        assert!(v.twilio_account(A).await.unwrap().is_none());
+        assert!(matches!(
+            v.put_twilio_account(&account("o", "t")).await,
+            Err(VaultError::Disabled)
+        ));
+    }
+}
