@@ -1,11 +1,15 @@
-//! Per-org provider credentials: each org's own Twilio (sub)account, kept
-//! in AWS Secrets Manager (encrypted there with KMS), one secret per
-//! account named `<CREDENTIALS_PREFIX>twilio/<AccountSid>`.
+//! Per-org provider credentials, kept in AWS Secrets Manager (encrypted
+//! there with KMS):
 //!
-//! The secret holds the account's auth token (Twilio signs that account's
-//! webhooks with it), optionally an API key pair (used for REST calls when
-//! given), and the org the account belongs to. Nothing here is ever
-//! returned by the API or logged: [`Secret`] prints as `***`.
+//! - each org's own Twilio (sub)account, one secret per account named
+//!   `<CREDENTIALS_PREFIX>twilio/<AccountSid>`: the account's auth token
+//!   (Twilio signs that account's webhooks with it), optionally an API key
+//!   pair (used for REST calls when given), and the org it belongs to;
+//! - each Meta number's Graph API access token, one secret per phone number
+//!   id named `<CREDENTIALS_PREFIX>meta/<phone_number_id>`, with its org.
+//!
+//! Nothing here is ever returned by the API or logged: [`Secret`] prints
+//! as `***`.
 //!
 //! Reads are cached for the life of the execution environment (five
 //! minutes for an account, one minute for "no such account"), and reads of
@@ -69,6 +73,48 @@ impl TwilioAccount {
             Some((sid, secret)) => (sid, secret.expose()),
             None => (&self.account_sid, self.auth_token.expose()),
         }
+    }
+}
+
+/// A Meta number's access token and the org it was registered for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetaToken {
+    pub phone_number_id: String,
+    pub org_id: String,
+    pub access_token: Secret,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredMeta {
+    v: u32,
+    org_id: String,
+    phone_number_id: String,
+    access_token: String,
+}
+
+impl StoredMeta {
+    fn of(t: &MetaToken) -> Self {
+        Self {
+            v: 1,
+            org_id: t.org_id.clone(),
+            phone_number_id: t.phone_number_id.clone(),
+            access_token: t.access_token.expose().to_string(),
+        }
+    }
+
+    fn parse(raw: &str, wanted_id: &str) -> Result<MetaToken, VaultError> {
+        let s: StoredMeta = serde_json::from_str(raw)
+            .map_err(|e| VaultError::Corrupt(format!("meta {wanted_id}: {e}")))?;
+        if s.phone_number_id != wanted_id || s.org_id.is_empty() || s.access_token.is_empty() {
+            return Err(VaultError::Corrupt(format!(
+                "meta {wanted_id}: the secret names another number, or no org or token"
+            )));
+        }
+        Ok(MetaToken {
+            phone_number_id: s.phone_number_id,
+            org_id: s.org_id,
+            access_token: Secret(s.access_token),
+        })
     }
 }
 
@@ -156,7 +202,14 @@ enum Backend {
     Memory(Mutex<HashMap<String, String>>),
 }
 
-type Cached = (Option<Arc<TwilioAccount>>, Instant);
+/// A read secret (by name), as it was parsed.
+#[derive(Clone)]
+enum Entry {
+    Twilio(Arc<TwilioAccount>),
+    Meta(Arc<MetaToken>),
+}
+
+type Cached = (Option<Entry>, Instant);
 
 /// The per-org credential store (see the module docs).
 pub struct Vault {
@@ -207,8 +260,13 @@ impl Vault {
         !matches!(self.backend, Backend::Disabled)
     }
 
-    fn name(prefix: &str, account_sid: &str) -> String {
-        format!("{prefix}twilio/{account_sid}")
+    /// The secret's name under the prefix: `twilio/<sid>`, `meta/<id>`.
+    fn twilio_name(account_sid: &str) -> String {
+        format!("twilio/{account_sid}")
+    }
+
+    fn meta_name(phone_number_id: &str) -> String {
+        format!("meta/{phone_number_id}")
     }
 
     /// The credentials of a Twilio account, if an org registered it.
@@ -223,18 +281,84 @@ impl Vault {
         if !is_account_sid(account_sid) {
             return Ok(None);
         }
-        if let Some(hit) = self.cached(account_sid) {
-            return Ok(hit);
+        let name = Self::twilio_name(account_sid);
+        if let Some(hit) = self.cached(&name) {
+            return Ok(match hit {
+                Some(Entry::Twilio(a)) => Some(a),
+                _ => None,
+            });
         }
         self.take_read()?;
         let found = self
-            .read(account_sid)
+            .read(&name)
             .await?
             .map(|raw| Stored::parse(&raw, account_sid))
             .transpose()?
             .map(Arc::new);
-        self.remember(account_sid, found.clone());
+        self.remember(&name, found.clone().map(Entry::Twilio));
         Ok(found)
+    }
+
+    /// The access token registered for a Meta phone number id, if any
+    /// (cached like accounts).
+    pub async fn meta_token(
+        &self,
+        phone_number_id: &str,
+    ) -> Result<Option<Arc<MetaToken>>, VaultError> {
+        if !self.is_enabled()
+            || phone_number_id.is_empty()
+            || !phone_number_id.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Ok(None);
+        }
+        let name = Self::meta_name(phone_number_id);
+        if let Some(hit) = self.cached(&name) {
+            return Ok(match hit {
+                Some(Entry::Meta(t)) => Some(t),
+                _ => None,
+            });
+        }
+        self.take_read()?;
+        let found = self
+            .read(&name)
+            .await?
+            .map(|raw| StoredMeta::parse(&raw, phone_number_id))
+            .transpose()?
+            .map(Arc::new);
+        self.remember(&name, found.clone().map(Entry::Meta));
+        Ok(found)
+    }
+
+    /// Store (or rotate) a Meta number's token. Which org owns the number
+    /// is the chat account's to decide (written first): this replaces
+    /// whatever token was kept for the number before.
+    pub async fn put_meta_token(&self, token: &MetaToken) -> Result<PutCredentials, VaultError> {
+        let name = Self::meta_name(&token.phone_number_id);
+        let value = serde_json::to_string(&StoredMeta::of(token))
+            .map_err(|e| VaultError::Corrupt(e.to_string()))?;
+        self.forget_name(&name);
+        if self.create(&name, &token.org_id, &value).await? {
+            return Ok(PutCredentials::Created);
+        }
+        let same = self
+            .read(&name)
+            .await?
+            .and_then(|raw| StoredMeta::parse(&raw, &token.phone_number_id).ok())
+            .is_some_and(|t| &t == token);
+        if same {
+            return Ok(PutCredentials::Unchanged);
+        }
+        self.update(&name, &value).await?;
+        self.forget_name(&name);
+        Ok(PutCredentials::Updated)
+    }
+
+    /// Forget a Meta number's token (its registration was removed), at
+    /// once and for good: `Ok(false)` when there was none.
+    pub async fn delete_meta_token(&self, phone_number_id: &str) -> Result<bool, VaultError> {
+        let name = Self::meta_name(phone_number_id);
+        self.forget_name(&name);
+        self.delete(&name).await
     }
 
     /// Register (or rotate) an org's account credentials. An account
@@ -244,14 +368,15 @@ impl Vault {
         account: &TwilioAccount,
     ) -> Result<PutCredentials, VaultError> {
         let sid = account.account_sid.as_str();
+        let name = Self::twilio_name(sid);
         let value = serde_json::to_string(&Stored::of(account))
             .map_err(|e| VaultError::Corrupt(e.to_string()))?;
         self.forget(sid);
-        if self.create(sid, &account.org_id, &value).await? {
+        if self.create(&name, &account.org_id, &value).await? {
             return Ok(PutCredentials::Created);
         }
         let existing = self
-            .read(sid)
+            .read(&name)
             .await?
             .map(|raw| Stored::parse(&raw, sid))
             .transpose()?;
@@ -259,7 +384,7 @@ impl Vault {
             Some(e) if e.org_id != account.org_id => PutCredentials::OwnedByOther,
             Some(e) if &e == account => PutCredentials::Unchanged,
             _ => {
-                self.update(sid, &value).await?;
+                self.update(&name, &value).await?;
                 PutCredentials::Updated
             }
         };
@@ -269,26 +394,30 @@ impl Vault {
 
     /// Drop a cached account (after a registration changed it).
     pub fn forget(&self, account_sid: &str) {
+        self.forget_name(&Self::twilio_name(account_sid));
+    }
+
+    fn forget_name(&self, name: &str) {
         self.cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(account_sid);
+            .remove(name);
     }
 
-    fn cached(&self, sid: &str) -> Option<Option<Arc<TwilioAccount>>> {
+    fn cached(&self, name: &str) -> Option<Option<Entry>> {
         let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        let (value, at) = cache.get(sid)?;
+        let (value, at) = cache.get(name)?;
         let ttl = if value.is_some() { HIT_TTL } else { MISS_TTL };
         (at.elapsed() < ttl).then(|| value.clone())
     }
 
-    fn remember(&self, sid: &str, value: Option<Arc<TwilioAccount>>) {
+    fn remember(&self, name: &str, value: Option<Entry>) {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         // Made-up SIDs must not grow the cache without bound.
         if cache.len() >= 1024 {
             cache.retain(|_, (v, at)| v.is_some() && at.elapsed() < HIT_TTL);
         }
-        cache.insert(sid.to_string(), (value, Instant::now()));
+        cache.insert(name.to_string(), (value, Instant::now()));
     }
 
     fn take_read(&self) -> Result<(), VaultError> {
@@ -311,13 +440,13 @@ impl Vault {
     }
 
     /// The secret string, `None` when there is no such secret.
-    async fn read(&self, sid: &str) -> Result<Option<String>, VaultError> {
+    async fn read(&self, name: &str) -> Result<Option<String>, VaultError> {
         match &self.backend {
             Backend::Disabled => Err(VaultError::Disabled),
             Backend::Memory(m) => Ok(m
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .get(sid)
+                .get(name)
                 .cloned()),
             Backend::SecretsManager {
                 sdk,
@@ -326,7 +455,7 @@ impl Vault {
             } => {
                 let res = Self::client(sdk, client)
                     .get_secret_value()
-                    .secret_id(Self::name(prefix, sid))
+                    .secret_id(format!("{prefix}{name}"))
                     .send()
                     .await;
                 match res {
@@ -346,15 +475,15 @@ impl Vault {
     }
 
     /// Create the secret; `Ok(false)` when it exists already.
-    async fn create(&self, sid: &str, org: &str, value: &str) -> Result<bool, VaultError> {
+    async fn create(&self, name: &str, org: &str, value: &str) -> Result<bool, VaultError> {
         match &self.backend {
             Backend::Disabled => Err(VaultError::Disabled),
             Backend::Memory(m) => {
                 let mut m = m.lock().unwrap_or_else(|e| e.into_inner());
-                if m.contains_key(sid) {
+                if m.contains_key(name) {
                     return Ok(false);
                 }
-                m.insert(sid.to_string(), value.to_string());
+                m.insert(name.to_string(), value.to_string());
                 Ok(true)
             }
             Backend::SecretsManager {
@@ -370,11 +499,10 @@ impl Vault {
                 };
                 let res = Self::client(sdk, client)
                     .create_secret()
-                    .name(Self::name(prefix, sid))
-                    .description("A Twilio account's credentials (booking-messaging)")
+                    .name(format!("{prefix}{name}"))
+                    .description("An org's provider credentials (booking-messaging)")
                     .secret_string(value)
                     .tags(tag("org_id", org))
-                    .tags(tag("twilio_account_sid", sid))
                     .send()
                     .await;
                 match res {
@@ -393,13 +521,13 @@ impl Vault {
         }
     }
 
-    async fn update(&self, sid: &str, value: &str) -> Result<(), VaultError> {
+    async fn update(&self, name: &str, value: &str) -> Result<(), VaultError> {
         match &self.backend {
             Backend::Disabled => Err(VaultError::Disabled),
             Backend::Memory(m) => {
                 m.lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .insert(sid.to_string(), value.to_string());
+                    .insert(name.to_string(), value.to_string());
                 Ok(())
             }
             Backend::SecretsManager {
@@ -408,7 +536,7 @@ impl Vault {
                 prefix,
             } => Self::client(sdk, client)
                 .put_secret_value()
-                .secret_id(Self::name(prefix, sid))
+                .secret_id(format!("{prefix}{name}"))
                 .secret_string(value)
                 .send()
                 .await
@@ -418,6 +546,43 @@ impl Vault {
                         aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
                     )
                 }),
+        }
+    }
+
+    /// Delete for good (no recovery window: a re-registration may create
+    /// the name again at once). `Ok(false)`: there was no such secret.
+    async fn delete(&self, name: &str) -> Result<bool, VaultError> {
+        match &self.backend {
+            Backend::Disabled => Err(VaultError::Disabled),
+            Backend::Memory(m) => Ok(m
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(name)
+                .is_some()),
+            Backend::SecretsManager {
+                sdk,
+                client,
+                prefix,
+            } => {
+                let res = Self::client(sdk, client)
+                    .delete_secret()
+                    .secret_id(format!("{prefix}{name}"))
+                    .force_delete_without_recovery(true)
+                    .send()
+                    .await;
+                match res {
+                    Ok(_) => Ok(true),
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_resource_not_found_exception()) =>
+                    {
+                        Ok(false)
+                    }
+                    Err(e) => Err(VaultError::Unavailable(
+                        aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+                    )),
+                }
+            }
         }
     }
 }
@@ -498,7 +663,7 @@ mod tests {
         };
         let other = "ACbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
         m.lock().unwrap().insert(
-            other.into(),
+            format!("twilio/{other}"),
             serde_json::to_string(&Stored::of(&account("org_1", "t1"))).unwrap(),
         );
         assert!(matches!(
@@ -528,6 +693,36 @@ mod tests {
         ));
         // Not a SID: not even looked for.
         assert!(matches!(v.twilio_account("ACnope").await, Ok(None)));
+    }
+
+    #[tokio::test]
+    async fn when_a_meta_token_is_put_rotated_and_deleted_reads_should_follow() {
+        let v = Vault::memory();
+        let token = |org: &str, t: &str| MetaToken {
+            phone_number_id: "1065".into(),
+            org_id: org.into(),
+            access_token: Secret(t.into()),
+        };
+        assert_eq!(
+            v.put_meta_token(&token("org_1", "t1")).await.unwrap(),
+            PutCredentials::Created
+        );
+        assert_eq!(
+            v.put_meta_token(&token("org_1", "t1")).await.unwrap(),
+            PutCredentials::Unchanged
+        );
+        assert_eq!(
+            v.put_meta_token(&token("org_1", "t2")).await.unwrap(),
+            PutCredentials::Updated
+        );
+        let got = v.meta_token("1065").await.unwrap().unwrap();
+        assert_eq!(got.access_token.expose(), "t2");
+        // A Twilio account and a Meta number never read each other's secret.
+        assert!(v.twilio_account(A).await.unwrap().is_none());
+        assert!(v.delete_meta_token("1065").await.unwrap());
+        assert!(v.meta_token("1065").await.unwrap().is_none());
+        assert!(!v.delete_meta_token("1065").await.unwrap());
+        assert!(v.meta_token("not-digits").await.unwrap().is_none());
     }
 
     #[tokio::test]

@@ -135,10 +135,20 @@ async fn main() -> Result<(), BoxError> {
                 channel: shared::domain::Channel::Whatsapp,
                 created_at: shared::clock::format_ts(stack.app.clock.now()),
                 created_by: "make-run".into(),
-                access_token: Some(shared::model::Secret(
-                    dev::meta_standin::DEV_META_ACCESS_TOKEN.into(),
-                )),
+                access_token: None,
                 twilio_account_sid: None,
+            })
+            .await?;
+        // Its token, in the credential store (the emulator's Secrets Manager).
+        stack
+            .app
+            .vault
+            .put_meta_token(&shared::vault::MetaToken {
+                phone_number_id: dev::meta_standin::DEV_META_PHONE_NUMBER_ID.into(),
+                org_id: DEMO_ORG.into(),
+                access_token: shared::model::Secret(
+                    dev::meta_standin::DEV_META_ACCESS_TOKEN.into(),
+                ),
             })
             .await?;
     }

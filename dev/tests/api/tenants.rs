@@ -428,3 +428,112 @@ async fn when_a_meta_number_is_registered_by_an_admin_the_token_should_have_to_a
     assert_eq!(r.json["org_id"], "org_m");
     assert!(!r.json.to_string().contains("meta-token-of-org-m"));
 }
+
+/// The Meta token, read straight from the emulator's Secrets Manager.
+async fn stored_meta_secret(t: &TestApp, id: &str) -> Option<String> {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .get_secret_value()
+        .secret_id(format!(
+            "{}/chat-credentials/meta/{id}",
+            t.app.config.table_name
+        ))
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.secret_string().map(str::to_string))
+}
+
+#[tokio::test]
+async fn when_a_meta_token_is_registered_it_should_live_in_the_credential_store_only() {
+    let t = spawn_app().await;
+    let id = "109000000000002";
+    t.meta.allow_token(id, "EAAG-token-one");
+    let register = |org: &'static str, token: &'static str| json!({"provider": "meta", "address": id, "org_id": org, "access_token": token});
+    let r = t
+        .post(
+            "/chat-accounts",
+            &service(),
+            register("org_a", "EAAG-token-one"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    let secret = stored_meta_secret(&t, id).await.expect("the secret");
+    assert!(secret.contains("EAAG-token-one") && secret.contains("org_a"));
+    // The table item holds no token.
+    let item = raw_dynamodb()
+        .await
+        .get_item()
+        .table_name(&t.app.config.table_name)
+        .key(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("ACCOUNT#meta#{id}")),
+        )
+        .key(
+            "SK",
+            aws_sdk_dynamodb::types::AttributeValue::S("#ACCOUNT".into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the chat account item");
+    assert!(!format!("{item:?}").contains("EAAG-token-one"));
+    // Rotation replaces it.
+    t.meta.allow_token(id, "EAAG-token-two");
+    let r = t
+        .post(
+            "/chat-accounts",
+            &service(),
+            register("org_a", "EAAG-token-two"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let secret = stored_meta_secret(&t, id).await.expect("the secret");
+    assert!(secret.contains("EAAG-token-two") && !secret.contains("EAAG-token-one"));
+    // Another org cannot delete it (404, kept) nor take the number (409,
+    // the token untouched).
+    let r = t
+        .delete(
+            &format!("/chat-accounts?provider=meta&address={id}"),
+            &admin_token("adm_b", "org_b"),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{:?}", r.json);
+    let r = t
+        .post(
+            "/chat-accounts",
+            &service(),
+            register("org_b", "EAAG-token-b"),
+        )
+        .await;
+    assert_error(&r, 409, "address_taken");
+    assert!(
+        stored_meta_secret(&t, id)
+            .await
+            .unwrap()
+            .contains("EAAG-token-two")
+    );
+    // Removing the number removes its token for good; another org may then
+    // register it with its own.
+    let r = t
+        .delete(
+            &format!("/chat-accounts?provider=meta&address={id}&org_id=org_a"),
+            &service(),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.json);
+    assert!(stored_meta_secret(&t, id).await.is_none());
+    let r = t
+        .post(
+            "/chat-accounts",
+            &service(),
+            register("org_b", "EAAG-token-b"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    let secret = stored_meta_secret(&t, id).await.expect("the secret");
+    assert!(secret.contains("org_b") && secret.contains("EAAG-token-b"));
+}

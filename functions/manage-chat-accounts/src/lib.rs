@@ -19,7 +19,7 @@ use shared::model::Secret;
 use shared::ownership::OwnershipCheck;
 use shared::ports::Storage;
 use shared::store::{ChatAccount, PutAccount};
-use shared::vault::{PutCredentials, TwilioAccount, is_account_sid, is_api_key_sid};
+use shared::vault::{MetaToken, PutCredentials, TwilioAccount, is_account_sid, is_api_key_sid};
 use shared::{ApiError, Core, http};
 
 #[derive(Deserialize)]
@@ -108,6 +108,15 @@ fn unproven(what: &str) -> ApiError {
             "the credentials given do not own this {what}; an org admin registers only numbers its credentials prove are its own"
         ),
     )
+}
+
+/// The credential store did not answer: nothing the caller did is wrong.
+fn credentials_unavailable(e: shared::vault::VaultError) -> ApiError {
+    tracing::warn!(error = %e, "credential store failed");
+    ApiError::Unavailable {
+        code: "credentials_unavailable",
+        message: "the credential store did not answer; retry".into(),
+    }
 }
 
 /// The check could not run (the provider did not answer): retry later.
@@ -283,13 +292,11 @@ async fn run(
                 }
             };
             if let Some(acc) = &org_account {
-                let stored = app.vault.put_twilio_account(acc).await.map_err(|e| {
-                    tracing::warn!(error = %e, "account credentials not stored");
-                    ApiError::Unavailable {
-                        code: "credentials_unavailable",
-                        message: "the credential store did not answer; retry".into(),
-                    }
-                })?;
+                let stored = app
+                    .vault
+                    .put_twilio_account(acc)
+                    .await
+                    .map_err(credentials_unavailable)?;
                 if stored == PutCredentials::OwnedByOther {
                     return Err(ApiError::conflict(
                         "account_taken",
@@ -297,6 +304,13 @@ async fn run(
                     ));
                 }
             }
+            // A Meta token goes to the credential store once the number is
+            // this org's (the chat account decides); without a store it is
+            // kept on the chat account item, as before.
+            let (table_token, vault_token) = match access_token {
+                Some(t) if app.vault.is_enabled() => (None, Some(t)),
+                t => (t, None),
+            };
             let account = ChatAccount {
                 provider,
                 address,
@@ -304,7 +318,7 @@ async fn run(
                 channel,
                 created_at: shared::clock::format_ts(app.clock.now()),
                 created_by: caller.user_id.clone(),
-                access_token,
+                access_token: table_token,
                 twilio_account_sid: org_account.map(|a| a.account_sid),
             };
             let (status, stored) = match app.store.put_chat_account(&account).await? {
@@ -317,6 +331,17 @@ async fn run(
                     ));
                 }
             };
+            if let Some(token) = vault_token {
+                let token = MetaToken {
+                    phone_number_id: stored.address.clone(),
+                    org_id: stored.org_id.clone(),
+                    access_token: token,
+                };
+                app.vault
+                    .put_meta_token(&token)
+                    .await
+                    .map_err(credentials_unavailable)?;
+            }
             // What reached this number before it was registered lands in
             // the org's inbox now, exactly once (a repeated registration
             // replays what is left; see shared::inbox::parked).
@@ -335,6 +360,22 @@ async fn run(
                 _ => Address::parse(&address)?.as_str().to_string(),
             };
             let org = org_for(&caller, http::query_param(req, "org_id").as_deref())?;
+            // A Meta number's token goes first (and for good), so a removed
+            // number leaves no credential behind; only its own org's.
+            if provider == Provider::Meta && app.vault.is_enabled() {
+                let owned = app
+                    .store
+                    .chat_account(provider, &address)
+                    .await?
+                    .is_some_and(|a| a.org_id == org);
+                if !owned {
+                    return Err(ApiError::NotFound);
+                }
+                app.vault
+                    .delete_meta_token(&address)
+                    .await
+                    .map_err(credentials_unavailable)?;
+            }
             if app
                 .store
                 .delete_chat_account(provider, &address, &org)
@@ -363,7 +404,9 @@ fn view(a: &ChatAccount) -> serde_json::Value {
         "created_by": a.created_by,
     });
     if a.provider == Provider::Meta {
-        v["has_access_token"] = serde_json::json!(a.access_token.is_some());
+        // Registering a Meta number requires its token (kept in the
+        // credential store, or on the item without one).
+        v["has_access_token"] = serde_json::json!(true);
     }
     if let Some(sid) = &a.twilio_account_sid {
         // The SID names the account; its credentials are never shown.

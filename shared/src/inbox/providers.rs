@@ -12,7 +12,7 @@ use crate::domain::Provider;
 use crate::error::ApiError;
 use crate::inbox::reply::ReplyContent;
 use crate::meta::MetaContent;
-use crate::model::InboxMeta;
+use crate::model::{InboxMeta, Secret};
 use crate::ports::{AccountStore, MessagingTransport};
 use crate::transport::{OutboundMessage, SmsResource, TwilioError};
 
@@ -159,15 +159,7 @@ pub async fn send(
         };
         return app.twilio.send_message(&m).await;
     }
-    let account = app
-        .store
-        .chat_account(Provider::Meta, m.from)
-        .await
-        .map_err(|e| TwilioError::Unavailable(format!("chat account: {e}")))?;
-    let Some(token) = account
-        .filter(|a| a.org_id == inbox.org_id)
-        .and_then(|a| a.access_token)
-    else {
+    let Some(token) = meta_token_of(app, &inbox.org_id, m.from).await? else {
         // Nothing was sent: the number has no token of this org.
         return Err(TwilioError::Meta {
             status: 401,
@@ -191,6 +183,32 @@ pub async fn send(
         }
     };
     app.meta.send(m.from, token.expose(), m.to, &content).await
+}
+
+/// The org's access token for a Meta number: from the credential store,
+/// else (an install without one, or a number registered before it) from
+/// the chat account item. Only a token registered by this org.
+async fn meta_token_of(
+    app: &App<impl AccountStore, impl MessagingTransport>,
+    org: &str,
+    phone_number_id: &str,
+) -> Result<Option<Secret>, TwilioError> {
+    let stored = app
+        .vault
+        .meta_token(phone_number_id)
+        .await
+        .map_err(|e| TwilioError::Unavailable(format!("access token: {e}")))?;
+    if let Some(t) = stored {
+        return Ok((t.org_id == org).then(|| t.access_token.clone()));
+    }
+    let account = app
+        .store
+        .chat_account(Provider::Meta, phone_number_id)
+        .await
+        .map_err(|e| TwilioError::Unavailable(format!("chat account: {e}")))?;
+    Ok(account
+        .filter(|a| a.org_id == org)
+        .and_then(|a| a.access_token))
 }
 
 #[cfg(test)]
