@@ -42,6 +42,7 @@ pub fn linked(binary: &str) -> Option<Handler> {
         "get-messages" => |d, r| Box::pin(get_messages::handle(d.app, r)),
         "send-message" => |d, r| Box::pin(send_message::handle(d.app, r)),
         "mark-as-read" => |d, r| Box::pin(mark_as_read::handle(d.app, r)),
+        "send-typing" => |d, r| Box::pin(send_typing::handle(d.app, r)),
         "unread-count" => |d, r| Box::pin(unread_count::handle(d.app, r)),
         "manage-participants" => |d, r| Box::pin(manage_participants::handle(d.app, r)),
         "manage-chat-accounts" => {

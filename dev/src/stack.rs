@@ -87,6 +87,7 @@ pub async fn start(opts: StackOptions) -> Result<Stack, BoxError> {
             settings.insert("TWILIO_AUTH_TOKEN".into(), s.auth_token().into());
             settings.insert("TWILIO_CONVERSATIONS_BASE_URL".into(), url.clone());
             settings.insert("TWILIO_API_BASE_URL".into(), url.clone());
+            settings.insert("TWILIO_MESSAGING_BASE_URL".into(), url.clone());
             Some((s, url))
         }
         _ => None,

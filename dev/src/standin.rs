@@ -454,6 +454,7 @@ impl StandIn {
                 "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers.json",
                 get(incoming_numbers),
             )
+            .route("/v2/Indicators/Typing.json", post(typing_indicator))
             .layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 gatekeeper,
@@ -635,11 +636,33 @@ fn authorized(s: &StandIn, headers: &HeaderMap, path: &str) -> bool {
     let Some((user, password)) = basic_auth(headers) else {
         return false;
     };
+    let Some(account) = s.authenticated(&user, &password) else {
+        return false;
+    };
+    // Messaging v2 (typing indicators) acts as whichever account it is.
+    if path.starts_with("/v2/") {
+        return true;
+    }
     let wanted = path
         .strip_prefix("/2010-04-01/Accounts/")
         .and_then(|rest| rest.split('/').next())
         .unwrap_or(&s.account_sid);
-    s.authenticated(&user, &password).as_deref() == Some(wanted)
+    account == wanted
+}
+
+/// `POST /v2/Indicators/Typing.json` (Messaging v2, public beta): a
+/// WhatsApp typing indicator for an inbound message SID.
+async fn typing_indicator(body: Bytes) -> Reply {
+    let form = form_of(&body);
+    if field(&form, "channel") != Some("whatsapp") {
+        return twilio_error(400, 21610, "channel must be whatsapp");
+    }
+    match field(&form, "messageId") {
+        Some(id) if id.starts_with("SM") || id.starts_with("MM") => {
+            axum::Json(json!({"success": true})).into_response()
+        }
+        _ => twilio_error(400, 20001, "messageId must be a Message SID"),
+    }
 }
 
 /// `GET /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json`, with

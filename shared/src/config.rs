@@ -21,6 +21,8 @@ pub struct TwilioConfig {
     pub password: String,
     pub conversations_base_url: String,
     pub api_base_url: String,
+    /// Twilio's Messaging v2 API (WhatsApp typing indicators).
+    pub messaging_base_url: String,
     pub timeout: Duration,
     /// Attempts for requests that never reached Twilio (connect errors, 429).
     pub max_attempts: u32,
@@ -247,6 +249,10 @@ impl Config {
                 ),
                 api_base_url: trim(
                     get("TWILIO_API_BASE_URL").unwrap_or_else(|| "https://api.twilio.com".into()),
+                ),
+                messaging_base_url: trim(
+                    get("TWILIO_MESSAGING_BASE_URL")
+                        .unwrap_or_else(|| "https://messaging.twilio.com".into()),
                 ),
                 timeout: millis("TWILIO_TIMEOUT_MS", 5_000)?,
                 max_attempts: 3,

@@ -349,6 +349,18 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// An org's messaging settings (all off until an admin turns them on).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OrgSettings {
+    /// Mark the contact's last message read (blue ticks) when an agent
+    /// opens the conversation.
+    #[serde(default)]
+    pub read_receipts: bool,
+    /// Show the contact a typing indicator while an agent types.
+    #[serde(default)]
+    pub typing_indicators: bool,
+}
+
 pub enum PutAccount {
     Created,
     /// The same org already had it: nothing changed.

@@ -36,6 +36,7 @@ impl OwnershipCheck {
             username: String::new(),
             password: String::new(),
             conversations_base_url: api_base_url.clone(),
+            messaging_base_url: api_base_url.clone(),
             api_base_url,
             timeout: Duration::from_secs(5),
             max_attempts: 2,

@@ -325,6 +325,30 @@ pub trait AccountStore: Send + Sync {
         sid: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// An org's messaging settings (the defaults when never set).
+    fn org_settings(
+        &self,
+        org: &str,
+    ) -> impl Future<Output = Result<crate::model::OrgSettings, StoreError>> + Send;
+
+    fn put_org_settings(
+        &self,
+        org: &str,
+        settings: &crate::model::OrgSettings,
+        at: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Claim `key` at `now` unless it was claimed at `not_before` or later:
+    /// `Ok(true)` when this call claimed it. A rate limit shared by every
+    /// execution environment; the claim expires (TTL) at `expires_at`.
+    fn claim(
+        &self,
+        key: &str,
+        now: &str,
+        not_before: &str,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// The newest unroutable messages: `(received_at, sid, to)`.
     fn list_unroutable(
         &self,
@@ -434,4 +458,12 @@ pub trait MessagingTransport: Send + Sync {
         &self,
         m: &OutboundMessage<'_>,
     ) -> impl Future<Output = Result<SmsResource, TwilioError>> + Send;
+
+    /// A WhatsApp typing indicator for an inbound message (which also marks
+    /// it read), as the org's own account when it has one.
+    fn typing_indicator(
+        &self,
+        account: Option<&crate::vault::TwilioAccount>,
+        message_sid: &str,
+    ) -> impl Future<Output = Result<(), TwilioError>> + Send;
 }

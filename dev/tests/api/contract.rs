@@ -55,6 +55,7 @@ async fn when_the_client_calls_twilio_every_request_should_be_in_the_openapi_spe
         username: standin.account_sid().into(),
         password: standin.auth_token().into(),
         conversations_base_url: base.clone(),
+        messaging_base_url: base.clone(),
         api_base_url: base,
         timeout: Duration::from_secs(2),
         max_attempts: 1,

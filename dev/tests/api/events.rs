@@ -879,6 +879,24 @@ async fn when_the_inbox_events_are_replayed_they_should_route_the_message_to_the
     let inbox = t.get("/conversations", &agent).await;
     assert_eq!(inbox.json["items"].as_array().unwrap().len(), 2);
 
+    // The org turns read receipts and typing on; the agent types, but the
+    // contact's message (2026-01-01) is outside the 24-hour window.
+    let (status, settings) = invoke(&t, "manage-chat-accounts-settings").await;
+    assert_eq!(status, 200, "{settings}");
+    assert_eq!(
+        settings,
+        json!({"org_id": "org_demo", "read_receipts": true, "typing_indicators": true})
+    );
+    let (status, read_back) = invoke(&t, "manage-chat-accounts-settings-get").await;
+    assert_eq!((status, &read_back), (200, &settings));
+    let (status, typed) = invoke(&t, "send-typing").await;
+    assert_eq!(status, 200, "{typed}");
+    assert_eq!(
+        (&typed["sent"], &typed["reason"]),
+        (&json!(false), &json!("window_closed")),
+        "{typed}"
+    );
+
     let (status, removed) = invoke(&t, "manage-chat-accounts-remove").await;
     assert_eq!((status, removed), (204, Value::Null));
     let (status, gone) = invoke(&t, "manage-chat-accounts-remove").await;

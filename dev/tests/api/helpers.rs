@@ -153,6 +153,7 @@ async fn spawn_app_inner(
         ("TWILIO_AUTH_TOKEN", standin.auth_token()),
         ("TWILIO_CONVERSATIONS_BASE_URL", twilio.as_str()),
         ("TWILIO_API_BASE_URL", twilio.as_str()),
+        ("TWILIO_MESSAGING_BASE_URL", twilio.as_str()),
         ("TWILIO_TIMEOUT_MS", "400"),
         ("TWILIO_BACKOFF_MS", "5"),
         ("META_GRAPH_BASE_URL", graph.as_str()),

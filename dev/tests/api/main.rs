@@ -33,3 +33,4 @@ mod start_conversation;
 mod statuses;
 mod tenants;
 mod twilio_failures;
+mod typing;

@@ -17,7 +17,7 @@ const BSUID: &str = "US.13491208655302741918";
 
 impl TestApp {
     /// Register a Meta phone number id with its token for `org`.
-    async fn register_meta(&self, number_id: &str, token: &str, org: &str) -> Resp {
+    pub(crate) async fn register_meta(&self, number_id: &str, token: &str, org: &str) -> Resp {
         self.meta.allow_token(number_id, token);
         self.post(
             "/chat-accounts",
@@ -28,7 +28,7 @@ impl TestApp {
     }
 
     /// An inbound text delivered like Meta; returns its wamid.
-    async fn meta_text(
+    pub(crate) async fn meta_text(
         &self,
         number_id: &str,
         wa_id: Option<&str>,
@@ -57,7 +57,7 @@ fn sent_at() -> i64 {
     chrono::Utc::now().timestamp() - 600 + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
-fn meta_conv(org: &str, address: &str) -> String {
+pub(crate) fn meta_conv(org: &str, address: &str) -> String {
     inbox_conversation_id(org, "meta", "whatsapp", address)
 }
 

@@ -200,6 +200,29 @@ async fn when_each_route_runs_it_should_make_the_documented_requests() {
     rows.push(t.take_counts("GET /stats/providers"));
     let r = t
         .call(
+            Method::PUT,
+            "/chat-accounts/settings",
+            Some(&admin),
+            Some(json!({"typing_indicators": true})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    rows.push(t.take_counts("PUT /chat-accounts/settings"));
+    assert_eq!(t.get("/chat-accounts/settings", &admin).await.status, 200);
+    rows.push(t.take_counts("GET /chat-accounts/settings"));
+    let inbox_conv = shared::inbox::inbox_conversation_id(ORG, "twilio", "whatsapp", CONTACT);
+    let r = t
+        .post(
+            &format!("/conversations/{inbox_conv}/typing"),
+            &agent,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.json["sent"], true, "{:?}", r.json);
+    rows.push(t.take_counts("POST /conversations/{id}/typing"));
+    let r = t
+        .call(
             Method::DELETE,
             "/chat-accounts?address=whatsapp%3A%2B15550009999",
             Some(&admin),
@@ -358,6 +381,20 @@ async fn when_each_route_runs_it_should_make_the_documented_requests() {
             // Counters and a COUNT query, per provider (twilio, meta, kommo).
             &["GetItem", "Query", "GetItem", "Query", "GetItem", "Query"][..],
             0,
+        ),
+        // The current settings, then the new ones.
+        (
+            "PUT /chat-accounts/settings",
+            &["GetItem", "PutItem"][..],
+            0,
+        ),
+        ("GET /chat-accounts/settings", &["GetItem"][..], 0),
+        (
+            "POST /conversations/{id}/typing",
+            // The head, the org's settings, the last messages (the contact's
+            // newest), the 10-second claim; one Twilio typing indicator.
+            &["Query", "GetItem", "Query", "PutItem"][..],
+            1,
         ),
         ("DELETE /chat-accounts", &["DeleteItem"][..], 0),
         ("POST /chat-accounts (meta)", &["PutItem", "Query"][..], 0),

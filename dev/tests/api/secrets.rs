@@ -264,6 +264,7 @@ fn when_reading_the_template_each_function_should_read_only_the_secrets_it_uses(
         }),
         ("send-message", twilio_rest.clone()),
         ("mark-as-read", twilio_rest.clone()),
+        ("send-typing", twilio_rest.clone()),
         ("manage-participants", twilio_rest.clone()),
         ("update-conversation", twilio_rest.clone()),
         ("list-conversations", set(&["JwtSecret"])),
@@ -376,7 +377,9 @@ fn when_reading_the_template_only_the_functions_using_org_credentials_should_rea
     for (binary, got) in &per {
         let want = match binary.as_str() {
             "webhook-ingest" => (read.clone(), set(&["twilio/*"])),
-            "send-message" | "create-conversation" => (read.clone(), set(&["*"])),
+            "send-message" | "create-conversation" | "send-typing" => (read.clone(), set(&["*"])),
+            // Read receipts: Meta tokens only (Twilio marks read by typing).
+            "mark-as-read" => (read.clone(), set(&["meta/*"])),
             "manage-chat-accounts" => (
                 set(&[
                     "secretsmanager:GetSecretValue",

@@ -195,6 +195,14 @@ async fn run(
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let caller = app.auth.caller(req)?;
+    if req
+        .uri()
+        .path()
+        .trim_end_matches('/')
+        .ends_with("/chat-accounts/settings")
+    {
+        return settings(app, &caller, req).await;
+    }
     match req.method().as_str() {
         "GET" => {
             let org = org_for(&caller, http::query_param(req, "org_id").as_deref())?;
@@ -388,6 +396,52 @@ async fn run(
             } else {
                 Err(ApiError::NotFound)
             }
+        }
+        _ => Err(ApiError::MethodNotAllowed),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsInput {
+    #[serde(default)]
+    org_id: Option<String>,
+    #[serde(default)]
+    read_receipts: Option<bool>,
+    #[serde(default)]
+    typing_indicators: Option<bool>,
+}
+
+/// `GET|PUT /chat-accounts/settings`: the org's read receipts and typing
+/// indicators (both off until turned on; `PUT` changes the fields given).
+/// Service tokens (any org) and org admins (their own).
+async fn settings(
+    app: &Core<impl Storage>,
+    caller: &Caller,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let view = |org: &str, s: &shared::model::OrgSettings| {
+        serde_json::json!({
+            "org_id": org,
+            "read_receipts": s.read_receipts,
+            "typing_indicators": s.typing_indicators,
+        })
+    };
+    match req.method().as_str() {
+        "GET" => {
+            let org = org_for(caller, http::query_param(req, "org_id").as_deref())?;
+            let current = app.store.org_settings(&org).await?;
+            Ok(http::json(200, &view(&org, &current)))
+        }
+        "PUT" => {
+            let input: SettingsInput = http::parse_json(req)?;
+            let org = org_for(caller, input.org_id.as_deref())?;
+            let mut next = app.store.org_settings(&org).await?;
+            next.read_receipts = input.read_receipts.unwrap_or(next.read_receipts);
+            next.typing_indicators = input.typing_indicators.unwrap_or(next.typing_indicators);
+            let at = shared::clock::format_ts(app.clock.now());
+            app.store.put_org_settings(&org, &next, &at).await?;
+            Ok(http::json(200, &view(&org, &next)))
         }
         _ => Err(ApiError::MethodNotAllowed),
     }

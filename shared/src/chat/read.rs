@@ -11,7 +11,10 @@ use crate::conversation::access::require_participant;
 use crate::conversation::contended;
 use crate::conversation::reload;
 use crate::error::ApiError;
-use crate::ports::{ChatTransport, ConversationStore, ReadStateStore};
+use crate::ports::{
+    AccountStore, ChatTransport, ConversationStore, MessageStore, MessagingTransport,
+    ReadStateStore,
+};
 use crate::store::Head;
 use crate::store::Participant;
 
@@ -27,14 +30,20 @@ pub struct ReadView {
 }
 
 pub async fn mark_read(
-    app: &App<impl ConversationStore + ReadStateStore, impl ChatTransport>,
+    app: &App<
+        impl ConversationStore + ReadStateStore + AccountStore + MessageStore,
+        impl ChatTransport + MessagingTransport,
+    >,
     caller: &Caller,
     conv_id: &str,
 ) -> Result<ReadView, ApiError> {
     let mut head = load_visible(app, caller, conv_id).await?;
     let now = format_ts(app.clock.now());
     if head.meta.inbox.is_some() {
-        return mark_inbox_read(app, caller, head, now).await;
+        let (read, meta) = mark_inbox_read(app, caller, head, now).await?;
+        // The contact sees blue ticks (best effort, the org's setting).
+        crate::inbox::receipts::on_open(app, &meta).await;
+        return Ok(read);
     }
     for attempt in 0..MAX_RETRIES {
         let me = require_participant(&head, caller)?.clone();
@@ -64,7 +73,7 @@ async fn mark_inbox_read(
     caller: &Caller,
     mut head: Head,
     now: String,
-) -> Result<ReadView, ApiError> {
+) -> Result<(ReadView, crate::model::ConversationMeta), ApiError> {
     if caller.user_type != UserType::Agent {
         return Err(ApiError::forbidden(
             "agents_only",
@@ -82,13 +91,14 @@ async fn mark_inbox_read(
             .mark_inbox_read(&head.meta, &inbox, &caller.user_id, &now)
             .await?
         {
-            return Ok(ReadView {
+            let view = ReadView {
                 conversation_id: head.meta.id.clone(),
                 user_id: caller.user_id.clone(),
                 unread_count: 0,
                 last_read_at: now,
                 last_read_message_id: head.meta.last_message_id.clone(),
-            });
+            };
+            return Ok((view, head.meta));
         }
         head = reload(app, &head.meta.id, attempt).await?;
     }

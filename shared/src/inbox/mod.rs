@@ -5,6 +5,7 @@ pub mod identity;
 pub mod inbound;
 pub mod parked;
 pub mod providers;
+pub mod receipts;
 pub mod reply;
 pub mod start;
 pub mod stats;

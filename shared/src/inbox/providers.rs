@@ -101,7 +101,7 @@ fn media_kind(url: &str) -> &'static str {
 /// The org's own Twilio account a business number belongs to, with its
 /// credentials (`None`: the environment's account sends). Nothing is sent
 /// when the number names an account whose credentials are not this org's.
-async fn twilio_account_of(
+pub(crate) async fn twilio_account_of(
     app: &App<impl AccountStore, impl MessagingTransport>,
     org: &str,
     from: &str,
@@ -188,7 +188,7 @@ pub async fn send(
 /// The org's access token for a Meta number: from the credential store,
 /// else (an install without one, or a number registered before it) from
 /// the chat account item. Only a token registered by this org.
-async fn meta_token_of(
+pub(crate) async fn meta_token_of(
     app: &App<impl AccountStore, impl MessagingTransport>,
     org: &str,
     phone_number_id: &str,

@@ -205,3 +205,26 @@ impl ChatTransport for FakeChat {
         Ok(conversation(conversation_sid, None, state))
     }
 }
+
+/// Booking-chat tests never reach the messaging transport: it answers as
+/// if Twilio were unreachable, so a test that does is noticed.
+impl crate::ports::MessagingTransport for FakeChat {
+    async fn send_message(
+        &self,
+        _m: &crate::transport::OutboundMessage<'_>,
+    ) -> Result<crate::transport::SmsResource, TwilioError> {
+        Err(TwilioError::Unavailable(
+            "FakeChat sends no WhatsApp/SMS".into(),
+        ))
+    }
+
+    async fn typing_indicator(
+        &self,
+        _account: Option<&crate::vault::TwilioAccount>,
+        _message_sid: &str,
+    ) -> Result<(), TwilioError> {
+        Err(TwilioError::Unavailable(
+            "FakeChat sends no WhatsApp/SMS".into(),
+        ))
+    }
+}

@@ -243,6 +243,36 @@ impl AccountStore for MemoryStore {
         Ok(self.with(|t| t.accounts.get(&(provider, address.into())).cloned()))
     }
 
+    async fn org_settings(&self, org: &str) -> Result<crate::model::OrgSettings, StoreError> {
+        Ok(self.with(|t| t.org_settings.get(org).copied().unwrap_or_default()))
+    }
+
+    async fn put_org_settings(
+        &self,
+        org: &str,
+        settings: &crate::model::OrgSettings,
+        _at: &str,
+    ) -> Result<(), StoreError> {
+        self.with(|t| t.org_settings.insert(org.to_string(), *settings));
+        Ok(())
+    }
+
+    async fn claim(
+        &self,
+        key: &str,
+        now: &str,
+        not_before: &str,
+        _expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(|t| match t.claims.get(key) {
+            Some(at) if at.as_str() >= not_before => false,
+            _ => {
+                t.claims.insert(key.to_string(), now.to_string());
+                true
+            }
+        }))
+    }
+
     async fn put_chat_account(&self, acc: &ChatAccount) -> Result<PutAccount, StoreError> {
         Ok(self.with(|t| {
             let key = (acc.provider, acc.address.clone());

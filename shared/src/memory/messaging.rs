@@ -20,6 +20,8 @@ pub struct Sent {
 #[derive(Default)]
 pub struct FakeMessaging {
     sent: Mutex<Vec<Sent>>,
+    /// `(account SID, message SID)` of each typing indicator.
+    pub typing: Mutex<Vec<(Option<String>, String)>>,
     fail_sends: Mutex<Vec<TwilioError>>,
 }
 
@@ -59,5 +61,17 @@ impl MessagingTransport for FakeMessaging {
             status: Some("queued".into()),
             error_code: None,
         })
+    }
+
+    async fn typing_indicator(
+        &self,
+        account: Option<&crate::vault::TwilioAccount>,
+        message_sid: &str,
+    ) -> Result<(), TwilioError> {
+        self.typing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((account.map(|a| a.account_sid.clone()), message_sid.into()));
+        Ok(())
     }
 }

@@ -50,6 +50,9 @@ struct Tables {
     parked: HashMap<(String, String), (Option<Provider>, String, String)>,
     /// (org, provider, contact address) → conversation.
     contact_links: HashMap<(String, Provider, String), String>,
+    org_settings: HashMap<String, crate::model::OrgSettings>,
+    /// Claim key → when it was last claimed.
+    claims: HashMap<String, String>,
 }
 
 /// An `App` over the in-memory store and transport `T`, with the settings

@@ -4,6 +4,8 @@
 //! | item                  | PK                              | SK           | GSI1PK / GSI1SK |
 //! |-----------------------|---------------------------------|--------------|-----------------|
 //! | chat account          | `ACCOUNT#<provider>#<address>`  | `#ACCOUNT`   | `ORG#<org>#ACCOUNTS` / `<address>` |
+//! | org settings          | `ORGSETTINGS#<org>`             | `#SETTINGS`  | — |
+//! | claim (rate limit)    | `CLAIM#<key>`                   | `#CLAIM`     | — (`expires_at` TTL) |
 //! | unroutable message    | `UNROUTABLE`                    | `<received>#<sid>` | `PARKED#<provider>#<to>` / `<received>#<sid>` (awaiting a registration) |
 
 use super::item::*;
@@ -60,7 +62,69 @@ pub(crate) fn updated(existing: ChatAccount, acc: &ChatAccount) -> ChatAccount {
     }
 }
 
+fn settings_key(org: &str) -> Item {
+    key(format!("ORGSETTINGS#{org}"), "#SETTINGS")
+}
+
 impl AccountStore for Store {
+    async fn org_settings(&self, org: &str) -> Result<crate::model::OrgSettings, StoreError> {
+        Ok(match self.get(settings_key(org)).await? {
+            None => crate::model::OrgSettings::default(),
+            Some(i) => crate::model::OrgSettings {
+                read_receipts: get_bool(&i, "read_receipts").unwrap_or(false),
+                typing_indicators: get_bool(&i, "typing_indicators").unwrap_or(false),
+            },
+        })
+    }
+
+    async fn put_org_settings(
+        &self,
+        org: &str,
+        settings: &crate::model::OrgSettings,
+        at: &str,
+    ) -> Result<(), StoreError> {
+        let mut item = settings_key(org);
+        item.insert("org_id".into(), s(org));
+        item.insert("read_receipts".into(), b(settings.read_receipts));
+        item.insert("typing_indicators".into(), b(settings.typing_indicators));
+        item.insert("updated_at".into(), s(at));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
+    async fn claim(
+        &self,
+        claim: &str,
+        now: &str,
+        not_before: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut item = key(format!("CLAIM#{claim}"), "#CLAIM");
+        item.insert("at".into(), s(now));
+        item.insert("expires_at".into(), n(expires_at));
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK) OR #at < :nb")
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":nb", s(not_before))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+
     async fn chat_account(
         &self,
         provider: Provider,

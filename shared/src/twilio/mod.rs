@@ -276,6 +276,29 @@ impl TwilioClient {
         }
     }
 
+    /// Show the WhatsApp user a typing indicator for the message we are
+    /// answering (`SM…`/`MM…`), which also marks that message read (blue
+    /// ticks); it disappears with our reply or after 25 s. Twilio's
+    /// `POST /v2/Indicators/Typing.json` (public beta; WhatsApp only).
+    pub async fn typing_indicator(&self, message_sid: &str) -> Result<(), TwilioError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            #[serde(default)]
+            success: bool,
+        }
+        let url = format!("{}/v2/Indicators/Typing.json", self.cfg.messaging_base_url);
+        let form: Form = vec![
+            ("channel", "whatsapp".to_string()),
+            ("messageId", message_sid.to_string()),
+        ];
+        let answer: Answer = self.send(Method::POST, &url, Some(&form)).await?;
+        if answer.success {
+            Ok(())
+        } else {
+            Err(TwilioError::Decode("typing indicator not accepted".into()))
+        }
+    }
+
     /// Send a WhatsApp/SMS message with the Messages API (as the org's
     /// own account when the message names one).
     pub async fn send_message(&self, m: &OutboundMessage<'_>) -> Result<SmsResource, TwilioError> {
@@ -425,6 +448,7 @@ mod tests {
             password: "token".into(),
             conversations_base_url: base.into(),
             api_base_url: base.into(),
+            messaging_base_url: base.into(),
             timeout: Duration::from_millis(timeout_ms),
             max_attempts: 3,
             backoff: Duration::from_millis(5),

@@ -80,4 +80,15 @@ impl MessagingTransport for TwilioClient {
     async fn send_message(&self, m: &OutboundMessage<'_>) -> Result<SmsResource, TwilioError> {
         TwilioClient::send_message(self, m).await
     }
+
+    async fn typing_indicator(
+        &self,
+        account: Option<&crate::vault::TwilioAccount>,
+        message_sid: &str,
+    ) -> Result<(), TwilioError> {
+        match account {
+            Some(a) => self.for_account(a).typing_indicator(message_sid).await,
+            None => TwilioClient::typing_indicator(self, message_sid).await,
+        }
+    }
 }
