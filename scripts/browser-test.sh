@@ -49,7 +49,9 @@ cargo build --quiet -p dev --bin local
 port=$(free_port)
 standin_port=$(free_port)
 bookings_port=$(free_port)
-PORT=$port TWILIO_STANDIN_PORT=$standin_port BOOKINGS_STANDIN_PORT=$bookings_port DEMO=0 \
+meta_port=$(free_port)
+PORT=$port TWILIO_STANDIN_PORT=$standin_port BOOKINGS_STANDIN_PORT=$bookings_port \
+  META_STANDIN_PORT=$meta_port DEMO=0 \
   TABLE_NAME="browser-$(date +%s)-$$" RUST_LOG="${RUST_LOG:-warn}" \
   target/debug/local >.local/browser-stack.log 2>&1 &
 pids+=("$!")

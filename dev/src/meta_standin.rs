@@ -43,6 +43,10 @@ struct Inner {
     /// The id the next accepted send answers with (else a fresh one).
     next_id: Option<String>,
     counter: u64,
+    /// This stand-in's base URL (set by `serve`).
+    base: Option<String>,
+    /// media id → (content type, bytes, a download URL elsewhere).
+    media: HashMap<String, (String, Vec<u8>, Option<String>)>,
 }
 
 #[derive(Clone)]
@@ -118,9 +122,29 @@ impl MetaStandIn {
         self.lock().webhook_base = Some(base.trim_end_matches('/').to_string());
     }
 
+    /// A medium Graph serves by id (`GET /{version}/{media_id}`, then its
+    /// `url`: this stand-in's `/download/{id}`, or `download_url`).
+    pub fn add_media(
+        &self,
+        media_id: &str,
+        content_type: &str,
+        bytes: &[u8],
+        download_url: Option<&str>,
+    ) {
+        self.lock().media.insert(
+            media_id.into(),
+            (
+                content_type.into(),
+                bytes.to_vec(),
+                download_url.map(str::to_string),
+            ),
+        );
+    }
+
     pub async fn serve(&self, addr: &str) -> std::io::Result<String> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let base = format!("http://{}", listener.local_addr()?);
+        self.lock().base = Some(base.clone());
         let router = self.router();
         tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
@@ -132,6 +156,7 @@ impl MetaStandIn {
         Router::new()
             .route("/{version}/{phone_number_id}/messages", post(messages))
             .route("/{version}/{phone_number_id}", get(phone_number))
+            .route("/download/{media_id}", get(download))
             .with_state(self.clone())
     }
 
@@ -244,6 +269,21 @@ async fn phone_number(
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     let inner = s.lock();
+    if let Some((ct, bytes, elsewhere)) = inner.media.get(&phone_number_id) {
+        // A media id: its metadata, for any token of the business.
+        if token.is_empty() || !inner.tokens.values().any(|t| t == token) {
+            return graph_error(401, 190, "Error validating access token");
+        }
+        let base = inner.base.clone().unwrap_or_default();
+        return axum::Json(json!({
+            "messaging_product": "whatsapp",
+            "url": elsewhere.clone().unwrap_or(format!("{base}/download/{phone_number_id}")),
+            "mime_type": ct,
+            "file_size": bytes.len(),
+            "id": phone_number_id,
+        }))
+        .into_response();
+    }
     if token.is_empty() || inner.tokens.get(&phone_number_id).map(String::as_str) != Some(token) {
         return graph_error(401, 190, "Error validating access token");
     }
@@ -253,6 +293,31 @@ async fn phone_number(
         "verified_name": "Stand-in Business",
     }))
     .into_response()
+}
+
+/// `GET /download/{media_id}`: the bytes, with a token of the business.
+async fn download(
+    State(s): State<MetaStandIn>,
+    Path(media_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let inner = s.lock();
+    if token.is_empty() || !inner.tokens.values().any(|t| t == token) {
+        return graph_error(401, 190, "Error validating access token");
+    }
+    match inner.media.get(&media_id) {
+        Some((ct, bytes, _)) => (
+            [(axum::http::header::CONTENT_TYPE, ct.clone())],
+            bytes.clone(),
+        )
+            .into_response(),
+        None => graph_error(404, 100, "Unsupported get request"),
+    }
 }
 
 async fn messages(

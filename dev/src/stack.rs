@@ -139,6 +139,24 @@ pub async fn start(opts: StackOptions) -> Result<Stack, BoxError> {
         });
     let get = |k: &str| settings.get(k).cloned().or_else(|| env(k));
     let ingest_config = IngestConfig::from_lookup(get)?;
+    // Inbound media: an S3 bucket (the emulator's) of this stack's own.
+    let media_bucket = env("MEDIA_BUCKET").unwrap_or_else(|| {
+        format!(
+            "{}-media",
+            config.table_name.to_ascii_lowercase().replace('_', "-")
+        )
+    });
+    settings
+        .entry("MEDIA_BUCKET".into())
+        .or_insert(media_bucket);
+    let get = |k: &str| settings.get(k).cloned().or_else(|| env(k));
+    let media = shared::media::Media::from_lookup(&sdk, &get);
+    if let Some(m) = &media {
+        m.bucket
+            .create()
+            .await
+            .map_err(|e| format!("media bucket: {e}"))?;
+    }
     let credentials_prefix = settings["CREDENTIALS_PREFIX"].clone();
     let vault = || shared::vault::Vault::secrets_manager(&sdk, &credentials_prefix);
     let ownership: &'static shared::ownership::OwnershipCheck = Box::leak(Box::new(
@@ -151,6 +169,7 @@ pub async fn start(opts: StackOptions) -> Result<Stack, BoxError> {
         shared::outbox::OutboxQueue::sqs(sqs.clone(), queue_url.clone()),
     );
     app.core.vault = vault();
+    app.core.media = media;
     let app: &'static App = Box::leak(Box::new(app));
     // Its own vault (and cache), as a separate function would have.
     let ingest = Box::leak(Box::new(

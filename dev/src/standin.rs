@@ -103,6 +103,10 @@ struct Inner {
     /// Other accounts (an org's own subaccount): SID → its token, numbers
     /// and API keys.
     subaccounts: HashMap<String, SubAccount>,
+    /// This stand-in's base URL (set by `serve`).
+    base: Option<String>,
+    /// Media SID → (content type, bytes, a redirect elsewhere).
+    media: HashMap<String, (String, Vec<u8>, Option<String>)>,
 }
 
 #[derive(Clone, Default)]
@@ -181,6 +185,33 @@ impl StandIn {
         }
     }
 
+    /// A medium of an inbound message of `account`, as Twilio serves it at
+    /// the message's `MediaUrl{i}` (basic auth of the account), or with a
+    /// redirect to `redirect_to` (Twilio's CDN, elsewhere). Returns the URL.
+    pub fn add_media(
+        &self,
+        account: &str,
+        message_sid: &str,
+        content_type: &str,
+        bytes: &[u8],
+        redirect_to: Option<&str>,
+    ) -> String {
+        let mut inner = self.lock();
+        let media_sid = Self::next_sid(&mut inner, "ME");
+        inner.media.insert(
+            media_sid.clone(),
+            (
+                content_type.into(),
+                bytes.to_vec(),
+                redirect_to.map(str::to_string),
+            ),
+        );
+        format!(
+            "{}/2010-04-01/Accounts/{account}/Messages/{message_sid}/Media/{media_sid}",
+            inner.base.clone().unwrap_or_default()
+        )
+    }
+
     /// The auth token of an account this stand-in knows.
     fn token_of(&self, account_sid: &str) -> Option<String> {
         if account_sid == self.account_sid {
@@ -241,6 +272,7 @@ impl StandIn {
     pub async fn serve(&self, addr: &str) -> std::io::Result<String> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let base = format!("http://{}", listener.local_addr()?);
+        self.lock().base = Some(base.clone());
         let router = self.router();
         tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
@@ -455,6 +487,10 @@ impl StandIn {
                 get(incoming_numbers),
             )
             .route("/v2/Indicators/Typing.json", post(typing_indicator))
+            .route(
+                "/2010-04-01/Accounts/{account}/Messages/{sid}/Media/{media_sid}",
+                get(media),
+            )
             .layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 gatekeeper,
@@ -648,6 +684,87 @@ fn authorized(s: &StandIn, headers: &HeaderMap, path: &str) -> bool {
         .and_then(|rest| rest.split('/').next())
         .unwrap_or(&s.account_sid);
     account == wanted
+}
+
+/// `GET …/Messages/{sid}/Media/{media_sid}` (after basic auth of the
+/// account): the bytes, or a redirect to where they are.
+async fn media(
+    State(s): State<StandIn>,
+    Path((_account, _sid, media_sid)): Path<(String, String, String)>,
+) -> Reply {
+    match s.lock().media.get(&media_sid) {
+        Some((_, _, Some(elsewhere))) => (
+            StatusCode::TEMPORARY_REDIRECT,
+            [(axum::http::header::LOCATION, elsewhere.clone())],
+        )
+            .into_response(),
+        Some((ct, bytes, None)) => (
+            [(axum::http::header::CONTENT_TYPE, ct.clone())],
+            bytes.clone(),
+        )
+            .into_response(),
+        None => twilio_error(404, 20404, "The requested resource was not found"),
+    }
+}
+
+/// Path → (content type, bytes).
+type Files = Arc<Mutex<HashMap<String, (String, Vec<u8>)>>>;
+/// `(path, authorization header)` of each request.
+type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+/// A host that is neither Twilio nor Meta (a CDN a provider redirects to):
+/// serves files and records the `Authorization` header of each request.
+#[derive(Clone, Default)]
+pub struct ForeignHost {
+    files: Files,
+    /// `(path, authorization header)` of every request.
+    pub seen: Seen,
+}
+
+impl ForeignHost {
+    pub async fn serve(&self) -> std::io::Result<String> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let me = self.clone();
+        let router = Router::new().fallback(move |req: axum::extract::Request| {
+            let me = me.clone();
+            async move {
+                let path = req.uri().path().to_string();
+                let auth = req
+                    .headers()
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                me.seen
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((path.clone(), auth));
+                let file = me
+                    .files
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&path)
+                    .cloned();
+                match file {
+                    Some((ct, bytes)) => {
+                        ([(axum::http::header::CONTENT_TYPE, ct)], bytes).into_response()
+                    }
+                    None => StatusCode::NOT_FOUND.into_response(),
+                }
+            }
+        });
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(base)
+    }
+
+    pub fn put(&self, path: &str, content_type: &str, bytes: &[u8]) {
+        self.files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.into(), (content_type.into(), bytes.to_vec()));
+    }
 }
 
 /// `POST /v2/Indicators/Typing.json` (Messaging v2, public beta): a

@@ -32,6 +32,8 @@ pub struct Core<S = Store> {
     /// Per-org Twilio accounts' credentials (disabled without
     /// `CREDENTIALS_PREFIX`: a single-account install).
     pub vault: Vault,
+    /// Inbound media in S3 (`MEDIA_BUCKET`; `None`: media stays metadata).
+    pub media: Option<crate::media::Media>,
 }
 
 /// `T`: the transport (the Twilio client; a fake in the rules' unit tests).
@@ -116,6 +118,7 @@ impl<S> Core<S> {
             accounts: AccountCache::default(),
             contacts: AccountCache::default(),
             vault: Vault::default(),
+            media: None,
             config,
         }
     }
@@ -165,6 +168,7 @@ impl App {
         let config = Config::from_lookup(|n| settings.get(n))?;
         let mut app = Self::new(config, aws_sdk_dynamodb::Client::new(&sdk))?;
         app.core.vault = Vault::from_env(&sdk);
+        app.core.media = crate::media::Media::from_lookup(&sdk, &|n| settings.get(n));
         Ok(
             match std::env::var("QUEUE_URL").ok().filter(|q| !q.is_empty()) {
                 Some(queue_url) => {

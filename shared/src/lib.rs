@@ -21,6 +21,7 @@ pub mod idempotency;
 pub mod inbox;
 pub mod ingest;
 pub mod lambda;
+pub mod media;
 #[cfg(test)]
 pub mod memory;
 pub mod meta;

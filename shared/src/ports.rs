@@ -141,6 +141,15 @@ pub trait MessageStore: Send + Sync {
         idem: Option<&IdemRecord>,
     ) -> impl Future<Output = Result<StoreMessageOutcome, StoreError>> + Send;
 
+    /// Record what became of a stored message's media (`[{index, key,
+    /// content_type, size} | {index, error}]`, see `shared::media`).
+    fn set_media_stored(
+        &self,
+        conv_id: &str,
+        sk: &str,
+        media: &serde_json::Value,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// A status (and error code) recorded for a SID by a status callback,
     /// possibly before its message was stored.
     fn recorded_status(

@@ -149,9 +149,12 @@ async fn when_a_signed_whatsapp_message_arrives_it_should_be_enqueued_whole_and_
 async fn when_a_message_carries_media_or_a_location_the_agent_should_see_their_metadata() {
     let t = spawn_app().await;
     t.register_number(BUSINESS, ORG).await;
-    let media_url = "https://api.twilio.com/2010-04-01/Accounts/AC0/Messages/MM1/Media/ME1";
-
     let photo = t.standin.new_message_sid();
+    let account = t.standin.account_sid().to_string();
+    let media_url = t
+        .standin
+        .add_media(&account, &photo, "image/jpeg", b"jpeg bytes", None);
+    let media_url = media_url.as_str();
     let mut p = t.standin.inbound_params(&photo, CONTACT, BUSINESS, "");
     p.retain(|(k, _)| k != "NumMedia" && k != "MessageType");
     p.extend(params(&[
@@ -184,11 +187,13 @@ async fn when_a_message_carries_media_or_a_location_the_agent_should_see_their_m
             .clone()
     };
     let m = by_sid(&photo);
-    assert_eq!(
-        m["media"],
-        serde_json::json!([{"url": media_url, "content_type": "image/jpeg"}]),
-        "{m}"
-    );
+    let medium = &m["media"][0];
+    assert_eq!(m["media"].as_array().map(Vec::len), Some(1), "{m}");
+    assert_eq!(medium["url"], media_url, "{m}");
+    assert_eq!(medium["content_type"], "image/jpeg", "{m}");
+    // Kept in S3 (see media.rs): a download URL, its size and type.
+    assert!(medium["download_url"].is_string(), "{m}");
+    assert_eq!(medium["size"], 10, "{m}");
     assert!(m.get("location").is_none(), "{m}");
     let m = by_sid(&pin);
     assert_eq!(m["location"]["latitude"], "52.3676", "{m}");

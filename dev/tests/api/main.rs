@@ -16,6 +16,7 @@ mod helpers;
 mod idempotency;
 mod inbound_pipeline;
 mod local_stack;
+mod media;
 mod meta;
 mod org_inbox;
 mod outbox;

@@ -286,8 +286,12 @@ fn when_reading_the_template_each_function_should_read_only_the_secrets_it_uses(
                 "MetaVerifyTokenSecret",
             ]),
         ),
+        // Media of the environment's account: its REST credential only.
+        (
+            "process-inbound",
+            set(&["TwilioAuthTokenSecret", "TwilioApiKeySecretSecret"]),
+        ),
         // These never verify a token nor call Twilio: no secret at all.
-        ("process-inbound", set(&[])),
         ("push", set(&[])),
         ("ws-disconnect", set(&[])),
         ("ws-default", set(&[])),
@@ -377,7 +381,10 @@ fn when_reading_the_template_only_the_functions_using_org_credentials_should_rea
     for (binary, got) in &per {
         let want = match binary.as_str() {
             "webhook-ingest" => (read.clone(), set(&["twilio/*"])),
-            "send-message" | "create-conversation" | "send-typing" => (read.clone(), set(&["*"])),
+            // process-inbound: media, fetched as the number's account.
+            "send-message" | "create-conversation" | "send-typing" | "process-inbound" => {
+                (read.clone(), set(&["*"]))
+            }
             // Read receipts: Meta tokens only (Twilio marks read by typing).
             "mark-as-read" => (read.clone(), set(&["meta/*"])),
             "manage-chat-accounts" => (

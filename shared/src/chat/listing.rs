@@ -110,9 +110,19 @@ pub async fn get_messages(
     );
     let head = head?;
     let (messages, next) = page?;
+    let mut views: Vec<MessageView> = messages.iter().map(Into::into).collect();
+    // Media kept in S3: a short-lived download URL each.
+    if let Some(media) = &app.media {
+        for (view, m) in views.iter_mut().zip(&messages) {
+            let stored = m.details.as_ref().and_then(|d| d.get("media_stored"));
+            if let (Some(list), Some(_)) = (view.media.as_mut(), stored) {
+                crate::inbox::media::sign_view_media(media, list, stored).await;
+            }
+        }
+    }
     Ok(MessagesPage {
         conversation_id: head.meta.id.clone(),
-        messages: messages.iter().map(Into::into).collect(),
+        messages: views,
         read_horizons: head
             .participants
             .iter()

@@ -415,6 +415,8 @@ async fn inbound_once(
         match app.store.store_inbound(&write).await? {
             InboundOutcome::Stored => {
                 identity::link(app, &org, &m.contact, &resolved).await?;
+                // The text is stored; its media follow (best effort).
+                crate::inbox::media::store_media(app, &org, m.provider, to, &msg).await;
                 tracing::info!(conversation_id = %conv, provider = m.provider.as_str(), channel = channel.as_str(), "inbound message stored");
                 return Ok(Routed::Done);
             }

@@ -3,6 +3,7 @@
 
 pub mod identity;
 pub mod inbound;
+pub mod media;
 pub mod parked;
 pub mod providers;
 pub mod receipts;

@@ -102,7 +102,7 @@ fn media_kind(url: &str) -> &'static str {
 /// credentials (`None`: the environment's account sends). Nothing is sent
 /// when the number names an account whose credentials are not this org's.
 pub(crate) async fn twilio_account_of(
-    app: &App<impl AccountStore, impl MessagingTransport>,
+    app: &crate::app::Core<impl AccountStore>,
     org: &str,
     from: &str,
 ) -> Result<Option<Arc<TwilioAccount>>, TwilioError> {
@@ -189,7 +189,7 @@ pub async fn send(
 /// else (an install without one, or a number registered before it) from
 /// the chat account item. Only a token registered by this org.
 pub(crate) async fn meta_token_of(
-    app: &App<impl AccountStore, impl MessagingTransport>,
+    app: &crate::app::Core<impl AccountStore>,
     org: &str,
     phone_number_id: &str,
 ) -> Result<Option<Secret>, TwilioError> {

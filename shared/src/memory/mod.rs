@@ -336,6 +336,26 @@ impl ConversationStore for MemoryStore {
 }
 
 impl MessageStore for MemoryStore {
+    async fn set_media_stored(
+        &self,
+        conv_id: &str,
+        sk: &str,
+        media: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.with(
+            |t| match t.messages.get_mut(&(conv_id.to_string(), sk.to_string())) {
+                Some(m) => {
+                    m.details = crate::store::messages::with_media_stored(
+                        m.details.take(),
+                        Some(media.clone()),
+                    );
+                    Ok(())
+                }
+                None => Err(StoreError::Corrupt(format!("no message {sk}"))),
+            },
+        )
+    }
+
     async fn query_messages(
         &self,
         conv_id: &str,

@@ -39,6 +39,31 @@ impl Store {
 }
 
 impl MessageStore for Store {
+    async fn set_media_stored(
+        &self,
+        conv_id: &str,
+        sk: &str,
+        media: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(conv_pk(conv_id), sk)))
+            .update_expression("SET media_stored = :m")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":m", s(media.to_string()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(StoreError::Corrupt(format!(
+                "no message {sk} to record media on"
+            ))),
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+
     async fn query_messages(
         &self,
         conv_id: &str,
@@ -272,6 +297,21 @@ pub(super) fn message_item(msg: &Message) -> Item {
     i
 }
 
+/// The media fetch's outcome (`media_stored`, written after the message)
+/// shown inside its details, where the media it describes are.
+pub(crate) fn with_media_stored(
+    details: Option<serde_json::Value>,
+    stored: Option<serde_json::Value>,
+) -> Option<serde_json::Value> {
+    match (details, stored) {
+        (Some(serde_json::Value::Object(mut d)), Some(st)) => {
+            d.insert("media_stored".into(), st);
+            Some(serde_json::Value::Object(d))
+        }
+        (d, _) => d,
+    }
+}
+
 pub(super) fn message_from(i: &Item) -> Result<Message, StoreError> {
     Ok(Message {
         id: req_s(i, "id")?,
@@ -291,7 +331,10 @@ pub(super) fn message_from(i: &Item) -> Result<Message, StoreError> {
             Some(st) => MessageStatus::parse(&st)
                 .ok_or_else(|| StoreError::Corrupt(format!("message status {st:?}")))?,
         },
-        details: get_s(i, "details").and_then(|d| serde_json::from_str(&d).ok()),
+        details: with_media_stored(
+            get_s(i, "details").and_then(|d| serde_json::from_str(&d).ok()),
+            get_s(i, "media_stored").and_then(|d| serde_json::from_str(&d).ok()),
+        ),
         error_code: get_s(i, "error_code"),
     })
 }

@@ -28,7 +28,7 @@ mod conversations;
 mod idempotency;
 mod inbox;
 mod item;
-mod messages;
+pub(crate) mod messages;
 mod read_state;
 pub mod stream;
 

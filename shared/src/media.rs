@@ -1,0 +1,586 @@
+//! Inbound media: fetched by `process-inbound` from the provider into S3
+//! (`MEDIA_BUCKET`), and served to agents as short-lived presigned URLs.
+//!
+//! - **Where from.** Twilio's `MediaUrl{i}` with the account's credentials
+//!   (the org's own account, else the environment's); Meta's media id through
+//!   `GET {graph}/{version}/{media_id}` and then its `url`, with the org's
+//!   token.
+//! - **Credentials go only to the provider's own hosts.** Redirects are
+//!   followed by hand (at most 4): the next hop gets the credentials only when
+//!   it is the provider's API (`TWILIO_API_BASE_URL`'s origin or an `https`
+//!   host under `twilio.com`; Graph's origin or `https` hosts under
+//!   `fbsbx.com`, `facebook.com`, `whatsapp.net`). Twilio's usual redirect to
+//!   its CDN is followed without them.
+//! - **What is kept.** At most [`MAX_MEDIA_BYTES`], and only the content
+//!   types of [`ALLOWED_TYPES`]; anything else is refused, recorded on the
+//!   message, and never stored.
+//! - **S3 without the S3 SDK.** One SigV4-signed `PUT` per object and a
+//!   presigned `GET` ([`aws_sigv4`], already part of the AWS SDK), so the
+//!   functions stay small.
+
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation,
+    SigningSettings, UriPathNormalizationMode, sign,
+};
+use aws_sigv4::sign::v4;
+
+/// The largest medium kept (WhatsApp's own limit for documents is 100 MB;
+/// images 5 MB, audio and video 16 MB).
+pub const MAX_MEDIA_BYTES: usize = 16 * 1024 * 1024;
+
+/// How long a download URL handed to an agent works.
+pub const DOWNLOAD_URL_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// The content types kept (WhatsApp's supported media, without parameters).
+pub const ALLOWED_TYPES: &[&str] = &[
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/gif",
+    "audio/ogg",
+    "audio/mpeg",
+    "audio/aac",
+    "audio/amr",
+    "audio/mp4",
+    "video/mp4",
+    "video/3gpp",
+    "application/pdf",
+    "text/plain",
+    "text/vcard",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+];
+
+/// The type without parameters, lowercase, if it is allowed.
+pub fn allowed_type(content_type: &str) -> Option<String> {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    ALLOWED_TYPES.contains(&essence.as_str()).then_some(essence)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("medium larger than {MAX_MEDIA_BYTES} bytes")]
+    TooLarge,
+    #[error("content type not allowed: {0}")]
+    TypeNotAllowed(String),
+    #[error("provider answered {0}")]
+    Status(u16),
+    #[error("too many redirects")]
+    Redirects,
+    #[error("no credentials for this medium")]
+    NoCredentials,
+    /// Worth another attempt: the network, a 5xx, S3.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("signing: {0}")]
+    Signing(String),
+}
+
+impl MediaError {
+    /// A short code recorded on the message.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::TooLarge => "too_large",
+            Self::TypeNotAllowed(_) => "type_not_allowed",
+            Self::Status(_) => "provider_refused",
+            Self::Redirects => "too_many_redirects",
+            Self::NoCredentials => "no_credentials",
+            Self::Unavailable(_) => "unavailable",
+            Self::Signing(_) => "storage_error",
+        }
+    }
+
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unavailable(_) => true,
+            Self::Status(s) => *s >= 500 || *s == 429,
+            _ => false,
+        }
+    }
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(3))
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_certs_only(crate::tls::reqwest_roots())
+        .build()
+        .unwrap_or_default()
+}
+
+/// The S3 bucket media is kept in.
+pub struct MediaBucket {
+    bucket: String,
+    region: String,
+    /// `AWS_ENDPOINT_URL` (the emulator): path-style URLs on it.
+    endpoint: Option<String>,
+    credentials: Option<SharedCredentialsProvider>,
+    http: std::sync::OnceLock<reqwest::Client>,
+}
+
+impl MediaBucket {
+    pub fn new(sdk: &aws_config::SdkConfig, bucket: &str) -> Self {
+        Self {
+            bucket: bucket.to_string(),
+            region: sdk
+                .region()
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "us-east-1".into()),
+            endpoint: sdk
+                .endpoint_url()
+                .map(|e| e.trim_end_matches('/').to_string()),
+            credentials: sdk.credentials_provider(),
+            http: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(http_client)
+    }
+
+    fn object_url(&self, key: &str) -> String {
+        match &self.endpoint {
+            Some(e) => format!("{e}/{}/{key}", self.bucket),
+            None => format!(
+                "https://{}.s3.{}.amazonaws.com/{key}",
+                self.bucket, self.region
+            ),
+        }
+    }
+
+    async fn sign_parts(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: SignableBody<'_>,
+        location: SignatureLocation,
+        expires_in: Option<Duration>,
+    ) -> Result<aws_sigv4::http_request::SigningInstructions, MediaError> {
+        let provider = self.credentials.as_ref().ok_or(MediaError::NoCredentials)?;
+        let credentials = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| MediaError::Signing(e.to_string()))?;
+        let identity = credentials.into();
+        let mut settings = SigningSettings::default();
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        settings.signature_location = location;
+        settings.expires_in = expires_in;
+        settings.payload_checksum_kind = match location {
+            SignatureLocation::Headers => PayloadChecksumKind::XAmzSha256,
+            _ => PayloadChecksumKind::NoHeader,
+        };
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("s3")
+            .time(SystemTime::now())
+            .settings(settings)
+            .build()
+            .map_err(|e| MediaError::Signing(e.to_string()))?
+            .into();
+        let request = SignableRequest::new(method, url, headers.iter().copied(), body)
+            .map_err(|e| MediaError::Signing(e.to_string()))?;
+        Ok(sign(request, &params)
+            .map_err(|e| MediaError::Signing(e.to_string()))?
+            .into_parts()
+            .0)
+    }
+
+    /// Store an object (`PUT`, SigV4 in the headers).
+    pub async fn put(
+        &self,
+        key: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<(), MediaError> {
+        let url = self.object_url(key);
+        let headers = [("content-type", content_type)];
+        let instructions = self
+            .sign_parts(
+                "PUT",
+                &url,
+                &headers,
+                SignableBody::Bytes(&body),
+                SignatureLocation::Headers,
+                None,
+            )
+            .await?;
+        let mut req = self
+            .http()
+            .put(&url)
+            .header("content-type", content_type)
+            .body(body);
+        for (name, value) in instructions.headers() {
+            req = req.header(name, value);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| MediaError::Unavailable(format!("s3: {e}")))?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(MediaError::Unavailable(format!(
+                "s3 answered {}",
+                resp.status()
+            )))
+        }
+    }
+
+    /// A URL that downloads the object for `ttl`, to anyone holding it.
+    pub async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, MediaError> {
+        let url = self.object_url(key);
+        let instructions = self
+            .sign_parts(
+                "GET",
+                &url,
+                &[],
+                SignableBody::UnsignedPayload,
+                SignatureLocation::QueryParams,
+                Some(ttl),
+            )
+            .await?;
+        let query = serde_urlencoded::to_string(
+            instructions
+                .params()
+                .iter()
+                .map(|(k, v)| (*k, v.as_ref()))
+                .collect::<Vec<_>>(),
+        )
+        .map_err(|e| MediaError::Signing(e.to_string()))?;
+        Ok(format!("{url}?{query}"))
+    }
+
+    /// Create the bucket (the local stack only; the template creates it in
+    /// AWS). An existing bucket of ours is fine.
+    pub async fn create(&self) -> Result<(), MediaError> {
+        let url = match &self.endpoint {
+            Some(e) => format!("{e}/{}", self.bucket),
+            None => return Ok(()),
+        };
+        let instructions = self
+            .sign_parts(
+                "PUT",
+                &url,
+                &[],
+                SignableBody::Bytes(&[]),
+                SignatureLocation::Headers,
+                None,
+            )
+            .await?;
+        let mut req = self.http().put(&url);
+        for (name, value) in instructions.headers() {
+            req = req.header(name, value);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| MediaError::Unavailable(format!("s3: {e}")))?;
+        match resp.status().as_u16() {
+            200..=299 | 409 => Ok(()),
+            s => Err(MediaError::Unavailable(format!("create bucket: {s}"))),
+        }
+    }
+}
+
+/// A credential for the provider's own hosts.
+pub enum Credential<'a> {
+    Basic(&'a str, &'a str),
+    Bearer(&'a str),
+}
+
+/// `scheme://host:port` of a URL.
+fn origin(url: &reqwest::Url) -> String {
+    format!(
+        "{}://{}:{}",
+        url.scheme(),
+        url.host_str().unwrap_or(""),
+        url.port_or_known_default().unwrap_or(0)
+    )
+}
+
+/// Whether `url` is `base`'s origin or an `https` host under one of
+/// `domains`.
+pub fn trusted_host(url: &reqwest::Url, base: &str, domains: &[&str]) -> bool {
+    if reqwest::Url::parse(base).is_ok_and(|b| origin(&b) == origin(url)) {
+        return true;
+    }
+    url.scheme() == "https"
+        && url.host_str().is_some_and(|h| {
+            let h = h.to_ascii_lowercase();
+            domains
+                .iter()
+                .any(|d| h == *d || h.ends_with(&format!(".{d}")))
+        })
+}
+
+/// Where media comes from, and how to fetch it.
+pub struct MediaSource {
+    pub twilio_api_base: String,
+    /// The environment's Twilio account (basic-auth user, password).
+    pub twilio_auth: Option<(String, String)>,
+    pub graph_base: String,
+    pub graph_version: String,
+    http: std::sync::OnceLock<reqwest::Client>,
+}
+
+/// The hosts Twilio's and Meta's credentials may go to (besides the
+/// configured API origins).
+pub const TWILIO_DOMAINS: &[&str] = &["twilio.com"];
+pub const META_DOMAINS: &[&str] = &["fbsbx.com", "facebook.com", "whatsapp.net"];
+
+impl MediaSource {
+    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Self {
+        let trim = |s: String| s.trim_end_matches('/').to_string();
+        let twilio_auth = match (
+            get("TWILIO_ACCOUNT_SID"),
+            get("TWILIO_API_KEY_SID"),
+            get("TWILIO_API_KEY_SECRET"),
+            get("TWILIO_AUTH_TOKEN"),
+        ) {
+            (Some(_), Some(key), Some(secret), _) => Some((key, secret)),
+            (Some(sid), _, _, Some(token)) => Some((sid, token)),
+            _ => None,
+        };
+        Self {
+            twilio_api_base: trim(
+                get("TWILIO_API_BASE_URL").unwrap_or_else(|| "https://api.twilio.com".into()),
+            ),
+            twilio_auth,
+            graph_base: trim(
+                get("META_GRAPH_BASE_URL").unwrap_or_else(|| "https://graph.facebook.com".into()),
+            ),
+            graph_version: get("META_GRAPH_VERSION").unwrap_or_else(|| "v23.0".into()),
+            http: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(http_client)
+    }
+
+    /// Download a Twilio `MediaUrl` (only from the API's origin or a Twilio
+    /// host to begin with: a URL elsewhere is not Twilio's).
+    pub async fn twilio(
+        &self,
+        url: &str,
+        auth: Credential<'_>,
+    ) -> Result<(String, Vec<u8>), MediaError> {
+        let start = reqwest::Url::parse(url).map_err(|_| MediaError::Status(400))?;
+        if !trusted_host(&start, &self.twilio_api_base, TWILIO_DOMAINS) {
+            return Err(MediaError::Status(400));
+        }
+        self.download(start, &auth, |u| {
+            trusted_host(u, &self.twilio_api_base, TWILIO_DOMAINS)
+        })
+        .await
+    }
+
+    /// Download a Meta media id: its metadata from Graph, then its `url`.
+    pub async fn meta(&self, media_id: &str, token: &str) -> Result<(String, Vec<u8>), MediaError> {
+        #[derive(serde::Deserialize)]
+        struct Meta {
+            url: Option<String>,
+            file_size: Option<u64>,
+        }
+        let id: String = media_id.chars().filter(char::is_ascii_digit).collect();
+        if id.is_empty() {
+            return Err(MediaError::Status(400));
+        }
+        let url = format!("{}/{}/{id}", self.graph_base, self.graph_version);
+        let resp = self
+            .http()
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| MediaError::Unavailable(format!("graph: {e}")))?;
+        if !resp.status().is_success() {
+            return Err(MediaError::Status(resp.status().as_u16()));
+        }
+        let meta: Meta = resp
+            .json()
+            .await
+            .map_err(|e| MediaError::Unavailable(format!("graph: {e}")))?;
+        if meta.file_size.is_some_and(|n| n > MAX_MEDIA_BYTES as u64) {
+            return Err(MediaError::TooLarge);
+        }
+        let target = meta
+            .url
+            .and_then(|u| reqwest::Url::parse(&u).ok())
+            .ok_or(MediaError::Status(502))?;
+        self.download(target, &Credential::Bearer(token), |u| {
+            trusted_host(u, &self.graph_base, META_DOMAINS)
+        })
+        .await
+    }
+
+    async fn download(
+        &self,
+        mut url: reqwest::Url,
+        credential: &Credential<'_>,
+        trusted: impl Fn(&reqwest::Url) -> bool,
+    ) -> Result<(String, Vec<u8>), MediaError> {
+        for _ in 0..5 {
+            let mut req = self.http().get(url.clone());
+            if trusted(&url) {
+                req = match credential {
+                    Credential::Basic(u, p) => req.basic_auth(u, Some(p)),
+                    Credential::Bearer(t) => req.bearer_auth(t),
+                };
+            }
+            let mut resp = req
+                .send()
+                .await
+                .map_err(|e| MediaError::Unavailable(e.to_string()))?;
+            let status = resp.status();
+            if status.is_redirection() {
+                let next = resp
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .and_then(|l| url.join(l).ok())
+                    .ok_or(MediaError::Status(status.as_u16()))?;
+                url = next;
+                continue;
+            }
+            if !status.is_success() {
+                return Err(MediaError::Status(status.as_u16()));
+            }
+            let raw_type = resp
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let content_type =
+                allowed_type(&raw_type).ok_or(MediaError::TypeNotAllowed(raw_type))?;
+            if resp
+                .content_length()
+                .is_some_and(|n| n > MAX_MEDIA_BYTES as u64)
+            {
+                return Err(MediaError::TooLarge);
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = resp
+                .chunk()
+                .await
+                .map_err(|e| MediaError::Unavailable(e.to_string()))?
+            {
+                if body.len() + chunk.len() > MAX_MEDIA_BYTES {
+                    return Err(MediaError::TooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            return Ok((content_type, body));
+        }
+        Err(MediaError::Redirects)
+    }
+}
+
+/// Media in S3 and where it comes from: what `process-inbound` needs
+/// (`MEDIA_BUCKET` set); `get-messages` uses the bucket to presign.
+pub struct Media {
+    pub bucket: MediaBucket,
+    pub source: MediaSource,
+}
+
+impl Media {
+    /// `MEDIA_BUCKET` and the providers' settings; `None` without a bucket.
+    pub fn from_lookup(
+        sdk: &aws_config::SdkConfig,
+        get: &impl Fn(&str) -> Option<String>,
+    ) -> Option<Self> {
+        let bucket = get("MEDIA_BUCKET")?;
+        Some(Self {
+            bucket: MediaBucket::new(sdk, &bucket),
+            source: MediaSource::from_lookup(get),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_a_content_type_is_checked_only_the_allow_list_should_pass() {
+        assert_eq!(
+            allowed_type("image/JPEG; charset=x").as_deref(),
+            Some("image/jpeg")
+        );
+        assert_eq!(
+            allowed_type("application/pdf").as_deref(),
+            Some("application/pdf")
+        );
+        for bad in ["text/html", "application/x-msdownload", "", "image/svg+xml"] {
+            assert!(allowed_type(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn when_a_host_is_checked_credentials_should_go_only_to_the_provider() {
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        let base = "https://api.twilio.com";
+        assert!(trusted_host(
+            &url("https://api.twilio.com/2010-04-01/x"),
+            base,
+            TWILIO_DOMAINS
+        ));
+        assert!(trusted_host(
+            &url("https://media.twilio.com/x"),
+            base,
+            TWILIO_DOMAINS
+        ));
+        for foreign in [
+            "https://s3-external-1.amazonaws.com/media.twiliocdn.com/x",
+            "https://eviltwilio.com/x",
+            "https://twilio.com.evil.net/x",
+            "http://media.twilio.com/x",
+        ] {
+            assert!(
+                !trusted_host(&url(foreign), base, TWILIO_DOMAINS),
+                "{foreign}"
+            );
+        }
+        // A local stand-in's origin is trusted, another port is not.
+        let local = "http://127.0.0.1:4000";
+        assert!(trusted_host(
+            &url("http://127.0.0.1:4000/m"),
+            local,
+            TWILIO_DOMAINS
+        ));
+        assert!(!trusted_host(
+            &url("http://127.0.0.1:4001/m"),
+            local,
+            TWILIO_DOMAINS
+        ));
+        assert!(trusted_host(
+            &url("https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1"),
+            "https://graph.facebook.com",
+            META_DOMAINS
+        ));
+    }
+
+    #[test]
+    fn when_an_error_is_recorded_its_code_should_say_what_happened() {
+        assert_eq!(MediaError::TooLarge.code(), "too_large");
+        assert!(MediaError::Status(503).is_transient());
+        assert!(!MediaError::Status(404).is_transient());
+        assert!(!MediaError::TypeNotAllowed("x".into()).is_transient());
+    }
+}
