@@ -119,6 +119,73 @@ fn http_client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
+/// Who signs, where and when (S3's SigV4 flavour: no double encoding, no
+/// path normalisation, the payload's SHA-256 in a header, or
+/// `UNSIGNED-PAYLOAD` for a presigned URL).
+struct Signing<'a> {
+    identity: &'a aws_smithy_runtime_api::client::identity::Identity,
+    region: &'a str,
+    time: SystemTime,
+}
+
+impl Signing<'_> {
+    fn sign(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: SignableBody<'_>,
+        location: SignatureLocation,
+        expires_in: Option<Duration>,
+    ) -> Result<aws_sigv4::http_request::SigningInstructions, MediaError> {
+        let mut settings = SigningSettings::default();
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        settings.signature_location = location;
+        settings.expires_in = expires_in;
+        settings.payload_checksum_kind = match location {
+            SignatureLocation::Headers => PayloadChecksumKind::XAmzSha256,
+            _ => PayloadChecksumKind::NoHeader,
+        };
+        let params = v4::SigningParams::builder()
+            .identity(self.identity)
+            .region(self.region)
+            .name("s3")
+            .time(self.time)
+            .settings(settings)
+            .build()
+            .map_err(|e| MediaError::Signing(e.to_string()))?
+            .into();
+        let request = SignableRequest::new(method, url, headers.iter().copied(), body)
+            .map_err(|e| MediaError::Signing(e.to_string()))?;
+        Ok(sign(request, &params)
+            .map_err(|e| MediaError::Signing(e.to_string()))?
+            .into_parts()
+            .0)
+    }
+
+    /// `url` presigned for a `GET` valid `ttl`.
+    fn presign_get(&self, url: &str, ttl: Duration) -> Result<String, MediaError> {
+        let instructions = self.sign(
+            "GET",
+            url,
+            &[],
+            SignableBody::UnsignedPayload,
+            SignatureLocation::QueryParams,
+            Some(ttl),
+        )?;
+        let query = serde_urlencoded::to_string(
+            instructions
+                .params()
+                .iter()
+                .map(|(k, v)| (*k, v.as_ref()))
+                .collect::<Vec<_>>(),
+        )
+        .map_err(|e| MediaError::Signing(e.to_string()))?;
+        Ok(format!("{url}?{query}"))
+    }
+}
+
 /// The S3 bucket media is kept in.
 pub struct MediaBucket {
     bucket: String,
@@ -174,30 +241,12 @@ impl MediaBucket {
             .await
             .map_err(|e| MediaError::Signing(e.to_string()))?;
         let identity = credentials.into();
-        let mut settings = SigningSettings::default();
-        settings.percent_encoding_mode = PercentEncodingMode::Single;
-        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-        settings.signature_location = location;
-        settings.expires_in = expires_in;
-        settings.payload_checksum_kind = match location {
-            SignatureLocation::Headers => PayloadChecksumKind::XAmzSha256,
-            _ => PayloadChecksumKind::NoHeader,
+        let at = Signing {
+            identity: &identity,
+            region: &self.region,
+            time: SystemTime::now(),
         };
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("s3")
-            .time(SystemTime::now())
-            .settings(settings)
-            .build()
-            .map_err(|e| MediaError::Signing(e.to_string()))?
-            .into();
-        let request = SignableRequest::new(method, url, headers.iter().copied(), body)
-            .map_err(|e| MediaError::Signing(e.to_string()))?;
-        Ok(sign(request, &params)
-            .map_err(|e| MediaError::Signing(e.to_string()))?
-            .into_parts()
-            .0)
+        at.sign(method, url, headers, body, location, expires_in)
     }
 
     /// Store an object (`PUT`, SigV4 in the headers).
@@ -243,26 +292,18 @@ impl MediaBucket {
 
     /// A URL that downloads the object for `ttl`, to anyone holding it.
     pub async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, MediaError> {
-        let url = self.object_url(key);
-        let instructions = self
-            .sign_parts(
-                "GET",
-                &url,
-                &[],
-                SignableBody::UnsignedPayload,
-                SignatureLocation::QueryParams,
-                Some(ttl),
-            )
-            .await?;
-        let query = serde_urlencoded::to_string(
-            instructions
-                .params()
-                .iter()
-                .map(|(k, v)| (*k, v.as_ref()))
-                .collect::<Vec<_>>(),
-        )
-        .map_err(|e| MediaError::Signing(e.to_string()))?;
-        Ok(format!("{url}?{query}"))
+        let provider = self.credentials.as_ref().ok_or(MediaError::NoCredentials)?;
+        let credentials = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| MediaError::Signing(e.to_string()))?;
+        let identity = credentials.into();
+        Signing {
+            identity: &identity,
+            region: &self.region,
+            time: SystemTime::now(),
+        }
+        .presign_get(&self.object_url(key), ttl)
     }
 
     /// Create the bucket (the local stack only; the template creates it in
@@ -574,6 +615,45 @@ mod tests {
             "https://graph.facebook.com",
             META_DOMAINS
         ));
+    }
+
+    /// AWS's own example ("Authenticating Requests: Using Query
+    /// Parameters", S3 API reference): the same URL, key, date and expiry
+    /// must give the documented signature.
+    #[test]
+    fn when_a_url_is_presigned_it_should_match_the_aws_documented_example() {
+        let identity = aws_credential_types::Credentials::new(
+            "AKIAIOSFODNN7EXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            None,
+            None,
+            "example",
+        )
+        .into();
+        let time = SystemTime::UNIX_EPOCH + Duration::from_secs(1_369_353_600); // 2013-05-24T00:00:00Z
+        let url = Signing {
+            identity: &identity,
+            region: "us-east-1",
+            time,
+        }
+        .presign_get(
+            "https://examplebucket.s3.amazonaws.com/test.txt",
+            Duration::from_secs(86_400),
+        )
+        .unwrap();
+        assert!(
+            url.contains(
+                "X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"
+            ),
+            "{url}"
+        );
+        assert!(url.contains("X-Amz-Expires=86400"), "{url}");
+        assert!(
+            url.ends_with(
+                "X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
+            ),
+            "{url}"
+        );
     }
 
     #[test]
