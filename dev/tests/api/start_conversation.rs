@@ -181,3 +181,85 @@ async fn when_starting_a_conversation_is_not_allowed_or_malformed_it_should_be_4
     let r = t.post("/conversations", &service(), body).await;
     assert_eq!(r.status, 201, "{:?}", r.json);
 }
+
+/// The same on Meta's WhatsApp Cloud API: the org's phone number id, a Meta
+/// template first, and the contact's answer (phone and BSUID) lands in the
+/// started conversation.
+#[tokio::test]
+async fn when_an_agent_starts_a_meta_conversation_a_meta_template_should_open_it() {
+    let t = spawn_app().await;
+    const ID: &str = "109000000000055";
+    let r = t.register_meta(ID, "EAAG-start-token", ORG).await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    let body = json!({
+        "conversation_type": "whatsapp",
+        "provider": "meta",
+        "business_address": ID,
+        "contact_address": CONTACT,
+    });
+    // Not the org's number / malformed: refused, nothing opened.
+    for (bad, code) in [
+        (
+            json!({"business_address": "109000000000056"}),
+            "unknown_business_number",
+        ),
+        (
+            json!({"business_address": "+15550004444"}),
+            "invalid_address",
+        ),
+        (
+            json!({"conversation_type": "sms", "contact_address": "+15557654321"}),
+            "channel_mismatch",
+        ),
+    ] {
+        let mut b = body.clone();
+        for (k, v) in bad.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        let r = t.post("/conversations", &agent(), b).await;
+        assert_error(&r, 422, code);
+    }
+    let r = t.post("/conversations", &agent(), body.clone()).await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    let conv = inbox_conversation_id(ORG, "meta", "whatsapp", CONTACT);
+    assert_eq!(r.json["id"], conv.as_str(), "{:?}", r.json);
+    assert_eq!(r.json["inbox"]["provider"], "meta", "{:?}", r.json);
+
+    let url = format!("/conversations/{conv}/messages");
+    let free = t.post(&url, &agent(), json!({"body": "hi!"})).await;
+    assert_error(&free, 422, "outside_customer_service_window");
+    let twilio_kind = t
+        .post(&url, &agent(), json!({"content_sid": TEMPLATE_SID}))
+        .await;
+    assert_eq!(twilio_kind.status, 422, "{:?}", twilio_kind.json);
+    let sent = t
+        .post(
+            &url,
+            &agent(),
+            json!({"template": {"name": "booking_follow_up", "language": "en_US"}}),
+        )
+        .await;
+    assert_eq!(sent.status, 201, "{:?}", sent.json);
+    let graph = t.meta.requests();
+    let last = graph.last().expect("a Graph send");
+    assert_eq!(last.phone_number_id, ID);
+    assert_eq!(last.body["type"], "template", "{:?}", last.body);
+    assert_eq!(last.body["template"]["name"], "booking_follow_up");
+
+    // The contact answers (phone and BSUID): the same conversation, and
+    // free-form is open now.
+    t.meta_text(ID, Some("15557654321"), Some("US.77001"), "yes please")
+        .await;
+    t.drain().await;
+    let bodies: Vec<String> = t
+        .messages(&conv, &agent())
+        .await
+        .iter()
+        .map(|m| m["body"].as_str().unwrap_or("").to_string())
+        .collect();
+    // (Meta's own timestamp orders it, a few minutes back here.)
+    assert!(bodies.iter().any(|b| b == "yes please"), "{bodies:?}");
+    assert_eq!(t.inbox(&agent()).await.len(), 1, "one conversation");
+    let free = t.post(&url, &agent(), json!({"body": "great"})).await;
+    assert_eq!(free.status, 201, "{:?}", free.json);
+}

@@ -8,6 +8,10 @@
 //! (`POST /conversations/{id}/messages`): on WhatsApp only an approved
 //! template (`content_sid`) until the contact answers, since the 24-hour
 //! window has not opened ([`super::reply::check_window`]); SMS has no window.
+//!
+//! With `"provider": "meta"` the business address is the org's Meta phone
+//! number id and the contact `whatsapp:+E164`; the first message is a Meta
+//! template (`template: {name, language}`).
 
 use serde::Deserialize;
 
@@ -26,7 +30,11 @@ use crate::ports::{AccountStore, ContactStore, ConversationStore, InboxStore};
 pub struct StartInput {
     /// `whatsapp` or `sms`.
     pub conversation_type: String,
-    /// The org's registered Twilio number (`whatsapp:+E164` or `+E164`).
+    /// `twilio` (default) or `meta` (WhatsApp only).
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// The org's registered Twilio number (`whatsapp:+E164` or `+E164`),
+    /// or its Meta phone number id.
     pub business_address: String,
     /// The contact's address, on the same channel.
     pub contact_address: String,
@@ -74,9 +82,47 @@ pub async fn start_conversation(
         }
     };
     let channel = Channel::parse(&input.conversation_type)?;
-    let business = Address::parse(&input.business_address)?;
+    let provider = match input.provider.as_deref().map(Provider::parse).transpose()? {
+        None | Some(Provider::Twilio) => Provider::Twilio,
+        Some(Provider::Meta) if channel == Channel::Whatsapp => Provider::Meta,
+        Some(Provider::Meta) => {
+            return Err(ApiError::unprocessable(
+                "channel_mismatch",
+                "Meta's WhatsApp Cloud API carries whatsapp conversations only",
+            ));
+        }
+        Some(Provider::Kommo) => {
+            return Err(ApiError::unprocessable(
+                "provider_not_wired",
+                "Kommo conversations are imported and counted only",
+            ));
+        }
+    };
     let contact = Address::parse(&input.contact_address)?;
-    if business.channel() != channel || contact.channel() != channel {
+    let business = match provider {
+        Provider::Meta => {
+            let id = input.business_address.trim();
+            if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ApiError::unprocessable(
+                    "invalid_address",
+                    "a Meta business_address is the phone number id (digits)",
+                ));
+            }
+            id.to_string()
+        }
+        _ => {
+            let b = Address::parse(&input.business_address)?;
+            if b.channel() != channel {
+                return Err(ApiError::unprocessable(
+                    "channel_mismatch",
+                    "business_address and contact_address must both be on the conversation's channel \
+                     (whatsapp:+E164 for whatsapp, +E164 for sms)",
+                ));
+            }
+            b.as_str().to_string()
+        }
+    };
+    if contact.channel() != channel {
         return Err(ApiError::unprocessable(
             "channel_mismatch",
             "business_address and contact_address must both be on the conversation's channel \
@@ -95,11 +141,7 @@ pub async fn start_conversation(
     };
     // The org's own registered number only; another org's number answers
     // the same as an unknown one.
-    match app
-        .store
-        .chat_account(Provider::Twilio, business.as_str())
-        .await?
-    {
+    match app.store.chat_account(provider, &business).await? {
         Some(acc) if acc.org_id == org => {}
         _ => {
             return Err(ApiError::unprocessable(
@@ -112,12 +154,13 @@ pub async fn start_conversation(
     // business-scoped id) keeps it.
     let linked = app
         .store
-        .contact_links(&org, Provider::Twilio, &[contact.as_str().to_string()])
+        .contact_links(&org, provider, &[contact.as_str().to_string()])
         .await?
         .into_iter()
         .next()
         .map(|(_, conv)| conv);
-    let derived = inbox_conversation_id(&org, "twilio", channel.as_str(), contact.as_str());
+    let derived =
+        inbox_conversation_id(&org, provider.as_str(), channel.as_str(), contact.as_str());
     let (id, created) = match linked {
         Some(conv) if conv != derived => (conv, false),
         _ => {
@@ -125,14 +168,14 @@ pub async fn start_conversation(
             app.store
                 .import_conversation(&InboxImport {
                     org_id: &org,
-                    provider: Provider::Twilio,
+                    provider,
                     channel: channel.as_str(),
                     contact_address: Some(contact.as_str()),
                     kommo_chat_id: None,
                     status: ConversationStatus::Active,
                     created_at: &now,
                     last_user_message_at: None,
-                    business_address: Some(business.as_str()),
+                    business_address: Some(&business),
                     contact_name,
                     created_by: Some(&caller.user_id),
                 })

@@ -151,7 +151,12 @@ impl InboxStore for MemoryStore {
             }
             if let Some(inbox) = m.inbox.as_mut() {
                 inbox.unread_count += 1;
-                if newest {
+                // The window follows the contact's newest message.
+                if inbox
+                    .last_user_message_at
+                    .as_deref()
+                    .is_none_or(|t| msg.created_at.as_str() > t)
+                {
                     inbox.last_user_message_at = Some(msg.created_at.clone());
                 }
                 if let Some(name) = w.contact_name {

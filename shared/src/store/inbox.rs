@@ -309,8 +309,7 @@ impl InboxStore for Store {
                     set.push_str(
                         ", last_message_at = :now, last_message_id = :mid, \
                          last_message_preview = :pv, last_message_author = :au, \
-                         last_user_message_at = :now, GSI1SK = :g, \
-                         GSI2PK = :gp, GSI2SK = :now",
+                         GSI1SK = :g",
                     );
                     values.extend([
                         (":now", s(&msg.created_at)),
@@ -318,6 +317,20 @@ impl InboxStore for Store {
                         (":pv", s(&w.effects.preview)),
                         (":au", s(&msg.author_id)),
                         (":g", s(&gsk)),
+                    ]);
+                }
+                // The 24-hour window follows the contact's newest message,
+                // even when an agent's message is newer still (a delayed
+                // webhook after a template): never only the newest overall.
+                let contact_newest = meta
+                    .inbox
+                    .as_ref()
+                    .and_then(|i| i.last_user_message_at.as_deref())
+                    .is_none_or(|t| msg.created_at.as_str() > t);
+                if contact_newest {
+                    set.push_str(", last_user_message_at = :um, GSI2PK = :gp, GSI2SK = :um");
+                    values.extend([
+                        (":um", s(&msg.created_at)),
                         // An imported conversation may have no GSI2PK yet:
                         // without it the 24-hour count would miss it.
                         (":gp", s(provider_gsi_pk(w.org_id, w.provider))),
