@@ -499,3 +499,93 @@ async fn when_a_number_moves_between_orgs_the_next_message_should_reach_the_new_
         1
     );
 }
+
+/// A message parked the way an earlier version parked it: no GSI1 key, no
+/// `awaiting` attribute, only its `to`.
+async fn park_legacy(t: &TestApp, sid: &str, from: &str, to: &str, received_at: &str) {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    let params = t.standin.inbound_params(sid, from, to, "parked long ago");
+    let envelope = shared::envelope::Envelope::new(
+        shared::envelope::Source::Messaging,
+        params,
+        None,
+        None,
+        received_at.into(),
+    );
+    raw_dynamodb()
+        .await
+        .put_item()
+        .table_name(&t.app.config.table_name)
+        .item("PK", A::S("UNROUTABLE".into()))
+        .item("SK", A::S(format!("{received_at}#{sid}")))
+        .item("to", A::S(to.into()))
+        .item("message_sid", A::S(sid.into()))
+        .item("received_at", A::S(received_at.into()))
+        .item("envelope", A::S(serde_json::to_string(&envelope).unwrap()))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Messages parked before the GSI1 key existed are replayed by their
+/// number's registration too; a legacy short-code message stays parked
+/// (nothing can route it), never lost.
+#[tokio::test]
+async fn when_a_number_with_messages_parked_by_an_older_version_is_registered_they_should_be_replayed()
+ {
+    let t = spawn_app().await;
+    let old = t.standin.new_message_sid();
+    park_legacy(
+        &t,
+        &old,
+        "whatsapp:+15551230077",
+        NUMBER_A,
+        "2026-11-01T10:00:00.000Z",
+    )
+    .await;
+    let short = t.standin.new_message_sid();
+    park_legacy(&t, &short, "12345", NUMBER_A, "2026-11-01T10:00:01.000Z").await;
+    let other = t.standin.new_message_sid();
+    park_legacy(
+        &t,
+        &other,
+        "whatsapp:+15551230077",
+        NUMBER_B,
+        "2026-11-01T10:00:02.000Z",
+    )
+    .await;
+
+    assert_eq!(replayed_by_registering(&t, NUMBER_A, "org_a").await, 1);
+    let agent = agent_of("agent_a", "org_a");
+    let conv = shared::inbox::inbox_conversation_id(
+        "org_a",
+        "twilio",
+        "whatsapp",
+        "whatsapp:+15551230077",
+    );
+    assert_eq!(t.bodies(&conv, &agent).await, ["parked long ago"]);
+    let parked = t.get("/chat-accounts?org_id=org_a", &service()).await;
+    let mut left: Vec<&str> = parked.json["unroutable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["message_sid"].as_str())
+        .collect();
+    left.sort();
+    let mut want = vec![short.as_str(), other.as_str()];
+    want.sort();
+    assert_eq!(left, want, "the short code's and the other number's stay");
+    // Registering again replays nothing more.
+    let again = t
+        .post(
+            "/chat-accounts",
+            &service(),
+            account(NUMBER_A, Some("org_a")),
+        )
+        .await;
+    assert_eq!(
+        again.json["parked_replay"]["replayed"], 0,
+        "{:?}",
+        again.json
+    );
+}

@@ -121,6 +121,8 @@ async fn process_with(
                 }
                 status_update(app, &env, s).await?
             }
+            // A replay leaves it parked (it was parked for an operator).
+            ProviderEvent::Unaddressable { .. } if mode == Mode::Replay => unroutable = true,
             ProviderEvent::Unaddressable {
                 message_id,
                 business_address,

@@ -256,9 +256,16 @@ impl AccountStore for Store {
         awaiting: Option<Provider>,
     ) -> Result<(), StoreError> {
         let mut item = key("UNROUTABLE", format!("{received_at}#{sid}"));
-        if let Some(provider) = awaiting {
-            item.insert("GSI1PK".into(), s(parked_key(provider, to)));
-            item.insert("GSI1SK".into(), s(format!("{received_at}#{sid}")));
+        match awaiting {
+            Some(provider) => {
+                item.insert("GSI1PK".into(), s(parked_key(provider, to)));
+                item.insert("GSI1SK".into(), s(format!("{received_at}#{sid}")));
+            }
+            // Told apart from messages parked before the GSI1 key existed,
+            // which a registration still replays (see `parked_for`).
+            None => {
+                item.insert("awaiting".into(), s("none"));
+            }
         }
         item.insert("to".into(), s(to));
         item.insert("message_sid".into(), s(sid));
@@ -319,11 +326,44 @@ impl AccountStore for Store {
             .send()
             .await
             .map_err(sdk_err)?;
-        let keys = out
+        let mut keys: Vec<Item> = out
             .items()
             .iter()
             .filter_map(|i| Some(key(get_s(i, "PK")?, get_s(i, "SK")?)))
             .collect();
+        // Messages parked before the GSI1 key existed (Twilio numbers then):
+        // found by their `to` in the unroutable partition, a few pages.
+        if provider == Provider::Twilio && (keys.len() as i32) < limit {
+            let mut start = None;
+            for _ in 0..5 {
+                let page = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("PK = :p")
+                    .filter_expression(
+                        "#to = :a AND attribute_not_exists(GSI1PK) AND attribute_not_exists(awaiting)",
+                    )
+                    .expression_attribute_names("#to", "to")
+                    .expression_attribute_values(":p", s("UNROUTABLE"))
+                    .expression_attribute_values(":a", s(address))
+                    .set_exclusive_start_key(start)
+                    .limit(200)
+                    .send()
+                    .await
+                    .map_err(sdk_err)?;
+                keys.extend(
+                    page.items()
+                        .iter()
+                        .filter_map(|i| Some(key(get_s(i, "PK")?, get_s(i, "SK")?))),
+                );
+                start = page.last_evaluated_key().cloned();
+                if start.is_none() || keys.len() as i32 >= limit {
+                    break;
+                }
+            }
+            keys.truncate(limit.max(0) as usize);
+        }
         let mut parked = self
             .batch_get(keys)
             .await?
