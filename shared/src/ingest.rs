@@ -4,7 +4,8 @@
 
 use crate::envelope::{Envelope, Source};
 use crate::error::ApiError;
-use crate::signature::{self, SignedBody};
+use crate::ports::{ProviderTransport, SignedWebhook};
+use crate::twilio::TwilioClient;
 
 /// Twilio's webhook bodies are a few KB; anything this big is not Twilio.
 pub const MAX_WEBHOOK_BODY: usize = 64 * 1024;
@@ -155,21 +156,19 @@ impl Unverified<'_> {
         received_at: String,
     ) -> Result<Envelope, ApiError> {
         let (params, json_body) = match self.body {
-            ParsedBody::Form(params) => {
-                let signed = SignedBody::Form(&params);
-                if !signature::is_valid(tokens, &self.url, signed, self.signature) {
-                    return Err(forbidden());
-                }
-                (params, None)
-            }
-            ParsedBody::Json(text) => {
-                let signed = SignedBody::Json(text.as_bytes());
-                if !signature::is_valid(tokens, &self.url, signed, self.signature) {
-                    return Err(forbidden());
-                }
-                (Vec::new(), Some(text.to_string()))
-            }
+            ParsedBody::Form(params) => (params, None),
+            ParsedBody::Json(text) => (Vec::new(), Some(text)),
         };
+        let webhook = SignedWebhook {
+            url: &self.url,
+            body: json_body.map(str::as_bytes).unwrap_or_default(),
+            form: json_body.is_none().then_some(params.as_slice()),
+            signature: self.signature,
+        };
+        if !TwilioClient::verify(tokens, &webhook) {
+            return Err(forbidden());
+        }
+        let json_body = json_body.map(str::to_string);
         Ok(Envelope::new(
             self.source,
             params,
@@ -199,6 +198,7 @@ pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response
 mod tests {
     use super::*;
     use crate::envelope::Kind;
+    use crate::signature;
 
     fn cfg() -> IngestConfig {
         IngestConfig {

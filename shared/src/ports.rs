@@ -460,19 +460,59 @@ pub trait ChatTransport: Send + Sync {
     ) -> impl Future<Output = Result<ConversationResource, TwilioError>> + Send;
 }
 
-/// What the org inbox needs from a messaging transport (Twilio's Messages
-/// API today; Meta's WhatsApp Cloud API next).
-pub trait MessagingTransport: Send + Sync {
-    fn send_message(
+/// The credentials a provider call acts with, resolved for the org (see
+/// `inbox::providers`): a Twilio account (`None`: the environment's), or a
+/// Meta access token.
+#[derive(Clone, Copy)]
+pub enum ProviderAuth<'a> {
+    Twilio(Option<&'a crate::vault::TwilioAccount>),
+    Meta(&'a str),
+}
+
+/// A webhook as its signature covers it: the public URL it was sent to,
+/// the raw body, its form parameters (Twilio's form posts) and the
+/// signature header.
+pub struct SignedWebhook<'a> {
+    pub url: &'a str,
+    pub body: &'a [u8],
+    pub form: Option<&'a [(String, String)]>,
+    pub signature: &'a str,
+}
+
+/// What a messaging provider does for the org inbox, as one narrow
+/// interface: verify a webhook, normalise a delivery into the
+/// provider-neutral events, send a reply (text, template, media), mark a
+/// message read / show typing. Implemented by Twilio (`TwilioClient`) and
+/// Meta (`MetaClient`); provider rules (Meta's 131047 window refusal,
+/// Twilio's error codes) stay in those adapters, and the inbox's rules
+/// (store, window, opt-out, statuses, stats) only choose which to call.
+pub trait ProviderTransport: Send + Sync {
+    const PROVIDER: crate::domain::Provider;
+
+    /// Whether `webhook` is signed with one of `secrets` (constant time).
+    fn verify(secrets: &[&str], webhook: &SignedWebhook<'_>) -> bool;
+
+    /// A verified delivery as provider-neutral events.
+    fn normalise(
+        env: &crate::envelope::Envelope,
+    ) -> Result<Vec<crate::provider::ProviderEvent>, String>;
+
+    /// Send a reply from `m.from` to `m.to` as `auth`.
+    fn send_reply(
         &self,
+        auth: ProviderAuth<'_>,
         m: &OutboundMessage<'_>,
     ) -> impl Future<Output = Result<SmsResource, TwilioError>> + Send;
 
-    /// A WhatsApp typing indicator for an inbound message (which also marks
-    /// it read), as the org's own account when it has one.
-    fn typing_indicator(
+    /// Mark the contact's message `message_id` read at the business number,
+    /// showing a typing indicator when `typing` (Twilio has no read-only
+    /// call: its typing indicator marks read too, and nothing is sent
+    /// without `typing`).
+    fn show_read(
         &self,
-        account: Option<&crate::vault::TwilioAccount>,
-        message_sid: &str,
+        auth: ProviderAuth<'_>,
+        business: &str,
+        message_id: &str,
+        typing: bool,
     ) -> impl Future<Output = Result<(), TwilioError>> + Send;
 }

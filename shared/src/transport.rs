@@ -165,9 +165,6 @@ pub struct SmsResource {
 /// WhatsApp template (`ContentSid` + `ContentVariables`).
 #[derive(Clone)]
 pub struct OutboundMessage<'a> {
-    /// The org's own Twilio account the `from` number belongs to (sent
-    /// with its credentials); `None`: the environment's account.
-    pub account: Option<&'a crate::vault::TwilioAccount>,
     pub from: &'a str,
     pub to: &'a str,
     pub body: Option<&'a str>,

@@ -117,7 +117,6 @@ async fn when_the_client_calls_twilio_every_request_should_be_in_the_openapi_spe
     let media = vec!["https://example.com/a.jpg".to_string()];
     let sms = client
         .send_message(&shared::twilio::OutboundMessage {
-            account: None,
             from: "whatsapp:+15550001111",
             to: "whatsapp:+15551234567",
             body: Some("hello"),
@@ -132,7 +131,6 @@ async fn when_the_client_calls_twilio_every_request_should_be_in_the_openapi_spe
     assert_eq!(sms.status.as_deref(), Some("queued"));
     let template = client
         .send_message(&shared::twilio::OutboundMessage {
-            account: None,
             from: "whatsapp:+15550001111",
             to: "whatsapp:+15551234567",
             body: None,

@@ -12,8 +12,7 @@ use crate::conversation::contended;
 use crate::conversation::reload;
 use crate::error::ApiError;
 use crate::ports::{
-    AccountStore, ChatTransport, ConversationStore, MessageStore, MessagingTransport,
-    ReadStateStore,
+    AccountStore, ChatTransport, ConversationStore, MessageStore, ProviderTransport, ReadStateStore,
 };
 use crate::store::Head;
 use crate::store::Participant;
@@ -32,7 +31,7 @@ pub struct ReadView {
 pub async fn mark_read(
     app: &App<
         impl ConversationStore + ReadStateStore + AccountStore + MessageStore,
-        impl ChatTransport + MessagingTransport,
+        impl ChatTransport + ProviderTransport,
     >,
     caller: &Caller,
     conv_id: &str,

@@ -3,7 +3,7 @@
 //! Twilio redeliveries are harmless.
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::accounts::RouteEntry;
 use crate::app::Core;
@@ -14,15 +14,18 @@ use crate::domain::{
 };
 use crate::envelope::{Envelope, Kind, Source};
 use crate::inbox::identity;
+use crate::meta::MetaClient;
 use crate::outbox::OutboxRecord;
+use crate::ports::ProviderTransport;
 use crate::ports::{
     AccountStore, ContactStore, ConversationStore, InboxStore, MessageStore, Storage,
 };
-use crate::provider::{self, ContactIds, InboundMessage, ProviderEvent, StatusUpdate};
+use crate::provider::{InboundMessage, ProviderEvent, StatusUpdate};
 use crate::store::{
     ConversationMeta, Head, InboundOutcome, InboundWrite, Message, Participant, StoreError,
     StoreMessageOutcome,
 };
+use crate::twilio::TwilioClient;
 
 const MAX_ATTEMPTS: usize = 16;
 
@@ -87,22 +90,11 @@ async fn process_with(
             return Ok(false);
         }
         Kind::ConversationEvent => return conversation_event(app, &env).await.map(|()| false),
+        // Each provider's adapter turns its delivery into the same events.
         Kind::InboundMessage | Kind::StatusCallback => {
-            let mut events = provider::twilio_events(&env).map_err(ProcessError::Permanent)?;
-            for e in &mut events {
-                if let ProviderEvent::Message(m) = e {
-                    m.details = details(&env, &m.contact);
-                }
-            }
-            events
+            TwilioClient::normalise(&env).map_err(ProcessError::Permanent)?
         }
-        Kind::ProviderWebhook => {
-            let body = env
-                .json_body
-                .as_deref()
-                .ok_or_else(|| ProcessError::Permanent("provider webhook without body".into()))?;
-            crate::meta::webhook::normalise(body).map_err(ProcessError::Permanent)?
-        }
+        Kind::ProviderWebhook => MetaClient::normalise(&env).map_err(ProcessError::Permanent)?,
     };
     // A delivery may batch several events; each write is idempotent, so a
     // redelivery after a partial failure repeats only what did not land.
@@ -222,49 +214,6 @@ async fn route(
 /// sign anything, so this is what keeps it out of other orgs' numbers.
 fn same_account(verified_by: Option<&str>, number_account: Option<&str>) -> bool {
     verified_by == number_account
-}
-
-/// Media, location and button replies as attachment metadata (media is not
-/// downloaded), plus every parameter Twilio sent.
-fn details(env: &Envelope, contact: &ContactIds) -> Value {
-    let mut d = serde_json::Map::new();
-    if let Some(u) = &contact.username {
-        d.insert("username".into(), json!(u));
-    }
-    let num_media: usize = env
-        .param("NumMedia")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    let media: Vec<Value> = (0..num_media.min(10))
-        .filter_map(|i| {
-            let url = env.param(&format!("MediaUrl{i}"))?;
-            Some(json!({
-                "url": url,
-                "content_type": env.param(&format!("MediaContentType{i}")),
-            }))
-        })
-        .collect();
-    if !media.is_empty() {
-        d.insert("media".into(), Value::Array(media));
-    }
-    if let (Some(lat), Some(lon)) = (env.param("Latitude"), env.param("Longitude")) {
-        d.insert(
-            "location".into(),
-            json!({"latitude": lat, "longitude": lon,
-                   "address": env.param("Address"), "label": env.param("Label")}),
-        );
-    }
-    if env.param("ButtonText").is_some() || env.param("ButtonPayload").is_some() {
-        d.insert(
-            "button".into(),
-            json!({"text": env.param("ButtonText"), "payload": env.param("ButtonPayload")}),
-        );
-    }
-    d.insert(
-        "twilio_params".into(),
-        Value::Array(env.params.iter().map(|(k, v)| json!([k, v])).collect()),
-    );
-    Value::Object(d)
 }
 
 /// WhatsApp/SMS opt-out keywords (any case, trimmed): `Some(true)` opts

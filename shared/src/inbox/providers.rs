@@ -11,9 +11,8 @@ use crate::app::App;
 use crate::domain::Provider;
 use crate::error::ApiError;
 use crate::inbox::reply::ReplyContent;
-use crate::meta::MetaContent;
 use crate::model::{InboxMeta, Secret};
-use crate::ports::{AccountStore, MessagingTransport};
+use crate::ports::{AccountStore, ProviderAuth, ProviderTransport};
 use crate::transport::{OutboundMessage, SmsResource, TwilioError};
 
 /// A Meta template as the Graph API takes it: `name` (lowercase letters,
@@ -82,22 +81,6 @@ pub fn check_content(provider: Provider, content: &ReplyContent) -> Result<(), A
     }
 }
 
-/// The Graph API media type of a link, from its extension.
-fn media_kind(url: &str) -> &'static str {
-    let path = url
-        .split(['?', '#'])
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let ext = path.rsplit('.').next().unwrap_or("");
-    match ext {
-        "jpg" | "jpeg" | "png" | "webp" => "image",
-        "mp4" | "3gp" => "video",
-        "mp3" | "ogg" | "aac" | "amr" | "m4a" | "opus" => "audio",
-        _ => "document",
-    }
-}
-
 /// The org's own Twilio account a business number belongs to, with its
 /// credentials (`None`: the environment's account sends). Nothing is sent
 /// when the number names an account whose credentials are not this org's.
@@ -145,19 +128,19 @@ pub(crate) async fn twilio_account_of(
     }
 }
 
-/// Send a reply through the conversation's provider.
+/// Send a reply through the conversation's provider, with the org's
+/// credentials for the number it goes from.
 pub async fn send(
-    app: &App<impl AccountStore, impl MessagingTransport>,
+    app: &App<impl AccountStore, impl ProviderTransport>,
     inbox: &InboxMeta,
     m: &OutboundMessage<'_>,
 ) -> Result<SmsResource, TwilioError> {
     if inbox.provider != Provider::Meta {
         let account = twilio_account_of(app, &inbox.org_id, m.from).await?;
-        let m = OutboundMessage {
-            account: account.as_deref(),
-            ..m.clone()
-        };
-        return app.twilio.send_message(&m).await;
+        return app
+            .twilio
+            .send_reply(ProviderAuth::Twilio(account.as_deref()), m)
+            .await;
     }
     let Some(token) = meta_token_of(app, &inbox.org_id, m.from).await? else {
         // Nothing was sent: the number has no token of this org.
@@ -168,21 +151,9 @@ pub async fn send(
             message: "no access token registered for this phone number id".into(),
         });
     };
-    let content = match (m.template, m.body, m.media_urls.first()) {
-        (Some(t), _, _) => MetaContent::Template(t),
-        (None, caption, Some(link)) => MetaContent::Media {
-            kind: media_kind(link),
-            link,
-            caption,
-        },
-        (None, Some(body), None) => MetaContent::Text(body),
-        (None, None, None) => {
-            return Err(TwilioError::Decode(
-                "an empty reply reached the transport".into(),
-            ));
-        }
-    };
-    app.meta.send(m.from, token.expose(), m.to, &content).await
+    app.meta
+        .send_reply(ProviderAuth::Meta(token.expose()), m)
+        .await
 }
 
 /// The org's access token for a Meta number: from the credential store,
@@ -245,6 +216,7 @@ mod tests {
 
     #[test]
     fn when_media_is_linked_its_kind_should_follow_the_extension() {
+        use crate::meta::client::media_kind;
         assert_eq!(media_kind("https://x.example/a.JPG?sig=1"), "image");
         assert_eq!(media_kind("https://x.example/v.mp4"), "video");
         assert_eq!(media_kind("https://x.example/n.ogg"), "audio");

@@ -28,7 +28,9 @@ use crate::error::ApiError;
 use crate::inbox::providers::{meta_token_of, twilio_account_of};
 use crate::inbox::reply::WINDOW;
 use crate::model::{ConversationMeta, InboxMeta};
-use crate::ports::{AccountStore, ConversationStore, MessageStore, MessagingTransport};
+use crate::ports::{
+    AccountStore, ConversationStore, MessageStore, ProviderAuth, ProviderTransport,
+};
 
 /// One typing indicator per conversation per this long.
 pub const TYPING_EVERY: Duration = Duration::seconds(10);
@@ -63,7 +65,7 @@ fn epoch(t: DateTime<Utc>) -> i64 {
 /// After an agent opened (marked read) an inbox conversation: mark the
 /// contact's last message read at Meta, once. Never fails the caller.
 pub async fn on_open(
-    app: &App<impl AccountStore + MessageStore, impl MessagingTransport>,
+    app: &App<impl AccountStore + MessageStore, impl ProviderTransport>,
     meta: &ConversationMeta,
 ) {
     let Some(inbox) = &meta.inbox else {
@@ -77,7 +79,7 @@ pub async fn on_open(
 }
 
 async fn read_receipt(
-    app: &App<impl AccountStore + MessageStore, impl MessagingTransport>,
+    app: &App<impl AccountStore + MessageStore, impl ProviderTransport>,
     conv: &str,
     inbox: &InboxMeta,
 ) -> Result<Option<&'static str>, ApiError> {
@@ -109,14 +111,19 @@ async fn read_receipt(
         .await?
         .ok_or_else(|| ApiError::Internal("no access token for the number".into()))?;
     app.meta
-        .mark_read(&inbox.business_address, token.expose(), &sid, false)
+        .show_read(
+            ProviderAuth::Meta(token.expose()),
+            &inbox.business_address,
+            &sid,
+            false,
+        )
         .await?;
     Ok(Some("sent"))
 }
 
 /// `POST /conversations/{id}/typing`: an agent of the org is typing.
 pub async fn typing(
-    app: &App<impl ConversationStore + AccountStore + MessageStore, impl MessagingTransport>,
+    app: &App<impl ConversationStore + AccountStore + MessageStore, impl ProviderTransport>,
     caller: &Caller,
     conv_id: &str,
 ) -> Result<TypingView, ApiError> {
@@ -173,11 +180,12 @@ pub async fn typing(
     if !claimed {
         return Ok(view(false, Some("rate_limited")));
     }
+    let business = inbox.business_address.as_str();
     let sent = match inbox.provider {
-        Provider::Meta => match meta_token_of(app, &inbox.org_id, &inbox.business_address).await {
+        Provider::Meta => match meta_token_of(app, &inbox.org_id, business).await {
             Ok(Some(token)) => {
                 app.meta
-                    .mark_read(&inbox.business_address, token.expose(), &sid, true)
+                    .show_read(ProviderAuth::Meta(token.expose()), business, &sid, true)
                     .await
             }
             Ok(None) => Err(crate::transport::TwilioError::Unavailable(
@@ -185,8 +193,17 @@ pub async fn typing(
             )),
             Err(e) => Err(e),
         },
-        _ => match twilio_account_of(app, &inbox.org_id, &inbox.business_address).await {
-            Ok(account) => app.twilio.typing_indicator(account.as_deref(), &sid).await,
+        _ => match twilio_account_of(app, &inbox.org_id, business).await {
+            Ok(account) => {
+                app.twilio
+                    .show_read(
+                        ProviderAuth::Twilio(account.as_deref()),
+                        business,
+                        &sid,
+                        true,
+                    )
+                    .await
+            }
             Err(e) => Err(e),
         },
     };

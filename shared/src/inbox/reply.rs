@@ -20,7 +20,7 @@ use crate::idempotency::Claim;
 use crate::idempotency::claim;
 use crate::idempotency::release;
 use crate::ports::{
-    AccountStore, ConversationStore, IdempotencyStore, InboxStore, MessageStore, MessagingTransport,
+    AccountStore, ConversationStore, IdempotencyStore, InboxStore, MessageStore, ProviderTransport,
 };
 use crate::store::{Head, Message};
 use crate::transport::Refusal;
@@ -221,7 +221,7 @@ fn check_rules(
 pub async fn send_reply(
     app: &App<
         impl ConversationStore + MessageStore + IdempotencyStore + InboxStore + AccountStore,
-        impl MessagingTransport,
+        impl ProviderTransport,
     >,
     caller: &Caller,
     mut head: Head,
@@ -281,7 +281,6 @@ pub async fn send_reply(
         _ => None,
     };
     let outbound = OutboundMessage {
-        account: None,
         from: &inbox.business_address,
         to: &inbox.contact_address,
         body: body.as_deref(),

@@ -208,9 +208,22 @@ impl ChatTransport for FakeChat {
 
 /// Booking-chat tests never reach the messaging transport: it answers as
 /// if Twilio were unreachable, so a test that does is noticed.
-impl crate::ports::MessagingTransport for FakeChat {
-    async fn send_message(
+impl crate::ports::ProviderTransport for FakeChat {
+    const PROVIDER: crate::domain::Provider = crate::domain::Provider::Twilio;
+
+    fn verify(_secrets: &[&str], _w: &crate::ports::SignedWebhook<'_>) -> bool {
+        false
+    }
+
+    fn normalise(
+        _env: &crate::envelope::Envelope,
+    ) -> Result<Vec<crate::provider::ProviderEvent>, String> {
+        Err("FakeChat normalises nothing".into())
+    }
+
+    async fn send_reply(
         &self,
+        _auth: crate::ports::ProviderAuth<'_>,
         _m: &crate::transport::OutboundMessage<'_>,
     ) -> Result<crate::transport::SmsResource, TwilioError> {
         Err(TwilioError::Unavailable(
@@ -218,10 +231,12 @@ impl crate::ports::MessagingTransport for FakeChat {
         ))
     }
 
-    async fn typing_indicator(
+    async fn show_read(
         &self,
-        _account: Option<&crate::vault::TwilioAccount>,
-        _message_sid: &str,
+        _auth: crate::ports::ProviderAuth<'_>,
+        _business: &str,
+        _message_id: &str,
+        _typing: bool,
     ) -> Result<(), TwilioError> {
         Err(TwilioError::Unavailable(
             "FakeChat sends no WhatsApp/SMS".into(),

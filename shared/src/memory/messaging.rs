@@ -2,7 +2,7 @@
 
 use std::sync::Mutex;
 
-use crate::ports::MessagingTransport;
+use crate::ports::{ProviderAuth, ProviderTransport, SignedWebhook};
 use crate::transport::{OutboundMessage, SmsResource, TwilioError};
 
 /// One message the fake messaging transport was asked to send.
@@ -38,8 +38,25 @@ impl FakeMessaging {
     }
 }
 
-impl MessagingTransport for FakeMessaging {
-    async fn send_message(&self, m: &OutboundMessage<'_>) -> Result<SmsResource, TwilioError> {
+/// The Twilio shape: what the inbox's unit tests reply through.
+impl ProviderTransport for FakeMessaging {
+    const PROVIDER: crate::domain::Provider = crate::domain::Provider::Twilio;
+
+    fn verify(secrets: &[&str], w: &SignedWebhook<'_>) -> bool {
+        <crate::twilio::TwilioClient as ProviderTransport>::verify(secrets, w)
+    }
+
+    fn normalise(
+        env: &crate::envelope::Envelope,
+    ) -> Result<Vec<crate::provider::ProviderEvent>, String> {
+        <crate::twilio::TwilioClient as ProviderTransport>::normalise(env)
+    }
+
+    async fn send_reply(
+        &self,
+        _auth: ProviderAuth<'_>,
+        m: &OutboundMessage<'_>,
+    ) -> Result<SmsResource, TwilioError> {
         if let Some(e) = self
             .fail_sends
             .lock()
@@ -63,15 +80,23 @@ impl MessagingTransport for FakeMessaging {
         })
     }
 
-    async fn typing_indicator(
+    async fn show_read(
         &self,
-        account: Option<&crate::vault::TwilioAccount>,
-        message_sid: &str,
+        auth: ProviderAuth<'_>,
+        _business: &str,
+        message_id: &str,
+        typing: bool,
     ) -> Result<(), TwilioError> {
-        self.typing
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((account.map(|a| a.account_sid.clone()), message_sid.into()));
+        let account = match auth {
+            ProviderAuth::Twilio(a) => a.map(|a| a.account_sid.clone()),
+            ProviderAuth::Meta(_) => None,
+        };
+        if typing {
+            self.typing
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((account, message_id.into()));
+        }
         Ok(())
     }
 }

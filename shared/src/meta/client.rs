@@ -265,3 +265,81 @@ impl MetaClient {
         }
     }
 }
+
+/// The Graph API media type of a link, from its extension.
+pub fn media_kind(url: &str) -> &'static str {
+    let path = url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let ext = path.rsplit('.').next().unwrap_or("");
+    match ext {
+        "jpg" | "jpeg" | "png" | "webp" => "image",
+        "mp4" | "3gp" => "video",
+        "mp3" | "ogg" | "aac" | "amr" | "m4a" | "opus" => "audio",
+        _ => "document",
+    }
+}
+
+/// A Twilio credential handed to Meta: nothing was sent.
+fn wrong_credential() -> TwilioError {
+    TwilioError::Unavailable("a Twilio credential for a Meta call".into())
+}
+
+impl crate::ports::ProviderTransport for MetaClient {
+    const PROVIDER: crate::domain::Provider = crate::domain::Provider::Meta;
+
+    fn verify(secrets: &[&str], w: &crate::ports::SignedWebhook<'_>) -> bool {
+        crate::meta::signature::is_valid(secrets, w.body, w.signature)
+    }
+
+    fn normalise(
+        env: &crate::envelope::Envelope,
+    ) -> Result<Vec<crate::provider::ProviderEvent>, String> {
+        let body = env
+            .json_body
+            .as_deref()
+            .ok_or_else(|| "provider webhook without body".to_string())?;
+        crate::meta::webhook::normalise(body)
+    }
+
+    async fn send_reply(
+        &self,
+        auth: crate::ports::ProviderAuth<'_>,
+        m: &crate::transport::OutboundMessage<'_>,
+    ) -> Result<SmsResource, TwilioError> {
+        let crate::ports::ProviderAuth::Meta(token) = auth else {
+            return Err(wrong_credential());
+        };
+        // Meta's one medium per message, the body as its caption.
+        let content = match (m.template, m.body, m.media_urls.first()) {
+            (Some(t), _, _) => MetaContent::Template(t),
+            (None, caption, Some(link)) => MetaContent::Media {
+                kind: media_kind(link),
+                link,
+                caption,
+            },
+            (None, Some(body), None) => MetaContent::Text(body),
+            (None, None, None) => {
+                return Err(TwilioError::Decode(
+                    "an empty reply reached the transport".into(),
+                ));
+            }
+        };
+        self.send(m.from, token, m.to, &content).await
+    }
+
+    async fn show_read(
+        &self,
+        auth: crate::ports::ProviderAuth<'_>,
+        business: &str,
+        message_id: &str,
+        typing: bool,
+    ) -> Result<(), TwilioError> {
+        let crate::ports::ProviderAuth::Meta(token) = auth else {
+            return Err(wrong_credential());
+        };
+        self.mark_read(business, token, message_id, typing).await
+    }
+}

@@ -112,7 +112,15 @@ pub fn accept(
         return Err(ApiError::UnsupportedMediaType);
     }
     let secrets: Vec<&str> = cfg.app_secrets.iter().map(String::as_str).collect();
-    let valid = signature.is_some_and(|s| super::signature::is_valid(&secrets, body, s));
+    let valid = signature.is_some_and(|s| {
+        let webhook = crate::ports::SignedWebhook {
+            url: "",
+            body,
+            form: None,
+            signature: s,
+        };
+        <super::MetaClient as crate::ports::ProviderTransport>::verify(&secrets, &webhook)
+    });
     if !valid {
         return Err(ApiError::forbidden(
             "invalid_signature",

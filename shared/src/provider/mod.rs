@@ -14,7 +14,7 @@
 pub mod identity;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::domain::{Channel, Provider};
 use crate::envelope::Envelope;
@@ -119,4 +119,47 @@ pub fn twilio_events(env: &Envelope) -> Result<Vec<ProviderEvent>, String> {
             })])
         }
     }
+}
+
+/// Media, location and button replies as attachment metadata (the media
+/// themselves follow into S3, see `inbox::media`), plus every parameter Twilio sent.
+pub fn twilio_details(env: &Envelope, contact: &ContactIds) -> Value {
+    let mut d = serde_json::Map::new();
+    if let Some(u) = &contact.username {
+        d.insert("username".into(), json!(u));
+    }
+    let num_media: usize = env
+        .param("NumMedia")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let media: Vec<Value> = (0..num_media.min(10))
+        .filter_map(|i| {
+            let url = env.param(&format!("MediaUrl{i}"))?;
+            Some(json!({
+                "url": url,
+                "content_type": env.param(&format!("MediaContentType{i}")),
+            }))
+        })
+        .collect();
+    if !media.is_empty() {
+        d.insert("media".into(), Value::Array(media));
+    }
+    if let (Some(lat), Some(lon)) = (env.param("Latitude"), env.param("Longitude")) {
+        d.insert(
+            "location".into(),
+            json!({"latitude": lat, "longitude": lon,
+                   "address": env.param("Address"), "label": env.param("Label")}),
+        );
+    }
+    if env.param("ButtonText").is_some() || env.param("ButtonPayload").is_some() {
+        d.insert(
+            "button".into(),
+            json!({"text": env.param("ButtonText"), "payload": env.param("ButtonPayload")}),
+        );
+    }
+    d.insert(
+        "twilio_params".into(),
+        Value::Array(env.params.iter().map(|(k, v)| json!([k, v])).collect()),
+    );
+    Value::Object(d)
 }

@@ -299,16 +299,8 @@ impl TwilioClient {
         }
     }
 
-    /// Send a WhatsApp/SMS message with the Messages API (as the org's
-    /// own account when the message names one).
+    /// Send a WhatsApp/SMS message with the Messages API.
     pub async fn send_message(&self, m: &OutboundMessage<'_>) -> Result<SmsResource, TwilioError> {
-        if let Some(account) = m.account {
-            let inner = OutboundMessage {
-                account: None,
-                ..m.clone()
-            };
-            return Box::pin(self.for_account(account).send_message(&inner)).await;
-        }
         let url = format!(
             "{}/2010-04-01/Accounts/{}/Messages.json",
             self.cfg.api_base_url,

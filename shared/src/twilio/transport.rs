@@ -4,7 +4,11 @@ use super::{
     ConversationResource, MessageResource, NewParticipant, OutboundMessage, ParticipantResource,
     SmsResource, TwilioClient, TwilioError,
 };
-use crate::ports::{ChatTransport, MessagingTransport};
+use crate::domain::Provider;
+use crate::envelope::Envelope;
+use crate::ports::{ChatTransport, ProviderAuth, ProviderTransport, SignedWebhook};
+use crate::provider::ProviderEvent;
+use crate::signature::SignedBody;
 
 impl ChatTransport for TwilioClient {
     async fn create_conversation_with_participants(
@@ -76,19 +80,60 @@ impl ChatTransport for TwilioClient {
     }
 }
 
-impl MessagingTransport for TwilioClient {
-    async fn send_message(&self, m: &OutboundMessage<'_>) -> Result<SmsResource, TwilioError> {
-        TwilioClient::send_message(self, m).await
+impl ProviderTransport for TwilioClient {
+    const PROVIDER: Provider = Provider::Twilio;
+
+    fn verify(tokens: &[&str], w: &SignedWebhook<'_>) -> bool {
+        let body = match w.form {
+            Some(params) => SignedBody::Form(params),
+            None => SignedBody::Json(w.body),
+        };
+        crate::signature::is_valid(tokens, w.url, body, w.signature)
     }
 
-    async fn typing_indicator(
+    fn normalise(env: &Envelope) -> Result<Vec<ProviderEvent>, String> {
+        let mut events = crate::provider::twilio_events(env)?;
+        for e in &mut events {
+            if let ProviderEvent::Message(m) = e {
+                m.details = crate::provider::twilio_details(env, &m.contact);
+            }
+        }
+        Ok(events)
+    }
+
+    async fn send_reply(
         &self,
-        account: Option<&crate::vault::TwilioAccount>,
-        message_sid: &str,
-    ) -> Result<(), TwilioError> {
-        match account {
-            Some(a) => self.for_account(a).typing_indicator(message_sid).await,
-            None => TwilioClient::typing_indicator(self, message_sid).await,
+        auth: ProviderAuth<'_>,
+        m: &OutboundMessage<'_>,
+    ) -> Result<SmsResource, TwilioError> {
+        match auth {
+            ProviderAuth::Twilio(Some(account)) => self.for_account(account).send_message(m).await,
+            ProviderAuth::Twilio(None) => self.send_message(m).await,
+            ProviderAuth::Meta(_) => Err(wrong_credential()),
         }
     }
+
+    async fn show_read(
+        &self,
+        auth: ProviderAuth<'_>,
+        _business: &str,
+        message_id: &str,
+        typing: bool,
+    ) -> Result<(), TwilioError> {
+        if !typing {
+            return Ok(());
+        }
+        match auth {
+            ProviderAuth::Twilio(Some(account)) => {
+                self.for_account(account).typing_indicator(message_id).await
+            }
+            ProviderAuth::Twilio(None) => self.typing_indicator(message_id).await,
+            ProviderAuth::Meta(_) => Err(wrong_credential()),
+        }
+    }
+}
+
+/// A Meta token handed to Twilio: nothing was sent.
+fn wrong_credential() -> TwilioError {
+    TwilioError::Unavailable("a Meta credential for a Twilio call".into())
 }
