@@ -123,9 +123,20 @@ impl Core {
     /// issue a cursor (`process-inbound`, `push`, `ws-disconnect`): they are
     /// given no JWT secret (see [`CoreConfig::from_lookup_without_tokens`]).
     pub async fn from_env_without_tokens() -> Result<Self, InitError> {
+        Ok(Self::from_env_without_tokens_and_sdk().await?.0)
+    }
+
+    /// [`Core::from_env_without_tokens`], and the SDK configuration it was
+    /// built from, for the function's other AWS clients (`push`: API
+    /// Gateway's management API), so they share the process's one HTTPS
+    /// connector, its trust store and its settings (see [`crate::aws`])
+    /// instead of building a default client of their own at init.
+    pub async fn from_env_without_tokens_and_sdk()
+    -> Result<(Self, aws_config::SdkConfig), InitError> {
         let (sdk, settings) = init(Warm::DynamoDb).await?;
         let config = CoreConfig::from_lookup_without_tokens(|n| settings.get(n))?;
-        Ok(Self::new(config, aws_sdk_dynamodb::Client::new(&sdk)))
+        let core = Self::new(config, aws_sdk_dynamodb::Client::new(&sdk));
+        Ok((core, sdk))
     }
 
     pub fn new(config: CoreConfig, dynamodb: aws_sdk_dynamodb::Client) -> Self {
