@@ -100,11 +100,8 @@ async fn init(warm: Warm) -> Result<(aws_config::SdkConfig, Settings), InitError
 /// process's settings (and the secrets they name) are read.
 pub async fn queue_init() -> Result<(aws_sdk_sqs::Client, Settings, Vault), InitError> {
     let (sdk, settings) = init(Warm::Sqs).await?;
-    Ok((
-        aws_sdk_sqs::Client::new(&sdk),
-        settings,
-        Vault::from_env(&sdk),
-    ))
+    let vault = Vault::from_lookup(&sdk, &|n| settings.get(n));
+    Ok((aws_sdk_sqs::Client::new(&sdk), settings, vault))
 }
 
 impl<S> Core<S> {
@@ -128,29 +125,58 @@ impl<S> Core<S> {
         self.vault = vault;
         self
     }
+
+    /// Keep inbound media in `media` (`None`: metadata only).
+    pub fn with_media(mut self, media: Option<crate::media::Media>) -> Self {
+        self.media = media;
+        self
+    }
 }
 
 impl Core {
     /// Build from the environment (`AWS_ENDPOINT_URL` is honoured by the SDK).
     pub async fn from_env() -> Result<Self, InitError> {
         let (sdk, settings) = init(Warm::DynamoDb).await?;
-        let config = CoreConfig::from_lookup(|n| settings.get(n))?;
-        Ok(
-            Self::new(config, aws_sdk_dynamodb::Client::new(&sdk))
-                .with_vault(Vault::from_env(&sdk)),
-        )
+        Self::from_settings(&sdk, &|n| settings.get(n), true)
+    }
+
+    /// The core dependencies from a process's settings (the environment
+    /// and the secrets it names) and SDK configuration: the table, the
+    /// token checks (or none, `tokens: false`, see
+    /// [`CoreConfig::from_lookup_without_tokens`]), the credential store
+    /// (`CREDENTIALS_PREFIX`) and the media bucket (`MEDIA_BUCKET`).
+    pub fn from_settings(
+        sdk: &aws_config::SdkConfig,
+        get: &impl Fn(&str) -> Option<String>,
+        tokens: bool,
+    ) -> Result<Self, InitError> {
+        let config = if tokens {
+            CoreConfig::from_lookup(get)?
+        } else {
+            CoreConfig::from_lookup_without_tokens(get)?
+        };
+        Ok(Self::new(config, aws_sdk_dynamodb::Client::new(sdk))
+            .with_vault(Vault::from_lookup(sdk, get))
+            .with_media(crate::media::Media::from_lookup(sdk, get)))
     }
 
     /// [`Core::from_env`] for the functions that never verify a token nor
     /// issue a cursor (`process-inbound`, `push`, `ws-disconnect`): they are
     /// given no JWT secret (see [`CoreConfig::from_lookup_without_tokens`]).
     pub async fn from_env_without_tokens() -> Result<Self, InitError> {
+        Ok(Self::from_env_without_tokens_and_sdk().await?.0)
+    }
+
+    /// [`Core::from_env_without_tokens`], and the SDK configuration it was
+    /// built from, for the function's other AWS clients (`push`: API
+    /// Gateway's management API), so they share the process's one HTTPS
+    /// connector, its trust store and its settings (see [`crate::aws`])
+    /// instead of building a default client of their own at init.
+    pub async fn from_env_without_tokens_and_sdk()
+    -> Result<(Self, aws_config::SdkConfig), InitError> {
         let (sdk, settings) = init(Warm::DynamoDb).await?;
-        let config = CoreConfig::from_lookup_without_tokens(|n| settings.get(n))?;
-        Ok(
-            Self::new(config, aws_sdk_dynamodb::Client::new(&sdk))
-                .with_vault(Vault::from_env(&sdk)),
-        )
+        let core = Self::from_settings(&sdk, &|n| settings.get(n), false)?;
+        Ok((core, sdk))
     }
 
     pub fn new(config: CoreConfig, dynamodb: aws_sdk_dynamodb::Client) -> Self {
@@ -167,7 +193,7 @@ impl App {
         let (sdk, settings) = init(Warm::DynamoDb).await?;
         let config = Config::from_lookup(|n| settings.get(n))?;
         let mut app = Self::new(config, aws_sdk_dynamodb::Client::new(&sdk))?;
-        app.core.vault = Vault::from_env(&sdk);
+        app.core.vault = Vault::from_lookup(&sdk, &|n| settings.get(n));
         app.core.media = crate::media::Media::from_lookup(&sdk, &|n| settings.get(n));
         Ok(
             match std::env::var("QUEUE_URL").ok().filter(|q| !q.is_empty()) {

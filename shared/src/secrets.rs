@@ -79,7 +79,10 @@ impl Settings {
 
 impl<L: Fn(&str) -> Option<String>> Settings<L> {
     /// `lookup` first; for each secret setting it lacks but names a secret
-    /// of (`<SETTING>_ARN`), that secret, all read concurrently.
+    /// of (`<SETTING>_ARN`), that secret, read one after the other over one
+    /// connection: concurrent reads would each open their own (HTTP/1.1),
+    /// one more TLS handshake per secret, and init's CPU decides whether a
+    /// cold start at 128 MB fits in its first CPU slice (BENCHMARKS.md).
     /// Without any such name no Secrets Manager client is built.
     pub async fn load(sdk: &aws_config::SdkConfig, lookup: L) -> Result<Self, SecretsError> {
         let wanted: Vec<(&'static str, String)> = SECRET_SETTINGS
@@ -90,10 +93,8 @@ impl<L: Fn(&str) -> Option<String>> Settings<L> {
         let mut secrets = HashMap::new();
         if !wanted.is_empty() {
             let client = aws_sdk_secretsmanager::Client::new(sdk);
-            let reads = wanted
-                .iter()
-                .map(|(setting, arn)| read(&client, setting, arn));
-            for (setting, value) in futures::future::try_join_all(reads).await? {
+            for (setting, arn) in &wanted {
+                let (setting, value) = read(&client, setting, arn).await?;
                 secrets.insert(setting, value);
             }
         }

@@ -243,9 +243,9 @@ impl Vault {
         })
     }
 
-    /// `CREDENTIALS_PREFIX` from the environment, or disabled without it.
-    pub fn from_env(sdk: &aws_config::SdkConfig) -> Self {
-        match crate::secrets::env("CREDENTIALS_PREFIX") {
+    /// `CREDENTIALS_PREFIX` from the settings, or disabled without it.
+    pub fn from_lookup(sdk: &aws_config::SdkConfig, get: &impl Fn(&str) -> Option<String>) -> Self {
+        match get("CREDENTIALS_PREFIX") {
             Some(prefix) => Self::secrets_manager(sdk, &prefix),
             None => Self::default(),
         }

@@ -402,3 +402,35 @@ fn when_reading_the_template_only_the_functions_using_org_credentials_should_rea
         assert_eq!(got, &want, "{binary}: (actions, secret names)");
     }
 }
+
+/// What a deployed function builds at cold start from its settings: the
+/// credential store and the media bucket when the template names them
+/// (`CREDENTIALS_PREFIX`, `MEDIA_BUCKET`), neither otherwise — for the
+/// functions with and without tokens alike (`process-inbound` keeps media).
+#[tokio::test]
+async fn when_a_function_starts_with_the_templates_settings_it_should_have_the_vault_and_media() {
+    let sdk = sdk().await;
+    let base = || {
+        vec![
+            ("TABLE_NAME", "t".to_string()),
+            (
+                "AUTH_JWT_SECRET",
+                "0123456789abcdef0123456789abcdef".to_string(),
+            ),
+        ]
+    };
+    let mut full = base();
+    full.push(("CREDENTIALS_PREFIX", "stack/chat-credentials/".into()));
+    full.push(("MEDIA_BUCKET", "stack-media".into()));
+    for tokens in [true, false] {
+        let get = lookup(full.clone());
+        let settings = Settings::load(&sdk, get).await.unwrap();
+        let core = shared::Core::from_settings(&sdk, &|n| settings.get(n), tokens).unwrap();
+        assert!(core.vault.is_enabled(), "tokens: {tokens}");
+        assert!(core.media.is_some(), "tokens: {tokens}");
+        let get = lookup(base());
+        let settings = Settings::load(&sdk, get).await.unwrap();
+        let core = shared::Core::from_settings(&sdk, &|n| settings.get(n), tokens).unwrap();
+        assert!(!core.vault.is_enabled() && core.media.is_none());
+    }
+}

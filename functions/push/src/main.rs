@@ -1,6 +1,5 @@
 //! Lambda entry point: wiring only.
 
-use aws_config::BehaviorVersion;
 use shared::push::apigw::ManagementApi;
 
 #[tokio::main(flavor = "current_thread")]
@@ -8,9 +7,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     shared::lambda::init_tracing();
     let endpoint = std::env::var("WS_MANAGEMENT_URL")
         .map_err(|_| "WS_MANAGEMENT_URL is not set (the WebSocket stage's https URL)")?;
-    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    // The management API's client shares Core's SDK configuration: the
+    // process's one HTTPS connector and trust store (shared::aws).
+    let (core, sdk) = shared::Core::from_env_without_tokens_and_sdk().await?;
     let deps: &'static push::Deps<ManagementApi> = Box::leak(Box::new(push::Deps {
-        core: shared::Core::from_env_without_tokens().await?,
+        core,
         sender: ManagementApi::new(&sdk, &endpoint),
     }));
     lambda_runtime::run(lambda_runtime::service_fn(
