@@ -115,6 +115,8 @@ struct SubAccount {
     numbers: Vec<String>,
     /// `(SK…, secret)`.
     api_keys: Vec<(String, String)>,
+    /// WhatsApp senders (`whatsapp:+E164`) that are not its phone numbers.
+    whatsapp_senders: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -174,8 +176,17 @@ impl StandIn {
                 auth_token: auth_token.to_string(),
                 numbers: numbers.iter().map(|n| n.to_string()).collect(),
                 api_keys: Vec::new(),
+                whatsapp_senders: Vec::new(),
             },
         );
+    }
+
+    /// A WhatsApp sender of a subaccount (Senders API), not one of its
+    /// phone numbers.
+    pub fn add_whatsapp_sender(&self, account_sid: &str, sender: &str) {
+        if let Some(a) = self.lock().subaccounts.get_mut(account_sid) {
+            a.whatsapp_senders.push(sender.to_string());
+        }
     }
 
     /// An API key of a subaccount.
@@ -487,6 +498,7 @@ impl StandIn {
                 get(incoming_numbers),
             )
             .route("/v2/Indicators/Typing.json", post(typing_indicator))
+            .route("/v2/Channels/Senders", get(whatsapp_senders))
             .route(
                 "/2010-04-01/Accounts/{account}/Messages/{sid}/Media/{media_sid}",
                 get(media),
@@ -765,6 +777,26 @@ impl ForeignHost {
             .unwrap_or_else(|e| e.into_inner())
             .insert(path.into(), (content_type.into(), bytes.to_vec()));
     }
+}
+
+/// `GET /v2/Channels/Senders?Channel=whatsapp`: the WhatsApp senders of
+/// the account the request authenticates as (Senders API shape: `senders`
+/// with `sender_id`, and `meta`).
+async fn whatsapp_senders(State(s): State<StandIn>, headers: HeaderMap) -> Reply {
+    let account = basic_auth(&headers).and_then(|(u, p)| s.authenticated(&u, &p));
+    let senders: Vec<Value> = account
+        .and_then(|a| s.lock().subaccounts.get(&a).cloned())
+        .map(|a| a.whatsapp_senders)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|id| json!({"sid": format!("XE{:032x}", id.len()), "sender_id": id, "status": "ONLINE"}))
+        .collect();
+    axum::Json(json!({
+        "senders": senders,
+        "meta": {"page": 0, "page_size": 100, "first_page_url": null, "previous_page_url": null,
+                 "url": null, "next_page_url": null, "key": "senders"},
+    }))
+    .into_response()
 }
 
 /// `POST /v2/Indicators/Typing.json` (Messaging v2, public beta): a

@@ -36,7 +36,10 @@ impl OwnershipCheck {
             username: String::new(),
             password: String::new(),
             conversations_base_url: api_base_url.clone(),
-            messaging_base_url: api_base_url.clone(),
+            messaging_base_url: get("TWILIO_MESSAGING_BASE_URL")
+                .unwrap_or_else(|| "https://messaging.twilio.com".into())
+                .trim_end_matches('/')
+                .to_string(),
             api_base_url,
             timeout: Duration::from_secs(5),
             max_attempts: 2,
@@ -57,13 +60,24 @@ impl OwnershipCheck {
         Self::from_lookup(&crate::secrets::env)
     }
 
-    /// Whether `account`'s credentials hold `number` (E.164).
+    /// Whether `account`'s credentials hold `address` (`+E164`, or
+    /// `whatsapp:+E164`): a phone number of the account
+    /// (`IncomingPhoneNumbers`), or, for WhatsApp, one of its WhatsApp
+    /// senders (Senders API).
     pub async fn twilio_number(
         &self,
         account: &TwilioAccount,
-        number: &str,
+        address: &str,
     ) -> Result<bool, TwilioError> {
-        self.twilio.for_account(account).owns_number(number).await
+        let client = self.twilio.for_account(account);
+        let e164 = address.strip_prefix("whatsapp:").unwrap_or(address);
+        if client.owns_number(e164).await? {
+            return Ok(true);
+        }
+        if address.starts_with("whatsapp:") {
+            return client.owns_whatsapp_sender(address).await;
+        }
+        Ok(false)
     }
 
     /// Whether `access_token` may act for `phone_number_id`.

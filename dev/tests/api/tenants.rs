@@ -537,3 +537,44 @@ async fn when_a_meta_token_is_registered_it_should_live_in_the_credential_store_
     let secret = stored_meta_secret(&t, id).await.expect("the secret");
     assert!(secret.contains("org_b") && secret.contains("EAAG-token-b"));
 }
+
+/// A WhatsApp number that is not a Twilio phone number of the account but
+/// one of its WhatsApp senders (Senders API) is proven too; another
+/// account's sender is not.
+#[tokio::test]
+async fn when_an_admin_registers_a_whatsapp_sender_of_the_account_it_should_be_proven() {
+    let t = spawn_app().await;
+    t.standin.add_subaccount(ACC_C, TOKEN_C, &[]);
+    t.standin
+        .add_whatsapp_sender(ACC_C, "whatsapp:+15550309999");
+    t.standin.add_subaccount(ACC_B, TOKEN_B, &[]);
+    t.standin
+        .add_whatsapp_sender(ACC_B, "whatsapp:+15550208888");
+    let admin_c = admin_token("adm_c", "org_c");
+    let r = t
+        .post(
+            "/chat-accounts",
+            &admin_c,
+            with_account("whatsapp:+15550208888", None, ACC_C, TOKEN_C),
+        )
+        .await;
+    assert_error(&r, 403, "ownership_unverified");
+    // The same number as SMS is not a WhatsApp sender: unproven.
+    let r = t
+        .post(
+            "/chat-accounts",
+            &admin_c,
+            with_account("+15550309999", None, ACC_C, TOKEN_C),
+        )
+        .await;
+    assert_error(&r, 403, "ownership_unverified");
+    let r = t
+        .post(
+            "/chat-accounts",
+            &admin_c,
+            with_account("whatsapp:+15550309999", None, ACC_C, TOKEN_C),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    assert_eq!(r.json["org_id"], "org_c");
+}

@@ -284,12 +284,8 @@ async fn run(
                                  (account_sid, auth_token), which must own the number",
                             ));
                         };
-                        let e164 = address
-                            .as_str()
-                            .strip_prefix("whatsapp:")
-                            .unwrap_or(address.as_str());
                         if !check
-                            .twilio_number(acc, e164)
+                            .twilio_number(acc, address.as_str())
                             .await
                             .map_err(check_unavailable)?
                         {

@@ -276,6 +276,49 @@ impl TwilioClient {
         }
     }
 
+    /// Whether this client's account has `sender` (`whatsapp:+E164`) among
+    /// its WhatsApp senders (Senders API, `GET /v2/Channels/Senders`): a
+    /// WhatsApp number need not be a Twilio phone number. A refusal
+    /// (wrong credentials) is `Ok(false)`.
+    pub async fn owns_whatsapp_sender(&self, sender: &str) -> Result<bool, TwilioError> {
+        #[derive(Deserialize)]
+        struct Page {
+            #[serde(default)]
+            senders: Vec<Sender>,
+            #[serde(default)]
+            meta: Option<PageMeta>,
+        }
+        #[derive(Deserialize)]
+        struct Sender {
+            #[serde(default, alias = "senderId")]
+            sender_id: Option<String>,
+        }
+        let base = &self.cfg.messaging_base_url;
+        let mut url = format!("{base}/v2/Channels/Senders?Channel=whatsapp&PageSize=100");
+        for _ in 0..5 {
+            let page: Page = match self.send(Method::GET, &url, None).await {
+                Ok(p) => p,
+                Err(TwilioError::Api {
+                    status: 401 | 403 | 404,
+                    ..
+                }) => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            if page
+                .senders
+                .iter()
+                .any(|s| s.sender_id.as_deref() == Some(sender))
+            {
+                return Ok(true);
+            }
+            match page.meta.and_then(|m| m.next_page_url) {
+                Some(next) if next.starts_with(base.as_str()) => url = next,
+                _ => break,
+            }
+        }
+        Ok(false)
+    }
+
     /// Show the WhatsApp user a typing indicator for the message we are
     /// answering (`SM…`/`MM…`), which also marks that message read (blue
     /// ticks); it disappears with our reply or after 25 s. Twilio's
