@@ -257,17 +257,22 @@ impl MetaStandIn {
     }
 }
 
+/// The `Authorization: Bearer` token ("" without one).
+fn bearer(headers: &HeaderMap) -> &str {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+}
+
 /// `GET /{version}/{phone_number_id}`: the number, for a token allowed on it.
 async fn phone_number(
     State(s): State<MetaStandIn>,
     Path((_version, phone_number_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+    let token = bearer(&headers);
     let inner = s.lock();
     if let Some((ct, bytes, elsewhere)) = inner.media.get(&phone_number_id) {
         // A media id: its metadata, for any token of the business.
@@ -301,11 +306,7 @@ async fn download(
     Path(media_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+    let token = bearer(&headers);
     let inner = s.lock();
     if token.is_empty() || !inner.tokens.values().any(|t| t == token) {
         return graph_error(401, 190, "Error validating access token");
@@ -329,11 +330,7 @@ async fn messages(
     let Ok(json) = serde_json::from_slice::<Value>(&body) else {
         return graph_error(400, 100, "Invalid parameter");
     };
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+    let token = bearer(&headers);
     let mut inner = s.lock();
     inner.requests.push(MetaRequest {
         phone_number_id: phone_number_id.clone(),

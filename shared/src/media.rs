@@ -226,78 +226,74 @@ impl MediaBucket {
         }
     }
 
-    async fn sign_parts(
+    /// The role's credentials, as SigV4 takes them.
+    async fn identity(
         &self,
-        method: &str,
-        url: &str,
-        headers: &[(&str, &str)],
-        body: SignableBody<'_>,
-        location: SignatureLocation,
-        expires_in: Option<Duration>,
-    ) -> Result<aws_sigv4::http_request::SigningInstructions, MediaError> {
+    ) -> Result<aws_smithy_runtime_api::client::identity::Identity, MediaError> {
         let provider = self.credentials.as_ref().ok_or(MediaError::NoCredentials)?;
         let credentials = provider
             .provide_credentials()
             .await
             .map_err(|e| MediaError::Signing(e.to_string()))?;
-        let identity = credentials.into();
-        let at = Signing {
+        Ok(credentials.into())
+    }
+
+    /// A SigV4-signed `PUT` of `body` to `url`; the HTTP status.
+    async fn signed_put(
+        &self,
+        url: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<u16, MediaError> {
+        let identity = self.identity().await?;
+        let headers: Vec<(&str, &str)> = content_type
+            .map(|ct| ("content-type", ct))
+            .into_iter()
+            .collect();
+        let instructions = Signing {
             identity: &identity,
             region: &self.region,
             time: SystemTime::now(),
-        };
-        at.sign(method, url, headers, body, location, expires_in)
+        }
+        .sign(
+            "PUT",
+            url,
+            &headers,
+            SignableBody::Bytes(&body),
+            SignatureLocation::Headers,
+            None,
+        )?;
+        let mut req = self.http().put(url);
+        for (name, value) in headers.iter().copied().chain(instructions.headers()) {
+            req = req.header(name, value);
+        }
+        let resp = req
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| MediaError::Unavailable(format!("s3: {e}")))?;
+        Ok(resp.status().as_u16())
     }
 
-    /// Store an object (`PUT`, SigV4 in the headers).
+    /// Store an object.
     pub async fn put(
         &self,
         key: &str,
         content_type: &str,
         body: Vec<u8>,
     ) -> Result<(), MediaError> {
-        let url = self.object_url(key);
-        let headers = [("content-type", content_type)];
-        let instructions = self
-            .sign_parts(
-                "PUT",
-                &url,
-                &headers,
-                SignableBody::Bytes(&body),
-                SignatureLocation::Headers,
-                None,
-            )
-            .await?;
-        let mut req = self
-            .http()
-            .put(&url)
-            .header("content-type", content_type)
-            .body(body);
-        for (name, value) in instructions.headers() {
-            req = req.header(name, value);
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| MediaError::Unavailable(format!("s3: {e}")))?;
-        if resp.status().is_success() {
-            Ok(())
-        } else {
-            Err(MediaError::Unavailable(format!(
-                "s3 answered {}",
-                resp.status()
-            )))
+        match self
+            .signed_put(&self.object_url(key), Some(content_type), body)
+            .await?
+        {
+            200..=299 => Ok(()),
+            s => Err(MediaError::Unavailable(format!("s3 answered {s}"))),
         }
     }
 
     /// A URL that downloads the object for `ttl`, to anyone holding it.
     pub async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, MediaError> {
-        let provider = self.credentials.as_ref().ok_or(MediaError::NoCredentials)?;
-        let credentials = provider
-            .provide_credentials()
-            .await
-            .map_err(|e| MediaError::Signing(e.to_string()))?;
-        let identity = credentials.into();
+        let identity = self.identity().await?;
         Signing {
             identity: &identity,
             region: &self.region,
@@ -309,29 +305,13 @@ impl MediaBucket {
     /// Create the bucket (the local stack only; the template creates it in
     /// AWS). An existing bucket of ours is fine.
     pub async fn create(&self) -> Result<(), MediaError> {
-        let url = match &self.endpoint {
-            Some(e) => format!("{e}/{}", self.bucket),
-            None => return Ok(()),
+        let Some(endpoint) = &self.endpoint else {
+            return Ok(());
         };
-        let instructions = self
-            .sign_parts(
-                "PUT",
-                &url,
-                &[],
-                SignableBody::Bytes(&[]),
-                SignatureLocation::Headers,
-                None,
-            )
-            .await?;
-        let mut req = self.http().put(&url);
-        for (name, value) in instructions.headers() {
-            req = req.header(name, value);
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| MediaError::Unavailable(format!("s3: {e}")))?;
-        match resp.status().as_u16() {
+        match self
+            .signed_put(&format!("{endpoint}/{}", self.bucket), None, Vec::new())
+            .await?
+        {
             200..=299 | 409 => Ok(()),
             s => Err(MediaError::Unavailable(format!("create bucket: {s}"))),
         }

@@ -275,28 +275,18 @@ impl Vault {
         &self,
         account_sid: &str,
     ) -> Result<Option<Arc<TwilioAccount>>, VaultError> {
-        if !self.is_enabled() {
-            return Ok(None);
-        }
         if !is_account_sid(account_sid) {
             return Ok(None);
         }
-        let name = Self::twilio_name(account_sid);
-        if let Some(hit) = self.cached(&name) {
-            return Ok(match hit {
-                Some(Entry::Twilio(a)) => Some(a),
-                _ => None,
-            });
-        }
-        self.take_read()?;
         let found = self
-            .read(&name)
-            .await?
-            .map(|raw| Stored::parse(&raw, account_sid))
-            .transpose()?
-            .map(Arc::new);
-        self.remember(&name, found.clone().map(Entry::Twilio));
-        Ok(found)
+            .cached_read(&Self::twilio_name(account_sid), |raw| {
+                Stored::parse(raw, account_sid).map(|a| Entry::Twilio(Arc::new(a)))
+            })
+            .await?;
+        Ok(match found {
+            Some(Entry::Twilio(a)) => Some(a),
+            _ => None,
+        })
     }
 
     /// The access token registered for a Meta phone number id, if any
@@ -305,27 +295,36 @@ impl Vault {
         &self,
         phone_number_id: &str,
     ) -> Result<Option<Arc<MetaToken>>, VaultError> {
-        if !self.is_enabled()
-            || phone_number_id.is_empty()
-            || !phone_number_id.bytes().all(|b| b.is_ascii_digit())
-        {
+        if phone_number_id.is_empty() || !phone_number_id.bytes().all(|b| b.is_ascii_digit()) {
             return Ok(None);
         }
-        let name = Self::meta_name(phone_number_id);
-        if let Some(hit) = self.cached(&name) {
-            return Ok(match hit {
-                Some(Entry::Meta(t)) => Some(t),
-                _ => None,
-            });
+        let found = self
+            .cached_read(&Self::meta_name(phone_number_id), |raw| {
+                StoredMeta::parse(raw, phone_number_id).map(|t| Entry::Meta(Arc::new(t)))
+            })
+            .await?;
+        Ok(match found {
+            Some(Entry::Meta(t)) => Some(t),
+            _ => None,
+        })
+    }
+
+    /// A secret by name through the cache (hits and misses remembered,
+    /// uncached reads rate limited), parsed by `parse`.
+    async fn cached_read(
+        &self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<Entry, VaultError>,
+    ) -> Result<Option<Entry>, VaultError> {
+        if !self.is_enabled() {
+            return Ok(None);
+        }
+        if let Some(hit) = self.cached(name) {
+            return Ok(hit);
         }
         self.take_read()?;
-        let found = self
-            .read(&name)
-            .await?
-            .map(|raw| StoredMeta::parse(&raw, phone_number_id))
-            .transpose()?
-            .map(Arc::new);
-        self.remember(&name, found.clone().map(Entry::Meta));
+        let found = self.read(name).await?.map(|raw| parse(&raw)).transpose()?;
+        self.remember(name, found.clone());
         Ok(found)
     }
 

@@ -46,13 +46,7 @@ async fn two_tenants(t: &TestApp) {
         (NUM_A, "org_a", ACC_A, TOKEN_A),
         (NUM_B, "org_b", ACC_B, TOKEN_B),
     ] {
-        let r = t
-            .post(
-                "/chat-accounts",
-                &service(),
-                with_account(&wa(num), Some(org), sid, token),
-            )
-            .await;
+        let r = register(t, &service(), with_account(&wa(num), Some(org), sid, token)).await;
         assert_eq!(r.status, 201, "{:?}", r.json);
         assert_eq!(r.json["twilio_account_sid"], sid);
         let text = r.json.to_string();
@@ -71,6 +65,11 @@ async fn inbound_as(t: &TestApp, account: &str, to: &str, body: &str) -> (String
         .expect("webhook");
     assert!(status == 200 || status == 403, "{status}: {answer}");
     (sid, status)
+}
+
+/// `POST /chat-accounts` with `token`.
+async fn register(t: &TestApp, token: &str, body: Value) -> Resp {
+    t.post("/chat-accounts", token, body).await
 }
 
 fn bodies(messages: &[Value]) -> Vec<String> {
@@ -268,31 +267,28 @@ async fn when_an_org_admin_registers_a_number_its_credentials_should_have_to_own
         .await;
     assert_error(&r, 403, "ownership_unverified");
     // Wrong token: Twilio refuses, so nothing is proven.
-    let r = t
-        .post(
-            "/chat-accounts",
-            &admin_c,
-            with_account(&wa(NUM_C), None, ACC_C, "not-the-token-0123456789"),
-        )
-        .await;
+    let r = register(
+        &t,
+        &admin_c,
+        with_account(&wa(NUM_C), None, ACC_C, "not-the-token-0123456789"),
+    )
+    .await;
     assert_error(&r, 403, "ownership_unverified");
     // The right account, but a number it does not hold.
-    let r = t
-        .post(
-            "/chat-accounts",
-            &admin_c,
-            with_account("+15550399999", None, ACC_C, TOKEN_C),
-        )
-        .await;
+    let r = register(
+        &t,
+        &admin_c,
+        with_account("+15550399999", None, ACC_C, TOKEN_C),
+    )
+    .await;
     assert_error(&r, 403, "ownership_unverified");
     // Another org's number under its own account: the account is taken.
-    let r = t
-        .post(
-            "/chat-accounts",
-            &admin_c,
-            with_account(&wa(NUM_A2), None, ACC_A, TOKEN_A),
-        )
-        .await;
+    let r = register(
+        &t,
+        &admin_c,
+        with_account(&wa(NUM_A2), None, ACC_A, TOKEN_A),
+    )
+    .await;
     assert_error(&r, 409, "account_taken");
     // Malformed input: a clear 422 each.
     for (body, code) in [
@@ -316,25 +312,18 @@ async fn when_an_org_admin_registers_a_number_its_credentials_should_have_to_own
     assert_eq!(r.json["items"], json!([]), "nothing registered yet");
 
     // Proven: registered, for the admin's own org only.
-    let r = t
-        .post(
-            "/chat-accounts",
-            &admin_c,
-            with_account(&wa(NUM_C), None, ACC_C, TOKEN_C),
-        )
-        .await;
+    let r = register(&t, &admin_c, with_account(&wa(NUM_C), None, ACC_C, TOKEN_C)).await;
     assert_eq!(r.status, 201, "{:?}", r.json);
     assert_eq!(r.json["org_id"], "org_c");
     assert_eq!(r.json["created_by"], "adm_c");
     // Another org's admin with C's stolen token and number: the number is
     // org C's now.
-    let r = t
-        .post(
-            "/chat-accounts",
-            &admin_token("adm_d", "org_d"),
-            with_account(&wa(NUM_C), None, ACC_C, TOKEN_C),
-        )
-        .await;
+    let r = register(
+        &t,
+        &admin_token("adm_d", "org_d"),
+        with_account(&wa(NUM_C), None, ACC_C, TOKEN_C),
+    )
+    .await;
     assert_error(&r, 409, "account_taken");
 
     // The listing never shows a credential.
@@ -409,21 +398,19 @@ async fn when_a_meta_number_is_registered_by_an_admin_the_token_should_have_to_a
     let admin = admin_token("adm_m", "org_m");
     let id = "109000000000001";
     t.meta.allow_token(id, "meta-token-of-org-m");
-    let r = t
-        .post(
-            "/chat-accounts",
-            &admin,
-            json!({"provider": "meta", "address": id, "access_token": "someone-elses-token"}),
-        )
-        .await;
+    let r = register(
+        &t,
+        &admin,
+        json!({"provider": "meta", "address": id, "access_token": "someone-elses-token"}),
+    )
+    .await;
     assert_error(&r, 403, "ownership_unverified");
-    let r = t
-        .post(
-            "/chat-accounts",
-            &admin,
-            json!({"provider": "meta", "address": id, "access_token": "meta-token-of-org-m"}),
-        )
-        .await;
+    let r = register(
+        &t,
+        &admin,
+        json!({"provider": "meta", "address": id, "access_token": "meta-token-of-org-m"}),
+    )
+    .await;
     assert_eq!(r.status, 201, "{:?}", r.json);
     assert_eq!(r.json["org_id"], "org_m");
     assert!(!r.json.to_string().contains("meta-token-of-org-m"));
@@ -451,14 +438,8 @@ async fn when_a_meta_token_is_registered_it_should_live_in_the_credential_store_
     let t = spawn_app().await;
     let id = "109000000000002";
     t.meta.allow_token(id, "EAAG-token-one");
-    let register = |org: &'static str, token: &'static str| json!({"provider": "meta", "address": id, "org_id": org, "access_token": token});
-    let r = t
-        .post(
-            "/chat-accounts",
-            &service(),
-            register("org_a", "EAAG-token-one"),
-        )
-        .await;
+    let meta_body = |org: &'static str, token: &'static str| json!({"provider": "meta", "address": id, "org_id": org, "access_token": token});
+    let r = register(&t, &service(), meta_body("org_a", "EAAG-token-one")).await;
     assert_eq!(r.status, 201, "{:?}", r.json);
     let secret = stored_meta_secret(&t, id).await.expect("the secret");
     assert!(secret.contains("EAAG-token-one") && secret.contains("org_a"));
@@ -483,13 +464,7 @@ async fn when_a_meta_token_is_registered_it_should_live_in_the_credential_store_
     assert!(!format!("{item:?}").contains("EAAG-token-one"));
     // Rotation replaces it.
     t.meta.allow_token(id, "EAAG-token-two");
-    let r = t
-        .post(
-            "/chat-accounts",
-            &service(),
-            register("org_a", "EAAG-token-two"),
-        )
-        .await;
+    let r = register(&t, &service(), meta_body("org_a", "EAAG-token-two")).await;
     assert_eq!(r.status, 200, "{:?}", r.json);
     let secret = stored_meta_secret(&t, id).await.expect("the secret");
     assert!(secret.contains("EAAG-token-two") && !secret.contains("EAAG-token-one"));
@@ -502,13 +477,7 @@ async fn when_a_meta_token_is_registered_it_should_live_in_the_credential_store_
         )
         .await;
     assert_eq!(r.status, 404, "{:?}", r.json);
-    let r = t
-        .post(
-            "/chat-accounts",
-            &service(),
-            register("org_b", "EAAG-token-b"),
-        )
-        .await;
+    let r = register(&t, &service(), meta_body("org_b", "EAAG-token-b")).await;
     assert_error(&r, 409, "address_taken");
     assert!(
         stored_meta_secret(&t, id)
@@ -526,13 +495,7 @@ async fn when_a_meta_token_is_registered_it_should_live_in_the_credential_store_
         .await;
     assert_eq!(r.status, 204, "{:?}", r.json);
     assert!(stored_meta_secret(&t, id).await.is_none());
-    let r = t
-        .post(
-            "/chat-accounts",
-            &service(),
-            register("org_b", "EAAG-token-b"),
-        )
-        .await;
+    let r = register(&t, &service(), meta_body("org_b", "EAAG-token-b")).await;
     assert_eq!(r.status, 201, "{:?}", r.json);
     let secret = stored_meta_secret(&t, id).await.expect("the secret");
     assert!(secret.contains("org_b") && secret.contains("EAAG-token-b"));
@@ -551,30 +514,27 @@ async fn when_an_admin_registers_a_whatsapp_sender_of_the_account_it_should_be_p
     t.standin
         .add_whatsapp_sender(ACC_B, "whatsapp:+15550208888");
     let admin_c = admin_token("adm_c", "org_c");
-    let r = t
-        .post(
-            "/chat-accounts",
-            &admin_c,
-            with_account("whatsapp:+15550208888", None, ACC_C, TOKEN_C),
-        )
-        .await;
+    let r = register(
+        &t,
+        &admin_c,
+        with_account("whatsapp:+15550208888", None, ACC_C, TOKEN_C),
+    )
+    .await;
     assert_error(&r, 403, "ownership_unverified");
     // The same number as SMS is not a WhatsApp sender: unproven.
-    let r = t
-        .post(
-            "/chat-accounts",
-            &admin_c,
-            with_account("+15550309999", None, ACC_C, TOKEN_C),
-        )
-        .await;
+    let r = register(
+        &t,
+        &admin_c,
+        with_account("+15550309999", None, ACC_C, TOKEN_C),
+    )
+    .await;
     assert_error(&r, 403, "ownership_unverified");
-    let r = t
-        .post(
-            "/chat-accounts",
-            &admin_c,
-            with_account("whatsapp:+15550309999", None, ACC_C, TOKEN_C),
-        )
-        .await;
+    let r = register(
+        &t,
+        &admin_c,
+        with_account("whatsapp:+15550309999", None, ACC_C, TOKEN_C),
+    )
+    .await;
     assert_eq!(r.status, 201, "{:?}", r.json);
     assert_eq!(r.json["org_id"], "org_c");
 }
