@@ -247,3 +247,69 @@ async fn when_a_meta_contact_sends_a_document_it_should_be_fetched_by_id_with_th
     assert_eq!(download(link).await, (200, b"%PDF-1.4 invoice".to_vec()));
     assert_eq!(m["media"][0]["filename"], "invoice.pdf");
 }
+
+/// A message stored by a processing that stopped before its media (here:
+/// a processor without the media bucket), then delivered again by SQS: the
+/// redelivery fetches the media it finds unrecorded.
+#[tokio::test]
+async fn when_a_stored_message_is_redelivered_without_its_media_they_should_be_fetched_then() {
+    let t = spawn_app().await;
+    t.register_number(BUSINESS, ORG).await;
+    let sid = t.standin.new_message_sid();
+    let account = t.standin.account_sid().to_string();
+    let url = t
+        .standin
+        .add_media(&account, &sid, "image/jpeg", JPEG, None);
+    let mut p = t
+        .standin
+        .inbound_params(&sid, CONTACT, BUSINESS, "see attached");
+    p.retain(|(k, _)| k != "NumMedia");
+    p.push(("NumMedia".into(), "1".into()));
+    p.push(("MediaUrl0".into(), url));
+    p.push(("MediaContentType0".into(), "image/jpeg".into()));
+    let envelope = shared::envelope::Envelope::new(
+        shared::envelope::Source::Messaging,
+        p,
+        None,
+        None,
+        shared::clock::format_ts(chrono::Utc::now()),
+    );
+    let raw = serde_json::to_string(&envelope).unwrap();
+    // The first processing: the text only.
+    let without_media = shared::Core::new(t.app.config.core(), raw_dynamodb().await);
+    shared::inbox::inbound::process(&without_media, &raw)
+        .await
+        .unwrap();
+    let m = last_message(&t, &conv()).await;
+    assert!(m["media"][0].get("download_url").is_none(), "{m}");
+    // SQS delivers it again: the stack's processor keeps the media.
+    t.sqs
+        .send_message()
+        .queue_url(&t.queue_url)
+        .message_body(&raw)
+        .send()
+        .await
+        .unwrap();
+    t.drain().await;
+    let m = last_message(&t, &conv()).await;
+    let link = m["media"][0]["download_url"].as_str().expect("kept now");
+    assert_eq!(download(link).await, (200, JPEG.to_vec()));
+    assert_eq!(t.messages(&conv(), &agent()).await.len(), 1, "stored once");
+    // A third delivery fetches nothing more.
+    t.standin.clear_requests();
+    t.sqs
+        .send_message()
+        .queue_url(&t.queue_url)
+        .message_body(&raw)
+        .send()
+        .await
+        .unwrap();
+    t.drain().await;
+    assert!(
+        !t.standin
+            .requests()
+            .iter()
+            .any(|r| r.path.contains("/Media/")),
+        "already kept: not fetched again"
+    );
+}

@@ -374,6 +374,9 @@ async fn inbound_once(
             InboundOutcome::Duplicate => {
                 identity::link(app, &org, &m.contact, &resolved).await?;
                 tracing::info!(conversation_id = %conv, "inbound message already stored");
+                // A redelivery after a crash between the text and its media:
+                // the media are fetched now.
+                crate::inbox::media::store_missing_media(app, &org, m.provider, to, &msg).await?;
                 return Ok(Routed::Done);
             }
             InboundOutcome::Rerouted => return Ok(Routed::Moved(to.to_string())),

@@ -78,6 +78,44 @@ pub async fn store_media(
     }
 }
 
+/// [`store_media`] for a message found already stored (a redelivery):
+/// only when it has media and no outcome was recorded for them (the
+/// processing that stored it stopped before). One GetItem, and only for a
+/// message with media.
+pub async fn store_missing_media(
+    app: &Core<impl AccountStore + MessageStore>,
+    org: &str,
+    provider: Provider,
+    business: &str,
+    msg: &Message,
+) -> Result<(), crate::ports::StoreError> {
+    let has_media = msg
+        .details
+        .as_ref()
+        .and_then(|d| d.get("media"))
+        .and_then(Value::as_array)
+        .is_some_and(|m| !m.is_empty());
+    if app.media.is_none() || !has_media {
+        return Ok(());
+    }
+    let Some(stored) = app
+        .store
+        .get_message(&msg.conversation_id, &msg.sort_key())
+        .await?
+    else {
+        // Another delivery of the same SID (stored under its own time).
+        return Ok(());
+    };
+    let recorded = stored
+        .details
+        .as_ref()
+        .is_some_and(|d| d.get("media_stored").is_some());
+    if !recorded {
+        store_media(app, org, provider, business, &stored).await;
+    }
+    Ok(())
+}
+
 async fn keep_one(
     app: &Core<impl AccountStore + MessageStore>,
     media: &Media,
