@@ -109,14 +109,133 @@ impl MediaError {
     }
 }
 
-fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .connect_timeout(Duration::from_secs(3))
-        .redirect(reqwest::redirect::Policy::none())
-        .tls_certs_only(crate::tls::reqwest_roots())
-        .build()
-        .unwrap_or_default()
+/// One attempt's limit: connect, headers and body.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Media's HTTPS: the AWS SDK's own connector (hyper, rustls over aws-lc),
+/// trusting Mozilla's roots (and `SSL_CERT_FILE`), built on first use, so
+/// `process-inbound` links no second HTTP client. Redirects are not
+/// followed here (see [`MediaSource`]).
+fn connector()
+-> Result<&'static aws_smithy_runtime_api::client::http::SharedHttpConnector, MediaError> {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    static CONNECTOR: std::sync::OnceLock<
+        Result<aws_smithy_runtime_api::client::http::SharedHttpConnector, String>,
+    > = std::sync::OnceLock::new();
+    CONNECTOR
+        .get_or_init(|| {
+            let mut store = TrustStore::empty().with_native_roots(false);
+            for der in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+                store.add_pem_certificate(crate::tls::pem_of(der.as_ref()));
+            }
+            if let Some(pem) = crate::tls::extra_roots_pem() {
+                store.add_pem_certificate(pem);
+            }
+            let context = TlsContext::builder()
+                .with_trust_store(store)
+                .build()
+                .map_err(|e| e.to_string())?;
+            let sleep = aws_smithy_async::rt::sleep::default_async_sleep()
+                .ok_or_else(|| "no async sleep".to_string())?;
+            let connector = aws_smithy_http_client::Connector::builder()
+                .connector_settings(
+                    aws_smithy_runtime_api::client::http::HttpConnectorSettings::builder()
+                        .connect_timeout(Duration::from_secs(3))
+                        .build(),
+                )
+                .sleep_impl(sleep)
+                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+                .tls_context(context)
+                .build();
+            Ok(aws_smithy_runtime_api::client::http::SharedHttpConnector::new(connector))
+        })
+        .as_ref()
+        .map_err(|e| MediaError::Unavailable(format!("https client: {e}")))
+}
+
+/// An answer: status, the headers media needs, and the body unread.
+struct Answer {
+    status: u16,
+    location: Option<String>,
+    content_type: Option<String>,
+    content_length: Option<u64>,
+    body: aws_smithy_types::body::SdkBody,
+}
+
+impl Answer {
+    /// The body, at most `max` bytes.
+    async fn bytes(self, max: usize) -> Result<Vec<u8>, MediaError> {
+        use http_body_util::BodyExt;
+        let mut body = self.body;
+        let read = async {
+            let mut out = Vec::new();
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| MediaError::Unavailable(e.to_string()))?;
+                if let Ok(data) = frame.into_data() {
+                    if out.len() + data.len() > max {
+                        return Err(MediaError::TooLarge);
+                    }
+                    out.extend_from_slice(&data);
+                }
+            }
+            Ok(out)
+        };
+        tokio::time::timeout(HTTP_TIMEOUT, read)
+            .await
+            .map_err(|_| MediaError::Unavailable("body timed out".into()))?
+    }
+}
+
+/// One request over [`connector`].
+async fn send(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<Answer, MediaError> {
+    let mut req = http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let req = req
+        .body(aws_smithy_types::body::SdkBody::from(body))
+        .map_err(|_| MediaError::Status(400))?;
+    let req = aws_smithy_runtime_api::client::orchestrator::HttpRequest::try_from(req)
+        .map_err(|_| MediaError::Status(400))?;
+    use aws_smithy_runtime_api::client::http::HttpConnector;
+    let resp = tokio::time::timeout(HTTP_TIMEOUT, connector()?.call(req))
+        .await
+        .map_err(|_| MediaError::Unavailable("timed out".into()))?
+        .map_err(|e| MediaError::Unavailable(e.to_string()))?;
+    let header = |name: &str| resp.headers().get(name).map(str::to_string);
+    Ok(Answer {
+        status: resp.status().as_u16(),
+        location: header("location"),
+        content_type: header("content-type"),
+        content_length: header("content-length").and_then(|n| n.parse().ok()),
+        body: resp.into_body(),
+    })
+}
+
+/// An absolute `http(s)` URL.
+fn parse_url(s: &str) -> Option<http::Uri> {
+    let uri: http::Uri = s.parse().ok()?;
+    (matches!(uri.scheme_str(), Some("http" | "https")) && uri.authority().is_some()).then_some(uri)
+}
+
+/// A redirect's `Location`, absolute or from the root of `base`.
+fn join(base: &http::Uri, location: &str) -> Option<http::Uri> {
+    if let Some(abs) = parse_url(location) {
+        return Some(abs);
+    }
+    if location.starts_with('/') && !location.starts_with("//") {
+        return parse_url(&format!(
+            "{}://{}{location}",
+            base.scheme_str()?,
+            base.authority()?
+        ));
+    }
+    None
 }
 
 /// Who signs, where and when (S3's SigV4 flavour: no double encoding, no
@@ -193,7 +312,6 @@ pub struct MediaBucket {
     /// `AWS_ENDPOINT_URL` (the emulator): path-style URLs on it.
     endpoint: Option<String>,
     credentials: Option<SharedCredentialsProvider>,
-    http: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl MediaBucket {
@@ -208,12 +326,7 @@ impl MediaBucket {
                 .endpoint_url()
                 .map(|e| e.trim_end_matches('/').to_string()),
             credentials: sdk.credentials_provider(),
-            http: std::sync::OnceLock::new(),
         }
-    }
-
-    fn http(&self) -> &reqwest::Client {
-        self.http.get_or_init(http_client)
     }
 
     fn object_url(&self, key: &str) -> String {
@@ -263,16 +376,12 @@ impl MediaBucket {
             SignatureLocation::Headers,
             None,
         )?;
-        let mut req = self.http().put(url);
-        for (name, value) in headers.iter().copied().chain(instructions.headers()) {
-            req = req.header(name, value);
-        }
-        let resp = req
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| MediaError::Unavailable(format!("s3: {e}")))?;
-        Ok(resp.status().as_u16())
+        let all: Vec<(&str, &str)> = headers
+            .iter()
+            .copied()
+            .chain(instructions.headers())
+            .collect();
+        Ok(send("PUT", url, &all, body).await?.status)
     }
 
     /// Store an object.
@@ -325,23 +434,26 @@ pub enum Credential<'a> {
 }
 
 /// `scheme://host:port` of a URL.
-fn origin(url: &reqwest::Url) -> String {
+fn origin(url: &http::Uri) -> String {
+    let port = url.port_u16().unwrap_or(match url.scheme_str() {
+        Some("https") => 443,
+        _ => 80,
+    });
     format!(
-        "{}://{}:{}",
-        url.scheme(),
-        url.host_str().unwrap_or(""),
-        url.port_or_known_default().unwrap_or(0)
+        "{}://{}:{port}",
+        url.scheme_str().unwrap_or(""),
+        url.host().unwrap_or("").to_ascii_lowercase()
     )
 }
 
 /// Whether `url` is `base`'s origin or an `https` host under one of
 /// `domains`.
-pub fn trusted_host(url: &reqwest::Url, base: &str, domains: &[&str]) -> bool {
-    if reqwest::Url::parse(base).is_ok_and(|b| origin(&b) == origin(url)) {
+pub fn trusted_host(url: &http::Uri, base: &str, domains: &[&str]) -> bool {
+    if parse_url(base).is_some_and(|b| origin(&b) == origin(url)) {
         return true;
     }
-    url.scheme() == "https"
-        && url.host_str().is_some_and(|h| {
+    url.scheme_str() == Some("https")
+        && url.host().is_some_and(|h| {
             let h = h.to_ascii_lowercase();
             domains
                 .iter()
@@ -356,7 +468,6 @@ pub struct MediaSource {
     pub twilio_auth: Option<(String, String)>,
     pub graph_base: String,
     pub graph_version: String,
-    http: std::sync::OnceLock<reqwest::Client>,
 }
 
 /// The hosts Twilio's and Meta's credentials may go to (besides the
@@ -386,12 +497,7 @@ impl MediaSource {
                 get("META_GRAPH_BASE_URL").unwrap_or_else(|| "https://graph.facebook.com".into()),
             ),
             graph_version: get("META_GRAPH_VERSION").unwrap_or_else(|| "v23.0".into()),
-            http: std::sync::OnceLock::new(),
         }
-    }
-
-    fn http(&self) -> &reqwest::Client {
-        self.http.get_or_init(http_client)
     }
 
     /// Download a Twilio `MediaUrl` (only from the API's origin or a Twilio
@@ -401,7 +507,7 @@ impl MediaSource {
         url: &str,
         auth: Credential<'_>,
     ) -> Result<(String, Vec<u8>), MediaError> {
-        let start = reqwest::Url::parse(url).map_err(|_| MediaError::Status(400))?;
+        let start = parse_url(url).ok_or(MediaError::Status(400))?;
         if !trusted_host(&start, &self.twilio_api_base, TWILIO_DOMAINS) {
             return Err(MediaError::Status(400));
         }
@@ -423,26 +529,19 @@ impl MediaSource {
             return Err(MediaError::Status(400));
         }
         let url = format!("{}/{}/{id}", self.graph_base, self.graph_version);
-        let resp = self
-            .http()
-            .get(&url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(|e| MediaError::Unavailable(format!("graph: {e}")))?;
-        if !resp.status().is_success() {
-            return Err(MediaError::Status(resp.status().as_u16()));
+        let bearer = format!("Bearer {token}");
+        let resp = send("GET", &url, &[("authorization", &bearer)], Vec::new()).await?;
+        if !(200..300).contains(&resp.status) {
+            return Err(MediaError::Status(resp.status));
         }
-        let meta: Meta = resp
-            .json()
-            .await
+        let meta: Meta = serde_json::from_slice(&resp.bytes(64 * 1024).await?)
             .map_err(|e| MediaError::Unavailable(format!("graph: {e}")))?;
         if meta.file_size.is_some_and(|n| n > MAX_MEDIA_BYTES as u64) {
             return Err(MediaError::TooLarge);
         }
         let target = meta
             .url
-            .and_then(|u| reqwest::Url::parse(&u).ok())
+            .and_then(|u| parse_url(&u))
             .ok_or(MediaError::Status(502))?;
         self.download(target, &Credential::Bearer(token), |u| {
             trusted_host(u, &self.graph_base, META_DOMAINS)
@@ -452,62 +551,46 @@ impl MediaSource {
 
     async fn download(
         &self,
-        mut url: reqwest::Url,
+        mut url: http::Uri,
         credential: &Credential<'_>,
-        trusted: impl Fn(&reqwest::Url) -> bool,
+        trusted: impl Fn(&http::Uri) -> bool,
     ) -> Result<(String, Vec<u8>), MediaError> {
-        for _ in 0..5 {
-            let mut req = self.http().get(url.clone());
-            if trusted(&url) {
-                req = match credential {
-                    Credential::Basic(u, p) => req.basic_auth(u, Some(p)),
-                    Credential::Bearer(t) => req.bearer_auth(t),
-                };
+        let auth = match credential {
+            Credential::Basic(u, p) => {
+                use base64::Engine;
+                let pair = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+                format!("Basic {pair}")
             }
-            let mut resp = req
-                .send()
-                .await
-                .map_err(|e| MediaError::Unavailable(e.to_string()))?;
-            let status = resp.status();
-            if status.is_redirection() {
-                let next = resp
-                    .headers()
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|l| l.to_str().ok())
-                    .and_then(|l| url.join(l).ok())
-                    .ok_or(MediaError::Status(status.as_u16()))?;
-                url = next;
+            Credential::Bearer(t) => format!("Bearer {t}"),
+        };
+        for _ in 0..5 {
+            let headers: Vec<(&str, &str)> = if trusted(&url) {
+                vec![("authorization", auth.as_str())]
+            } else {
+                Vec::new()
+            };
+            let resp = send("GET", &url.to_string(), &headers, Vec::new()).await?;
+            if (300..400).contains(&resp.status) {
+                url = resp
+                    .location
+                    .as_deref()
+                    .and_then(|l| join(&url, l))
+                    .ok_or(MediaError::Status(resp.status))?;
                 continue;
             }
-            if !status.is_success() {
-                return Err(MediaError::Status(status.as_u16()));
+            if !(200..300).contains(&resp.status) {
+                return Err(MediaError::Status(resp.status));
             }
-            let raw_type = resp
-                .headers()
-                .get(reqwest::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string();
+            let raw_type = resp.content_type.clone().unwrap_or_default();
             let content_type =
                 allowed_type(&raw_type).ok_or(MediaError::TypeNotAllowed(raw_type))?;
             if resp
-                .content_length()
+                .content_length
                 .is_some_and(|n| n > MAX_MEDIA_BYTES as u64)
             {
                 return Err(MediaError::TooLarge);
             }
-            let mut body = Vec::new();
-            while let Some(chunk) = resp
-                .chunk()
-                .await
-                .map_err(|e| MediaError::Unavailable(e.to_string()))?
-            {
-                if body.len() + chunk.len() > MAX_MEDIA_BYTES {
-                    return Err(MediaError::TooLarge);
-                }
-                body.extend_from_slice(&chunk);
-            }
-            return Ok((content_type, body));
+            return Ok((content_type, resp.bytes(MAX_MEDIA_BYTES).await?));
         }
         Err(MediaError::Redirects)
     }
@@ -555,7 +638,7 @@ mod tests {
 
     #[test]
     fn when_a_host_is_checked_credentials_should_go_only_to_the_provider() {
-        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        let url = |u: &str| parse_url(u).unwrap();
         let base = "https://api.twilio.com";
         assert!(trusted_host(
             &url("https://api.twilio.com/2010-04-01/x"),

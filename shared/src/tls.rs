@@ -33,6 +33,19 @@ pub fn extra_roots_pem() -> Option<Vec<u8>> {
 }
 
 /// The same roots for a reqwest client (`ClientBuilder::tls_certs_only`).
+/// A DER certificate as PEM (what the AWS SDK's trust store takes).
+pub fn pem_of(der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).unwrap_or(""));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
+}
+
 pub fn reqwest_roots() -> Vec<reqwest::Certificate> {
     let mut roots: Vec<reqwest::Certificate> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
         .iter()
