@@ -178,6 +178,11 @@ pub enum VaultError {
     Corrupt(String),
 }
 
+/// Secrets Manager failed (with the SDK's whole error context).
+fn unavailable(e: &impl std::error::Error) -> VaultError {
+    VaultError::Unavailable(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string())
+}
+
 /// What storing an account's credentials did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PutCredentials {
@@ -465,9 +470,7 @@ impl Vault {
                     {
                         Ok(None)
                     }
-                    Err(e) => Err(VaultError::Unavailable(
-                        aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
-                    )),
+                    Err(e) => Err(unavailable(&e)),
                 }
             }
         }
@@ -512,9 +515,7 @@ impl Vault {
                     {
                         Ok(false)
                     }
-                    Err(e) => Err(VaultError::Unavailable(
-                        aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
-                    )),
+                    Err(e) => Err(unavailable(&e)),
                 }
             }
         }
@@ -540,11 +541,7 @@ impl Vault {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| {
-                    VaultError::Unavailable(
-                        aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
-                    )
-                }),
+                .map_err(|e| unavailable(&e)),
         }
     }
 
@@ -577,9 +574,7 @@ impl Vault {
                     {
                         Ok(false)
                     }
-                    Err(e) => Err(VaultError::Unavailable(
-                        aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
-                    )),
+                    Err(e) => Err(unavailable(&e)),
                 }
             }
         }

@@ -291,12 +291,13 @@ async fn when_a_number_is_of_an_orgs_own_account_typing_should_go_out_as_that_ac
     assert_eq!(status, 200);
     t.drain().await;
     let conv = inbox_conversation_id(ORG, "twilio", "whatsapp", CONTACT);
-    settings(
+    let r = settings(
         &t,
         &service(),
         json!({"org_id": ORG, "typing_indicators": true}),
     )
     .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
     assert!(outcome(&typing(&t, &conv, &agent()).await).0);
     let sent = typing_requests(&t);
     assert_eq!(sent.len(), 1);

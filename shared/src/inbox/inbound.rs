@@ -160,16 +160,16 @@ fn cache_key(provider: Provider, address: &str) -> String {
 }
 
 /// Where a business number routes.
-struct Route {
-    org: String,
+pub(crate) struct Route {
+    pub(crate) org: String,
     /// The number's chat account says so (`false`: `DEFAULT_ORG_ID` does).
-    by_account: bool,
+    pub(crate) by_account: bool,
     /// The org's own Twilio account the number belongs to (`None`: the
     /// environment's).
-    twilio_account: Option<String>,
+    pub(crate) twilio_account: Option<String>,
 }
 
-async fn route(
+pub(crate) async fn route(
     app: &Core<impl AccountStore>,
     provider: Provider,
     address: &str,

@@ -8,10 +8,11 @@ use serde_json::{Value, json};
 
 use crate::app::Core;
 use crate::domain::Provider;
-use crate::inbox::providers::{meta_token_of, twilio_account_of};
+use crate::inbox::providers::{Credentials, credentials_of};
 use crate::media::{Credential, Media, MediaError};
 use crate::model::Message;
 use crate::ports::{AccountStore, MessageStore};
+use crate::transport::TwilioError;
 
 /// Attempts per medium, for failures worth another one.
 const ATTEMPTS: u32 = 3;
@@ -125,21 +126,24 @@ async fn keep_one(
     item: &Value,
     key: &str,
 ) -> Result<(String, usize), MediaError> {
-    let (content_type, body) = match provider {
-        Provider::Meta => {
+    // No credentials of this org for the number: nothing to fetch with,
+    // and no point trying again.
+    let creds = credentials_of(app, org, provider, business)
+        .await
+        .map_err(|e| match e {
+            TwilioError::Meta { .. } | TwilioError::Api { status: 401, .. } => {
+                MediaError::NoCredentials
+            }
+            e => MediaError::Unavailable(e.to_string()),
+        })?;
+    let (content_type, body) = match &creds {
+        Credentials::Meta(token) => {
             let id = item["media_id"].as_str().ok_or(MediaError::Status(400))?;
-            let token = meta_token_of(app, org, business)
-                .await
-                .map_err(|e| MediaError::Unavailable(e.to_string()))?
-                .ok_or(MediaError::NoCredentials)?;
             media.source.meta(id, token.expose()).await?
         }
-        _ => {
+        Credentials::Twilio(account) => {
             let url = item["url"].as_str().ok_or(MediaError::Status(400))?;
-            let account = twilio_account_of(app, org, business)
-                .await
-                .map_err(|e| MediaError::Unavailable(e.to_string()))?;
-            let (user, password) = match &account {
+            let (user, password) = match account {
                 Some(a) => a.rest_credentials(),
                 None => media
                     .source

@@ -4,7 +4,8 @@
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-use crate::accounts::RouteEntry;
+use crate::app::Core;
+use crate::inbox::inbound::route;
 use crate::vault::TwilioAccount;
 
 use crate::app::App;
@@ -85,28 +86,15 @@ pub fn check_content(provider: Provider, content: &ReplyContent) -> Result<(), A
 /// credentials (`None`: the environment's account sends). Nothing is sent
 /// when the number names an account whose credentials are not this org's.
 pub(crate) async fn twilio_account_of(
-    app: &crate::app::Core<impl AccountStore>,
+    app: &Core<impl AccountStore>,
     org: &str,
     from: &str,
 ) -> Result<Option<Arc<TwilioAccount>>, TwilioError> {
-    let sid = match app.accounts.get(from) {
-        Some(route) => route.twilio_account,
-        None => match app.store.chat_account(Provider::Twilio, from).await {
-            Ok(Some(acc)) => {
-                let sid = acc.twilio_account_sid.clone();
-                app.accounts.put(
-                    from,
-                    RouteEntry {
-                        org: acc.org_id,
-                        twilio_account: sid.clone(),
-                    },
-                );
-                sid
-            }
-            Ok(None) => None,
-            Err(e) => return Err(TwilioError::Unavailable(format!("chat account: {e}"))),
-        },
-    };
+    // The processor's routing (cached): the number's account, if any.
+    let sid = route(app, Provider::Twilio, from)
+        .await
+        .map_err(|e| TwilioError::Unavailable(format!("chat account: {e}")))?
+        .and_then(|r| r.twilio_account);
     let Some(sid) = sid else {
         return Ok(None);
     };
@@ -128,6 +116,47 @@ pub(crate) async fn twilio_account_of(
     }
 }
 
+/// What a provider call from an org's number acts with, owned: the
+/// number's Twilio account (`None`: the environment's), or the Meta token.
+pub(crate) enum Credentials {
+    Twilio(Option<Arc<TwilioAccount>>),
+    Meta(Secret),
+}
+
+impl Credentials {
+    pub(crate) fn auth(&self) -> ProviderAuth<'_> {
+        match self {
+            Self::Twilio(account) => ProviderAuth::Twilio(account.as_deref()),
+            Self::Meta(token) => ProviderAuth::Meta(token.expose()),
+        }
+    }
+}
+
+/// The org's credentials for its `provider` number `business`. An error
+/// when there are none of this org (nothing can be sent): Twilio's 401
+/// (another org's account) or Meta's bad-token refusal (no token).
+pub(crate) async fn credentials_of(
+    app: &Core<impl AccountStore>,
+    org: &str,
+    provider: Provider,
+    business: &str,
+) -> Result<Credentials, TwilioError> {
+    match provider {
+        Provider::Meta => meta_token_of(app, org, business)
+            .await?
+            .map(Credentials::Meta)
+            .ok_or_else(|| TwilioError::Meta {
+                status: 401,
+                code: crate::transport::META_BAD_TOKEN,
+                subcode: None,
+                message: "no access token registered for this phone number id".into(),
+            }),
+        _ => Ok(Credentials::Twilio(
+            twilio_account_of(app, org, business).await?,
+        )),
+    }
+}
+
 /// Send a reply through the conversation's provider, with the org's
 /// credentials for the number it goes from.
 pub async fn send(
@@ -135,32 +164,18 @@ pub async fn send(
     inbox: &InboxMeta,
     m: &OutboundMessage<'_>,
 ) -> Result<SmsResource, TwilioError> {
-    if inbox.provider != Provider::Meta {
-        let account = twilio_account_of(app, &inbox.org_id, m.from).await?;
-        return app
-            .twilio
-            .send_reply(ProviderAuth::Twilio(account.as_deref()), m)
-            .await;
+    let creds = credentials_of(app, &inbox.org_id, inbox.provider, m.from).await?;
+    match inbox.provider {
+        Provider::Meta => app.meta.send_reply(creds.auth(), m).await,
+        _ => app.twilio.send_reply(creds.auth(), m).await,
     }
-    let Some(token) = meta_token_of(app, &inbox.org_id, m.from).await? else {
-        // Nothing was sent: the number has no token of this org.
-        return Err(TwilioError::Meta {
-            status: 401,
-            code: crate::transport::META_BAD_TOKEN,
-            subcode: None,
-            message: "no access token registered for this phone number id".into(),
-        });
-    };
-    app.meta
-        .send_reply(ProviderAuth::Meta(token.expose()), m)
-        .await
 }
 
 /// The org's access token for a Meta number: from the credential store,
 /// else (an install without one, or a number registered before it) from
 /// the chat account item. Only a token registered by this org.
 pub(crate) async fn meta_token_of(
-    app: &crate::app::Core<impl AccountStore>,
+    app: &Core<impl AccountStore>,
     org: &str,
     phone_number_id: &str,
 ) -> Result<Option<Secret>, TwilioError> {

@@ -25,12 +25,10 @@ use crate::clock::format_ts;
 use crate::conversation::access::load_visible;
 use crate::domain::{AuthorType, Provider};
 use crate::error::ApiError;
-use crate::inbox::providers::{meta_token_of, twilio_account_of};
+use crate::inbox::providers::credentials_of;
 use crate::inbox::reply::WINDOW;
 use crate::model::{ConversationMeta, InboxMeta};
-use crate::ports::{
-    AccountStore, ConversationStore, MessageStore, ProviderAuth, ProviderTransport,
-};
+use crate::ports::{AccountStore, ConversationStore, MessageStore, ProviderTransport};
 
 /// One typing indicator per conversation per this long.
 pub const TYPING_EVERY: Duration = Duration::seconds(10);
@@ -107,16 +105,9 @@ async fn read_receipt(
     if !claimed {
         return Ok(Some("already sent"));
     }
-    let token = meta_token_of(app, &inbox.org_id, &inbox.business_address)
-        .await?
-        .ok_or_else(|| ApiError::Internal("no access token for the number".into()))?;
+    let creds = credentials_of(app, &inbox.org_id, Provider::Meta, &inbox.business_address).await?;
     app.meta
-        .show_read(
-            ProviderAuth::Meta(token.expose()),
-            &inbox.business_address,
-            &sid,
-            false,
-        )
+        .show_read(creds.auth(), &inbox.business_address, &sid, false)
         .await?;
     Ok(Some("sent"))
 }
@@ -181,31 +172,16 @@ pub async fn typing(
         return Ok(view(false, Some("rate_limited")));
     }
     let business = inbox.business_address.as_str();
-    let sent = match inbox.provider {
-        Provider::Meta => match meta_token_of(app, &inbox.org_id, business).await {
-            Ok(Some(token)) => {
-                app.meta
-                    .show_read(ProviderAuth::Meta(token.expose()), business, &sid, true)
-                    .await
-            }
-            Ok(None) => Err(crate::transport::TwilioError::Unavailable(
-                "no access token for the number".into(),
-            )),
-            Err(e) => Err(e),
-        },
-        _ => match twilio_account_of(app, &inbox.org_id, business).await {
-            Ok(account) => {
+    let sent = match credentials_of(app, &inbox.org_id, inbox.provider, business).await {
+        Ok(creds) => match inbox.provider {
+            Provider::Meta => app.meta.show_read(creds.auth(), business, &sid, true).await,
+            _ => {
                 app.twilio
-                    .show_read(
-                        ProviderAuth::Twilio(account.as_deref()),
-                        business,
-                        &sid,
-                        true,
-                    )
+                    .show_read(creds.auth(), business, &sid, true)
                     .await
             }
-            Err(e) => Err(e),
         },
+        Err(e) => Err(e),
     };
     match sent {
         Ok(()) => Ok(view(true, None)),

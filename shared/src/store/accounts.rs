@@ -88,14 +88,7 @@ impl AccountStore for Store {
         item.insert("read_receipts".into(), b(settings.read_receipts));
         item.insert("typing_indicators".into(), b(settings.typing_indicators));
         item.insert("updated_at".into(), s(at));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        Ok(())
+        self.put_item(item).await
     }
 
     async fn claim(
@@ -271,14 +264,7 @@ impl AccountStore for Store {
         item.insert("message_sid".into(), s(sid));
         item.insert("received_at".into(), s(received_at));
         item.insert("envelope".into(), s(envelope_json));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        Ok(())
+        self.put_item(item).await
     }
 
     async fn list_unroutable(

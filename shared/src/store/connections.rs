@@ -87,14 +87,7 @@ impl Store {
 
 impl ConnectionStore for Store {
     async fn put_connection(&self, c: &Connection) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(connection_item(c)))
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        Ok(())
+        self.put_item(connection_item(c)).await
     }
 
     async fn delete_connection(&self, id: &str) -> Result<(), StoreError> {

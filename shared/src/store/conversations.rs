@@ -70,6 +70,18 @@ impl Store {
         }
     }
 
+    /// Put an item, replacing any with its key.
+    pub(crate) async fn put_item(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
     async fn conversations_on_gsi(
         &self,
         gsi_pk: String,
