@@ -7,6 +7,8 @@ use std::future::Future;
 
 use crate::app::{App, Core};
 
+pub mod runtime;
+
 /// JSON logs in Lambda, readable ones on a terminal. `RUST_LOG` filters by
 /// level and target (`info`, `warn,shared=debug`); a directive this filter
 /// does not take (span or field filters) falls back to `info`.
@@ -98,7 +100,7 @@ where
     Fut: Future<Output = Result<R, Infallible>> + Send,
 {
     let app: &'static Core = Box::leak(Box::new(core));
-    lambda_runtime::run(lambda_runtime::service_fn(
+    runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<E>| handler(app, event.payload),
     ))
     .await
@@ -116,7 +118,7 @@ where
     F: Fn(&'static D, Request) -> Fut + 'static,
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
-    lambda_runtime::run(guarded_service(deps, handler)).await
+    runtime::run(guarded_service(deps, handler)).await
 }
 
 /// The service [`serve_http`] runs: raw Lambda event in, Lambda response

@@ -14,7 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         core,
         sender: ManagementApi::new(&sdk, &endpoint),
     }));
-    lambda_runtime::run(lambda_runtime::service_fn(
+    shared::lambda::runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<shared::store::stream::StreamEvent>| {
             push::handle(deps, event.payload)
         },

@@ -3,7 +3,7 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::lambda::init_tracing();
-    lambda_runtime::run(lambda_runtime::service_fn(
+    shared::lambda::runtime::run(lambda_runtime::service_fn(
         |event: lambda_runtime::LambdaEvent<_>| ws_ping::handle(event.payload),
     ))
     .await

@@ -1,0 +1,921 @@
+//! The Lambda Runtime API loop every function runs: ask for the next event,
+//! hand it to the function, post the answer.
+//!
+//! This replaces `lambda_runtime::run`, whose tower stack and hyper client
+//! cost ~125 µs of CPU per invocation before a function does anything
+//! (BENCHMARKS.md, "Round 4" and "Round 6"). The protocol is small and
+//! documented (<https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html>):
+//! `GET /2018-06-01/runtime/invocation/next` long-polls for an event, then
+//! `POST …/invocation/{id}/response` or `…/invocation/{id}/error`. Here it
+//! is one keep-alive HTTP/1.1 connection to the loopback Runtime API with
+//! blocking reads and writes: one `write` and (mostly) one `read` per
+//! exchange, no event loop wake-ups. Blocking is what the process should do
+//! between invocations anyway: Lambda freezes it there.
+//!
+//! What `lambda_runtime` gave a function is kept: the same
+//! [`lambda_runtime::Context`] (built by its own constructor), the same
+//! `Lambda runtime invoke` span with `requestId` around each invocation
+//! (so every log line still carries the request id), `_X_AMZN_TRACE_ID`
+//! set for the AWS SDK's trace propagation, and an event the function
+//! cannot read answered with an invocation error instead of a crash.
+
+use std::convert::Infallible;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+
+use lambda_runtime::{Context, LambdaEvent, Service};
+use tracing::Instrument;
+
+const NEXT: &[u8] = b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n";
+/// Responses above this are refused by Lambda (6 MB); reading a larger
+/// event is not attempted either.
+const MAX_BODY: usize = 6 * 1024 * 1024 + 64 * 1024;
+
+/// Serve events with `service` until the Runtime API fails: the function's
+/// main loop. Returns only on an error talking to the Runtime API (Lambda
+/// then restarts the process, as it would after `lambda_runtime::run`).
+pub async fn run<E, S>(service: S) -> Result<(), lambda_runtime::Error>
+where
+    E: serde::de::DeserializeOwned,
+    S: Service<LambdaEvent<E>, Error = Infallible>,
+    S::Response: serde::Serialize,
+{
+    let endpoint = std::env::var("AWS_LAMBDA_RUNTIME_API")
+        .map_err(|_| "AWS_LAMBDA_RUNTIME_API is not set: not running in Lambda")?;
+    serve(RuntimeApi::new(endpoint), config_from_env(), service).await
+}
+
+/// The function's settings as Lambda sets them in the environment
+/// (`lambda_runtime::Config::from_env`, which panics on a missing one; a
+/// missing one here is left empty).
+pub fn config_from_env() -> lambda_runtime::Config {
+    let var = |name| std::env::var(name).unwrap_or_default();
+    lambda_runtime::Config {
+        function_name: var("AWS_LAMBDA_FUNCTION_NAME"),
+        memory: var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").parse().unwrap_or(0),
+        version: var("AWS_LAMBDA_FUNCTION_VERSION"),
+        log_stream: var("AWS_LAMBDA_LOG_STREAM_NAME"),
+        log_group: var("AWS_LAMBDA_LOG_GROUP_NAME"),
+    }
+}
+
+/// [`run`] over a given Runtime API client and configuration.
+pub async fn serve<E, S>(
+    mut api: RuntimeApi,
+    config: lambda_runtime::Config,
+    mut service: S,
+) -> Result<(), lambda_runtime::Error>
+where
+    E: serde::de::DeserializeOwned,
+    S: Service<LambdaEvent<E>, Error = Infallible>,
+    S::Response: serde::Serialize,
+{
+    let config = Arc::new(config);
+    let mut out = Vec::with_capacity(4096);
+    loop {
+        let event = api.next_event()?;
+        let context = match Context::new(&event.request_id, config.clone(), &event.headers) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "the Runtime API sent an invalid invocation context");
+                api.fail(&event.request_id, "Runtime.InvalidContext", &e.to_string())?;
+                continue;
+            }
+        };
+        set_trace_env(context.xray_trace_id.as_deref());
+        let span = lambda_runtime::layers::trace::request_span(&context);
+        let payload: E = match serde_json::from_slice(&event.body) {
+            Ok(p) => p,
+            Err(e) => {
+                let message = format!(
+                    "failed to deserialize the incoming data into the function's payload type: {e}"
+                );
+                span.in_scope(|| tracing::error!(error = %e, "invalid event"));
+                api.fail(&event.request_id, "InvalidEventDataError", &message)?;
+                continue;
+            }
+        };
+        std::future::poll_fn(|cx| service.poll_ready(cx))
+            .await
+            .unwrap_or_else(|never| match never {});
+        let call = {
+            let _entered = span.enter();
+            service.call(LambdaEvent::new(payload, context))
+        };
+        let response = call
+            .instrument(span.clone())
+            .await
+            .unwrap_or_else(|never| match never {});
+        out.clear();
+        match serde_json::to_writer(&mut out, &response) {
+            Ok(()) => api.respond(&event.request_id, &out)?,
+            Err(e) => {
+                span.in_scope(
+                    || tracing::error!(error = %e, "the response could not be serialized"),
+                );
+                api.fail(
+                    &event.request_id,
+                    "Runtime.SerializationError",
+                    &e.to_string(),
+                )?;
+            }
+        }
+    }
+}
+
+/// `_X_AMZN_TRACE_ID` for this invocation, as `lambda_runtime` sets it: the
+/// AWS SDK's recursion-detection interceptor forwards it as
+/// `X-Amzn-Trace-Id`.
+fn set_trace_env(trace_id: Option<&str>) {
+    // SAFETY: called between invocations, when no function code runs; the
+    // functions run on a current-thread runtime, and no task of theirs is in
+    // flight here (each invocation's future has completed). This is the
+    // moment, and the call, `lambda_runtime` itself uses.
+    unsafe {
+        match trace_id {
+            Some(id) => std::env::set_var("_X_AMZN_TRACE_ID", id),
+            None => std::env::remove_var("_X_AMZN_TRACE_ID"),
+        }
+    }
+}
+
+/// One invocation as the Runtime API handed it over.
+pub struct Invocation {
+    pub request_id: String,
+    pub headers: http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// A blocking HTTP/1.1 client of the Runtime API over one keep-alive
+/// connection (reopened when the server closed it).
+pub struct RuntimeApi {
+    endpoint: String,
+    conn: Option<TcpStream>,
+    /// Bytes read from the connection and not yet consumed.
+    buf: ReadBuf,
+    request: Vec<u8>,
+}
+
+/// An answer of the Runtime API.
+struct Answer {
+    status: u16,
+    headers: http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl RuntimeApi {
+    /// `endpoint` is `AWS_LAMBDA_RUNTIME_API`: `host:port`.
+    pub fn new(endpoint: String) -> Self {
+        RuntimeApi {
+            endpoint,
+            conn: None,
+            buf: ReadBuf::new(),
+            request: Vec::with_capacity(4096),
+        }
+    }
+
+    /// Wait for the next event.
+    pub fn next_event(&mut self) -> io::Result<Invocation> {
+        self.request.clear();
+        self.request.extend_from_slice(NEXT);
+        self.finish_head(None, None);
+        let answer = self.exchange()?;
+        if answer.status != 200 {
+            return Err(protocol(format!(
+                "GET invocation/next answered {}: {}",
+                answer.status,
+                String::from_utf8_lossy(&answer.body)
+            )));
+        }
+        let request_id = answer
+            .headers
+            .get("lambda-runtime-aws-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|id| request_id_is_plain(id))
+            .ok_or_else(|| protocol("an event without a usable Lambda-Runtime-Aws-Request-Id"))?
+            .to_owned();
+        Ok(Invocation {
+            request_id,
+            headers: answer.headers,
+            body: answer.body,
+        })
+    }
+
+    /// Post the function's answer to event `request_id`.
+    pub fn respond(&mut self, request_id: &str, body: &[u8]) -> io::Result<()> {
+        self.post(request_id, "response", None, body)
+    }
+
+    /// Post an invocation error for event `request_id`.
+    pub fn fail(&mut self, request_id: &str, error_type: &str, message: &str) -> io::Result<()> {
+        let body = serde_json::json!({ "errorType": error_type, "errorMessage": message });
+        let body = serde_json::to_vec(&body).map_err(io::Error::other)?;
+        self.post(request_id, "error", Some(error_type), &body)
+    }
+
+    fn post(
+        &mut self,
+        request_id: &str,
+        what: &str,
+        error_type: Option<&str>,
+        body: &[u8],
+    ) -> io::Result<()> {
+        debug_assert!(request_id_is_plain(request_id));
+        self.request.clear();
+        self.request
+            .extend_from_slice(b"POST /2018-06-01/runtime/invocation/");
+        self.request.extend_from_slice(request_id.as_bytes());
+        self.request.push(b'/');
+        self.request.extend_from_slice(what.as_bytes());
+        self.request.extend_from_slice(b" HTTP/1.1\r\n");
+        self.finish_head(error_type, Some(body.len()));
+        self.request.extend_from_slice(body);
+        let answer = self.exchange()?;
+        match answer.status {
+            200..=299 => Ok(()),
+            // The answer was refused (too large, or the invocation is
+            // gone); Lambda records the failure itself. Go on serving.
+            400..=499 => {
+                tracing::error!(
+                    status = answer.status,
+                    answer = %String::from_utf8_lossy(&answer.body),
+                    "the Runtime API refused the {what} of {request_id}"
+                );
+                Ok(())
+            }
+            status => Err(protocol(format!(
+                "POST invocation/{what} answered {status}: {}",
+                String::from_utf8_lossy(&answer.body)
+            ))),
+        }
+    }
+
+    fn finish_head(&mut self, error_type: Option<&str>, content_length: Option<usize>) {
+        let r = &mut self.request;
+        r.extend_from_slice(b"Host: ");
+        r.extend_from_slice(self.endpoint.as_bytes());
+        r.extend_from_slice(b"\r\nUser-Agent: messaging-runtime\r\n");
+        if let Some(kind) = error_type {
+            r.extend_from_slice(b"Lambda-Runtime-Function-Error-Type: ");
+            r.extend_from_slice(kind.as_bytes());
+            r.extend_from_slice(b"\r\n");
+        }
+        if let Some(n) = content_length {
+            r.extend_from_slice(b"Content-Type: application/json\r\nContent-Length: ");
+            r.extend_from_slice(n.to_string().as_bytes());
+            r.extend_from_slice(b"\r\n");
+        }
+        r.extend_from_slice(b"\r\n");
+    }
+
+    /// Send `self.request` and read the answer. A kept-alive connection the
+    /// server closed in between is reopened and the request sent again;
+    /// nothing of the answer had arrived, so nothing is seen twice.
+    fn exchange(&mut self) -> io::Result<Answer> {
+        if self.conn.is_some() {
+            match self.try_exchange() {
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {
+                    self.conn = None;
+                }
+                other => return other,
+            }
+        }
+        self.try_exchange()
+    }
+
+    fn try_exchange(&mut self) -> io::Result<Answer> {
+        let reused = self.conn.is_some();
+        if !reused {
+            let conn = TcpStream::connect(&self.endpoint)?;
+            conn.set_nodelay(true)?;
+            self.conn = Some(conn);
+            self.buf.clear();
+        }
+        let result = self.send_and_read(reused);
+        if result.is_err() {
+            self.conn = None;
+            self.buf.clear();
+        }
+        result
+    }
+
+    fn send_and_read(&mut self, reused: bool) -> io::Result<Answer> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(io::ErrorKind::NotConnected.into());
+        };
+        // On a reused connection, a failure before any answer byte means the
+        // server had closed it: report it as "aborted" so it is retried.
+        let stale = |e: io::Error| {
+            if reused
+                && matches!(
+                    e.kind(),
+                    io::ErrorKind::BrokenPipe
+                        | io::ErrorKind::ConnectionReset
+                        | io::ErrorKind::ConnectionAborted
+                        | io::ErrorKind::UnexpectedEof
+                )
+            {
+                io::Error::new(io::ErrorKind::ConnectionAborted, e)
+            } else {
+                e
+            }
+        };
+        conn.write_all(&self.request).map_err(stale)?;
+        if self.buf.len == 0 {
+            self.buf.fill(conn).map_err(stale)?;
+        }
+        let (answer, used, keep_alive) = read_answer(conn, &mut self.buf)?;
+        self.buf.consume(used);
+        if !keep_alive {
+            self.conn = None;
+            self.buf.clear();
+        }
+        Ok(answer)
+    }
+}
+
+/// Bytes read from a connection and not yet consumed. The storage stays
+/// initialized, so a read does not zero it first.
+struct ReadBuf {
+    data: Vec<u8>,
+    len: usize,
+}
+
+impl ReadBuf {
+    fn new() -> Self {
+        ReadBuf {
+            data: vec![0; 16 * 1024],
+            len: 0,
+        }
+    }
+
+    fn filled(&self) -> &[u8] {
+        &self.data[..self.len]
+    }
+
+    /// Read more bytes; end of stream is an error.
+    fn fill(&mut self, conn: &mut impl Read) -> io::Result<()> {
+        if self.data.len() - self.len < 4096 {
+            self.data.resize(self.data.len() * 2, 0);
+        }
+        let n = loop {
+            match conn.read(&mut self.data[self.len..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        self.len += n;
+        Ok(())
+    }
+
+    /// Drop the first `n` bytes.
+    fn consume(&mut self, n: usize) {
+        self.data.copy_within(n..self.len, 0);
+        self.len -= n;
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+}
+
+/// Parse one HTTP/1.1 answer from `buf`, reading from `conn` as needed.
+/// Returns the answer, how many bytes of `buf` it took, and whether the
+/// connection stays open.
+fn read_answer(conn: &mut impl Read, buf: &mut ReadBuf) -> io::Result<(Answer, usize, bool)> {
+    loop {
+        let mut slots = [httparse::EMPTY_HEADER; 32];
+        let mut parsed = httparse::Response::new(&mut slots);
+        match parsed.parse(buf.filled()).map_err(protocol)? {
+            httparse::Status::Partial => {
+                if buf.len > 64 * 1024 {
+                    return Err(protocol("an answer head over 64 KiB"));
+                }
+                buf.fill(conn)?;
+            }
+            httparse::Status::Complete(head) => {
+                let status = parsed.code.unwrap_or(0);
+                let mut keep_alive = parsed.version == Some(1);
+                let mut headers = http::HeaderMap::with_capacity(parsed.headers.len());
+                let mut length = None;
+                let mut chunked = false;
+                for h in parsed.headers.iter() {
+                    let name = http::HeaderName::from_bytes(h.name.as_bytes()).map_err(protocol)?;
+                    let value = http::HeaderValue::from_bytes(h.value).map_err(protocol)?;
+                    if name == http::header::CONTENT_LENGTH {
+                        let n = value
+                            .to_str()
+                            .ok()
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .ok_or_else(|| protocol("an invalid Content-Length"))?;
+                        length = Some(n);
+                    } else if name == http::header::TRANSFER_ENCODING {
+                        chunked = value.as_bytes().eq_ignore_ascii_case(b"chunked");
+                    } else if name == http::header::CONNECTION {
+                        keep_alive &= !value.as_bytes().eq_ignore_ascii_case(b"close");
+                    }
+                    headers.append(name, value);
+                }
+                let (body, end) = if chunked {
+                    read_chunked(conn, buf, head)?
+                } else {
+                    let n = length.unwrap_or(0);
+                    if n > MAX_BODY {
+                        return Err(protocol("an answer body over 6 MB"));
+                    }
+                    while buf.len < head + n {
+                        buf.fill(conn)?;
+                    }
+                    (buf.filled()[head..head + n].to_vec(), head + n)
+                };
+                return Ok((
+                    Answer {
+                        status,
+                        headers,
+                        body,
+                    },
+                    end,
+                    keep_alive,
+                ));
+            }
+        }
+    }
+}
+
+/// Decode a chunked body starting at `buf[start..]`; returns it and where
+/// the answer ends in `buf`.
+fn read_chunked(
+    conn: &mut impl Read,
+    buf: &mut ReadBuf,
+    start: usize,
+) -> io::Result<(Vec<u8>, usize)> {
+    let mut body = Vec::new();
+    let mut at = start;
+    loop {
+        let (size, size_len) = loop {
+            match httparse::parse_chunk_size(&buf.filled()[at..])
+                .map_err(|_| protocol("a bad chunk size"))?
+            {
+                httparse::Status::Complete((len, size)) => break (size as usize, len),
+                httparse::Status::Partial => buf.fill(conn)?,
+            }
+        };
+        at += size_len;
+        if body.len() + size > MAX_BODY {
+            return Err(protocol("an answer body over 6 MB"));
+        }
+        if size == 0 {
+            // Trailers (none expected), then the final CRLF.
+            loop {
+                if let Some(i) = find_crlf(&buf.filled()[at..]) {
+                    at += i + 2;
+                    if i == 0 {
+                        return Ok((body, at));
+                    }
+                } else {
+                    buf.fill(conn)?;
+                }
+            }
+        }
+        while buf.len < at + size + 2 {
+            buf.fill(conn)?;
+        }
+        let data = buf.filled();
+        if &data[at + size..at + size + 2] != b"\r\n" {
+            return Err(protocol("a chunk not followed by CRLF"));
+        }
+        body.extend_from_slice(&data[at..at + size]);
+        at += size + 2;
+    }
+}
+
+fn find_crlf(b: &[u8]) -> Option<usize> {
+    b.windows(2).position(|w| w == b"\r\n")
+}
+
+/// A request id safe to put in a URL path: what Lambda sends (a UUID).
+fn request_id_is_plain(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+fn protocol(e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("Lambda Runtime API: {e}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+    use std::net::TcpListener;
+    use std::thread::JoinHandle;
+
+    /// What the fake Runtime API answers to one request.
+    enum Step {
+        /// An event (to `GET …/next`); `chunked` sends it chunked.
+        Event {
+            id: &'static str,
+            body: &'static str,
+            chunked: bool,
+        },
+        /// A status with an empty body (to a POST).
+        Status(u16),
+        /// Answer with `Connection: close`, then close.
+        StatusThenClose(u16),
+        /// Close the connection without a word; the request is not
+        /// recorded as answered (the client must send it again).
+        Drop,
+    }
+
+    /// A request the fake received: `METHOD path`, the error-type header,
+    /// the body.
+    #[derive(Debug, PartialEq)]
+    struct Seen {
+        line: String,
+        error_type: Option<String>,
+        body: String,
+    }
+
+    /// A fake Runtime API on loopback playing `script`, one step per
+    /// request received; when the script is done it closes everything at
+    /// the next request (or when the client closes), so the loop under
+    /// test returns.
+    fn fake(script: Vec<Step>) -> (String, JoinHandle<Vec<Seen>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let handle = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut steps = script.into_iter().peekable();
+            'conns: loop {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    break;
+                };
+                let mut buf = ReadBuf::new();
+                loop {
+                    let Some((line, error_type, body)) = read_request(&mut conn, &mut buf) else {
+                        // The client closed: wait for its next connection
+                        // unless the script is done.
+                        if steps.peek().is_none() {
+                            break 'conns;
+                        }
+                        continue 'conns;
+                    };
+                    let Some(step) = steps.next() else {
+                        // Received, never answered.
+                        seen.push(Seen {
+                            line,
+                            error_type,
+                            body,
+                        });
+                        break 'conns;
+                    };
+                    let answer = match step {
+                        Step::Event { id, body, chunked } => {
+                            let head = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                                 Lambda-Runtime-Aws-Request-Id: {id}\r\n\
+                                 Lambda-Runtime-Deadline-Ms: 1700000000000\r\n\
+                                 Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:1:function:f\r\n\
+                                 Lambda-Runtime-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793\r\n"
+                            );
+                            if chunked {
+                                let (a, b) = body.split_at(body.len() / 2);
+                                format!(
+                                    "{head}Transfer-Encoding: chunked\r\n\r\n{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
+                                    a.len(),
+                                    b.len()
+                                )
+                            } else {
+                                format!("{head}Content-Length: {}\r\n\r\n{body}", body.len())
+                            }
+                        }
+                        Step::Status(code) => {
+                            format!("HTTP/1.1 {code} X\r\nContent-Length: 2\r\n\r\n{{}}")
+                        }
+                        Step::StatusThenClose(code) => format!(
+                            "HTTP/1.1 {code} X\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{{}}"
+                        ),
+                        Step::Drop => continue 'conns,
+                    };
+                    seen.push(Seen {
+                        line,
+                        error_type,
+                        body,
+                    });
+                    conn.write_all(answer.as_bytes()).unwrap();
+                    if answer.contains("Connection: close") {
+                        continue 'conns;
+                    }
+                }
+            }
+            seen
+        });
+        (addr, handle)
+    }
+
+    /// One request off `conn`: its line, error type and body; `None` once
+    /// the client closed.
+    fn read_request(
+        conn: &mut TcpStream,
+        buf: &mut ReadBuf,
+    ) -> Option<(String, Option<String>, String)> {
+        loop {
+            let mut slots = [httparse::EMPTY_HEADER; 16];
+            let mut req = httparse::Request::new(&mut slots);
+            if let httparse::Status::Complete(head) = req.parse(buf.filled()).unwrap() {
+                let line = format!("{} {}", req.method.unwrap(), req.path.unwrap());
+                let header = |name: &str| {
+                    req.headers
+                        .iter()
+                        .find(|h| h.name.eq_ignore_ascii_case(name))
+                        .map(|h| String::from_utf8(h.value.to_vec()).unwrap())
+                };
+                let error_type = header("lambda-runtime-function-error-type");
+                let n: usize = header("content-length").map_or(0, |v| v.parse().unwrap());
+                while buf.len < head + n {
+                    buf.fill(conn).ok()?;
+                }
+                let body = String::from_utf8(buf.filled()[head..head + n].to_vec()).unwrap();
+                buf.consume(head + n);
+                return Some((line, error_type, body));
+            }
+            buf.fill(conn).ok()?;
+        }
+    }
+
+    fn seen(line: &str, error_type: Option<&str>, body: Value) -> Seen {
+        Seen {
+            line: line.into(),
+            error_type: error_type.map(Into::into),
+            body: if body.is_null() {
+                String::new()
+            } else {
+                body.to_string()
+            },
+        }
+    }
+
+    const NEXT: &str = "GET /2018-06-01/runtime/invocation/next";
+
+    /// Serve with a handler answering `{"n": <event's n>, "id": <request id>}`.
+    async fn serve_echo(addr: String) -> Result<(), lambda_runtime::Error> {
+        serve(
+            RuntimeApi::new(addr),
+            lambda_runtime::Config::default(),
+            lambda_runtime::service_fn(|e: LambdaEvent<Value>| async move {
+                Ok::<_, Infallible>(json!({ "n": e.payload["n"], "id": e.context.request_id }))
+            }),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn answers_each_event_over_one_connection() {
+        let (addr, server) = fake(vec![
+            Step::Event {
+                id: "a-1",
+                body: r#"{"n":1}"#,
+                chunked: false,
+            },
+            Step::Status(202),
+            Step::Event {
+                id: "b-2",
+                body: r#"{"n":2,"pad":"0123456789"}"#,
+                chunked: true,
+            },
+            Step::Status(202),
+        ]);
+        let result = serve_echo(addr).await;
+        assert!(
+            result.is_err(),
+            "the loop ends when the Runtime API goes away"
+        );
+        assert_eq!(
+            server.join().unwrap(),
+            vec![
+                seen(NEXT, None, Value::Null),
+                seen(
+                    "POST /2018-06-01/runtime/invocation/a-1/response",
+                    None,
+                    json!({"n": 1, "id": "a-1"})
+                ),
+                seen(NEXT, None, Value::Null),
+                seen(
+                    "POST /2018-06-01/runtime/invocation/b-2/response",
+                    None,
+                    json!({"n": 2, "id": "b-2"})
+                ),
+                seen(NEXT, None, Value::Null),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_event_is_an_invocation_error_and_the_loop_goes_on() {
+        let (addr, server) = fake(vec![
+            Step::Event {
+                id: "bad",
+                body: "{not json",
+                chunked: false,
+            },
+            Step::Status(202),
+            Step::Event {
+                id: "good",
+                body: r#"{"n":3}"#,
+                chunked: false,
+            },
+            Step::Status(202),
+        ]);
+        serve_echo(addr).await.unwrap_err();
+        let seen_all = server.join().unwrap();
+        assert_eq!(seen_all.len(), 5, "{seen_all:?}");
+        assert_eq!(
+            seen_all[1].line,
+            "POST /2018-06-01/runtime/invocation/bad/error"
+        );
+        assert_eq!(
+            seen_all[1].error_type.as_deref(),
+            Some("InvalidEventDataError")
+        );
+        let error: Value = serde_json::from_str(&seen_all[1].body).unwrap();
+        assert_eq!(error["errorType"], "InvalidEventDataError");
+        assert!(
+            error["errorMessage"]
+                .as_str()
+                .unwrap()
+                .starts_with("failed to deserialize"),
+            "{error}"
+        );
+        assert_eq!(
+            seen_all[3],
+            seen(
+                "POST /2018-06-01/runtime/invocation/good/response",
+                None,
+                json!({"n": 3, "id": "good"})
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn a_closed_connection_is_reopened_and_nothing_is_answered_twice() {
+        let (addr, server) = fake(vec![
+            Step::Event {
+                id: "a",
+                body: r#"{"n":1}"#,
+                chunked: false,
+            },
+            // The answer is taken, then the server closes the connection.
+            Step::StatusThenClose(202),
+            Step::Event {
+                id: "b",
+                body: r#"{"n":2}"#,
+                chunked: false,
+            },
+            // The server drops the kept-alive connection on this POST
+            // without answering: it is sent again on a new one.
+            Step::Drop,
+            Step::Status(202),
+        ]);
+        serve_echo(addr).await.unwrap_err();
+        let lines: Vec<String> = server.join().unwrap().into_iter().map(|s| s.line).collect();
+        assert_eq!(
+            lines,
+            [
+                NEXT,
+                "POST /2018-06-01/runtime/invocation/a/response",
+                NEXT,
+                "POST /2018-06-01/runtime/invocation/b/response",
+                NEXT,
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_answer_is_logged_and_the_loop_goes_on() {
+        let (addr, server) = fake(vec![
+            Step::Event {
+                id: "big",
+                body: r#"{"n":1}"#,
+                chunked: false,
+            },
+            Step::Status(413),
+            Step::Event {
+                id: "next",
+                body: r#"{"n":2}"#,
+                chunked: false,
+            },
+            Step::Status(202),
+        ]);
+        serve_echo(addr).await.unwrap_err();
+        let lines: Vec<String> = server.join().unwrap().into_iter().map(|s| s.line).collect();
+        assert_eq!(lines.len(), 5, "{lines:?}");
+        assert_eq!(
+            lines[3],
+            "POST /2018-06-01/runtime/invocation/next/response"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_id_unfit_for_a_path_stops_the_loop_unanswered() {
+        let (addr, server) = fake(vec![Step::Event {
+            id: "../../init/error",
+            body: r#"{"n":1}"#,
+            chunked: false,
+        }]);
+        let error = serve_echo(addr).await.unwrap_err();
+        assert!(error.to_string().contains("Request-Id"), "{error}");
+        assert_eq!(server.join().unwrap().len(), 1, "nothing posted");
+    }
+
+    #[tokio::test]
+    async fn a_failing_runtime_api_stops_the_loop() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut buf = ReadBuf::new();
+            read_request(&mut conn, &mut buf).unwrap();
+            conn.write_all(b"HTTP/1.1 500 Internal\r\nContent-Length: 4\r\n\r\noops")
+                .unwrap();
+        });
+        let error = serve_echo(addr).await.unwrap_err();
+        assert!(error.to_string().contains("answered 500: oops"), "{error}");
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn answers_are_parsed_whole_however_they_arrive() {
+        // A chunked answer with the next answer's bytes behind it, read one
+        // byte at a time.
+        struct Trickle(Vec<u8>, usize);
+        impl Read for Trickle {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                if self.1 == self.0.len() {
+                    return Ok(0);
+                }
+                out[0] = self.0[self.1];
+                self.1 += 1;
+                Ok(1)
+            }
+        }
+        let wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\nHTTP/1.1";
+        let mut conn = Trickle(wire.to_vec(), 0);
+        let mut buf = ReadBuf::new();
+        buf.fill(&mut conn).unwrap();
+        let (answer, used, keep_alive) = read_answer(&mut conn, &mut buf).unwrap();
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.body, b"abcde");
+        assert_eq!(answer.headers["x-a"], "1");
+        assert!(keep_alive);
+        assert_eq!(
+            &buf.filled()[used..],
+            b"",
+            "nothing past the answer was read"
+        );
+
+        for bad in [
+            &b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 99999999\r\n\r\n",
+            b"NOT HTTP\r\n\r\n",
+        ] {
+            let mut conn = Trickle(bad.to_vec(), 0);
+            let mut buf = ReadBuf::new();
+            buf.fill(&mut conn).unwrap();
+            let error = read_answer(&mut conn, &mut buf).err();
+            assert!(
+                error.is_some_and(|e| e.kind() == io::ErrorKind::InvalidData),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        // Cut short: an error, not a hang or a panic.
+        let mut conn = Trickle(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc".to_vec(),
+            0,
+        );
+        let mut buf = ReadBuf::new();
+        buf.fill(&mut conn).unwrap();
+        let error = read_answer(&mut conn, &mut buf).err().unwrap();
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn request_ids_that_fit_a_path() {
+        assert!(request_id_is_plain("8476a536-e9f4-11e8-9739-2dfe598c3fcd"));
+        for bad in ["", "a/b", "a b", "a\r\nX: y", "é", &"a".repeat(129)] {
+            assert!(!request_id_is_plain(bad), "{bad:?}");
+        }
+    }
+}
