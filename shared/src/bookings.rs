@@ -76,7 +76,7 @@ fn client() -> Result<&'static reqwest::Client, DirectoryError> {
     }
     let built = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
-        .tls_certs_only(crate::tls::reqwest_roots())
+        .tls_backend_preconfigured(crate::tls::public_tls_config())
         .build()
         .map_err(|e| DirectoryError::Unavailable(format!("http client: {e}")))?;
     Ok(CLIENT.get_or_init(|| built))

@@ -32,7 +32,6 @@ pub fn extra_roots_pem() -> Option<Vec<u8>> {
     }
 }
 
-/// The same roots for a reqwest client (`ClientBuilder::tls_certs_only`).
 /// A DER certificate as PEM (what the AWS SDK's trust store takes).
 pub fn pem_of(der: &[u8]) -> String {
     use base64::Engine;
@@ -46,18 +45,38 @@ pub fn pem_of(der: &[u8]) -> String {
     pem
 }
 
-pub fn reqwest_roots() -> Vec<reqwest::Certificate> {
-    let mut roots: Vec<reqwest::Certificate> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-        .iter()
-        .filter_map(|der| reqwest::Certificate::from_der(der.as_ref()).ok())
-        .collect();
+include!(concat!(env!("OUT_DIR"), "/mozilla_anchors.rs"));
+
+/// The TLS configuration of every reqwest client (Twilio, Meta, the booking
+/// directory), for `ClientBuilder::tls_backend_preconfigured`: rustls over
+/// aws-lc (what reqwest itself would build) trusting Mozilla's roots as
+/// `webpki-root-certs` ships them, parsed into trust anchors at build time
+/// (`shared/build.rs`), plus `SSL_CERT_FILE`. Handing reqwest the ~150 certificates to
+/// parse instead cost ~1 ms of CPU on the first call to Twilio (BENCHMARKS.md,
+/// "Round 6").
+pub fn public_tls_config() -> rustls::ClientConfig {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore {
+        roots: MOZILLA_ANCHORS.to_vec(),
+    };
     if let Some(pem) = extra_roots_pem() {
-        match reqwest::Certificate::from_pem_bundle(&pem) {
-            Ok(extra) => roots.extend(extra),
-            Err(e) => tracing::warn!(error = %e, "SSL_CERT_FILE is not a PEM bundle"),
+        let (added, ignored) =
+            roots.add_parsable_certificates(CertificateDer::pem_slice_iter(&pem).flatten());
+        if added == 0 || ignored > 0 {
+            tracing::warn!(
+                added,
+                ignored,
+                "SSL_CERT_FILE: certificates not usable as roots"
+            );
         }
     }
-    roots
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("aws-lc supports TLS 1.2 and 1.3")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
 }
 
 #[cfg(test)]
@@ -91,23 +110,38 @@ mod tests {
                 "not a Mozilla root"
             );
         }
-        assert_eq!(
-            reqwest::Certificate::from_pem_bundle(pem.as_bytes())
-                .unwrap()
-                .len(),
-            5
-        );
+        let mut store = rustls::RootCertStore::empty();
+        use rustls::pki_types::{CertificateDer, pem::PemObject};
+        let (added, ignored) = store
+            .add_parsable_certificates(CertificateDer::pem_slice_iter(pem.as_bytes()).flatten());
+        assert_eq!((added, ignored), (5, 0));
     }
 
     #[test]
-    fn when_the_bundle_is_loaded_it_should_hold_every_mozilla_root() {
-        let n = webpki_root_certs::TLS_SERVER_ROOT_CERTS.len();
-        assert!(n > 100, "{n}");
-        // Plus whatever `SSL_CERT_FILE` adds in this environment (CI
-        // images often point it at the system bundle).
-        let extra = super::extra_roots_pem()
-            .map(|pem| reqwest::Certificate::from_pem_bundle(&pem).unwrap().len())
-            .unwrap_or(0);
-        assert_eq!(super::reqwest_roots().len(), n + extra);
+    fn the_build_time_anchors_should_be_the_mozilla_bundle() {
+        // Media's connector trusts the certificates, reqwest the anchors
+        // build.rs made of them: the same roots.
+        let certs = webpki_root_certs::TLS_SERVER_ROOT_CERTS;
+        assert!(certs.len() > 100, "{}", certs.len());
+        let mut parsed = rustls::RootCertStore::empty();
+        let (added, ignored) = parsed.add_parsable_certificates(certs.iter().cloned());
+        assert_eq!((added, ignored), (certs.len(), 0));
+        assert_eq!(parsed.roots, super::MOZILLA_ANCHORS);
+    }
+}
+
+#[cfg(test)]
+mod config_tests {
+    #[test]
+    fn reqwest_should_take_the_config_as_its_own_rustls() {
+        let config = super::public_tls_config();
+        // A rustls of another version than reqwest's would make `build`
+        // fail ("unknown TLS backend"). A handshake through this config is
+        // exercised by bench/lambda.py's send-message run (HTTPS stand-in
+        // trusted through SSL_CERT_FILE).
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(config)
+            .build()
+            .expect("reqwest takes the rustls config");
     }
 }

@@ -111,6 +111,7 @@ impl MetaClient {
             .connect_timeout(Duration::from_secs(2))
             .pool_idle_timeout(Duration::from_secs(50))
             .user_agent(concat!("booking-messaging/", env!("CARGO_PKG_VERSION")))
+            .tls_backend_preconfigured(crate::tls::public_tls_config())
             .build()
             .map_err(|e| TwilioError::Unavailable(format!("http client: {e}")))?;
         Ok(self.http.get_or_init(|| client))

@@ -70,7 +70,7 @@ impl TwilioClient {
             .connect_timeout(Duration::from_secs(2))
             .pool_idle_timeout(Duration::from_secs(50))
             .user_agent(concat!("booking-messaging/", env!("CARGO_PKG_VERSION")))
-            .tls_certs_only(crate::tls::reqwest_roots())
+            .tls_backend_preconfigured(crate::tls::public_tls_config())
             .build()
             .map_err(|e| TwilioError::Unavailable(format!("http client: {e}")))?;
         Ok(self.http.get_or_init(|| client))
