@@ -68,12 +68,17 @@ CG_ACCT = "/sys/fs/cgroup/cpuacct"
 
 
 # ---------------------------------------------------------------- TLS stub
-def make_cert(dirpath):
+def make_cert(dirpath, kind="ec"):
+    """The stub's self-signed certificate: ECDSA P-256 (`ec`, what earlier
+    rounds used) or RSA 2048 (`rsa`, what AWS endpoints and Twilio's API
+    present, whose verification costs the client far less)."""
     os.makedirs(dirpath, exist_ok=True)
-    cert, key = os.path.join(dirpath, "stub.pem"), os.path.join(dirpath, "stub.key")
+    suffix = "" if kind == "ec" else "-rsa"
+    cert, key = os.path.join(dirpath, f"stub{suffix}.pem"), os.path.join(dirpath, f"stub{suffix}.key")
+    newkey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"] if kind == "ec" else ["-newkey", "rsa:2048"]
     if not (os.path.exists(cert) and os.path.exists(key)):
         subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            ["openssl", "req", "-x509", *newkey,
              "-nodes", "-keyout", key, "-out", cert, "-days", "3650", "-subj", "/CN=localhost",
              "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
              "-addext", "basicConstraints=critical,CA:FALSE"],
@@ -546,6 +551,9 @@ def main():
     ap.add_argument("--show-logs", action="store_true")
     ap.add_argument("--term", action="store_true", help="stop the binary with SIGTERM (lets a perf wrapper write its data)")
     ap.add_argument("--label", default="")
+    ap.add_argument("--cert-key", choices=["ec", "rsa"], default="ec",
+                    help="the stub's certificate key: ec (P-256, default, as in earlier rounds) or rsa (2048, "
+                         "what AWS endpoints and Twilio present)")
     ap.add_argument("--secrets-from-arn", action="store_true",
                     help="the deployed configuration: the secret settings template.yaml gives the function as "
                          "<SETTING>_ARN (ingest TWILIO_AUTH_TOKEN; send AUTH_JWT_SECRET and TWILIO_AUTH_TOKEN; "
@@ -557,7 +565,7 @@ def main():
     args = ap.parse_args()
     if args.cpu is not None and args.cpu < 0:
         args.cpu = None
-    cert, key = make_cert(os.path.join(ROOT, ".local", "bench"))
+    cert, key = make_cert(os.path.join(ROOT, ".local", "bench"), args.cert_key)
     replay = None
     if args.replay:
         with open(args.replay) as fh:

@@ -27,7 +27,6 @@ use std::sync::Arc;
 use lambda_runtime::{Context, LambdaEvent, Service};
 use tracing::Instrument;
 
-const NEXT: &[u8] = b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n";
 /// Responses above this are refused by Lambda (6 MB); reading a larger
 /// event is not attempted either.
 const MAX_BODY: usize = 6 * 1024 * 1024 + 64 * 1024;
@@ -150,7 +149,11 @@ pub struct Invocation {
 /// A blocking HTTP/1.1 client of the Runtime API over one keep-alive
 /// connection (reopened when the server closed it).
 pub struct RuntimeApi {
-    endpoint: String,
+    /// `host:port`: where to connect, and the `Host` header.
+    authority: String,
+    /// What comes before `/2018-06-01/…` in every path: empty in Lambda,
+    /// `/.rt` under `cargo lambda watch`.
+    prefix: String,
     conn: Option<TcpStream>,
     /// Bytes read from the connection and not yet consumed.
     buf: ReadBuf,
@@ -165,10 +168,19 @@ struct Answer {
 }
 
 impl RuntimeApi {
-    /// `endpoint` is `AWS_LAMBDA_RUNTIME_API`: `host:port`.
+    /// `endpoint` is `AWS_LAMBDA_RUNTIME_API`: `host:port` in Lambda;
+    /// `host:port/prefix` (and `http://` before it) are taken too, as
+    /// `lambda_runtime` takes them (`cargo lambda watch` sets
+    /// `[::]:9000/.rt`).
     pub fn new(endpoint: String) -> Self {
+        let endpoint = endpoint.strip_prefix("http://").unwrap_or(&endpoint);
+        let (authority, prefix) = match endpoint.find('/') {
+            Some(i) => (&endpoint[..i], endpoint[i..].trim_end_matches('/')),
+            None => (endpoint, ""),
+        };
         RuntimeApi {
-            endpoint,
+            authority: authority.to_owned(),
+            prefix: prefix.to_owned(),
             conn: None,
             buf: ReadBuf::new(),
             request: Vec::with_capacity(4096),
@@ -178,7 +190,10 @@ impl RuntimeApi {
     /// Wait for the next event.
     pub fn next_event(&mut self) -> io::Result<Invocation> {
         self.request.clear();
-        self.request.extend_from_slice(NEXT);
+        self.request.extend_from_slice(b"GET ");
+        self.request.extend_from_slice(self.prefix.as_bytes());
+        self.request
+            .extend_from_slice(b"/2018-06-01/runtime/invocation/next HTTP/1.1\r\n");
         self.finish_head(None, None);
         let answer = self.exchange()?;
         if answer.status != 200 {
@@ -223,8 +238,10 @@ impl RuntimeApi {
     ) -> io::Result<()> {
         debug_assert!(request_id_is_plain(request_id));
         self.request.clear();
+        self.request.extend_from_slice(b"POST ");
+        self.request.extend_from_slice(self.prefix.as_bytes());
         self.request
-            .extend_from_slice(b"POST /2018-06-01/runtime/invocation/");
+            .extend_from_slice(b"/2018-06-01/runtime/invocation/");
         self.request.extend_from_slice(request_id.as_bytes());
         self.request.push(b'/');
         self.request.extend_from_slice(what.as_bytes());
@@ -254,7 +271,7 @@ impl RuntimeApi {
     fn finish_head(&mut self, error_type: Option<&str>, content_length: Option<usize>) {
         let r = &mut self.request;
         r.extend_from_slice(b"Host: ");
-        r.extend_from_slice(self.endpoint.as_bytes());
+        r.extend_from_slice(self.authority.as_bytes());
         r.extend_from_slice(b"\r\nUser-Agent: messaging-runtime\r\n");
         if let Some(kind) = error_type {
             r.extend_from_slice(b"Lambda-Runtime-Function-Error-Type: ");
@@ -287,7 +304,7 @@ impl RuntimeApi {
     fn try_exchange(&mut self) -> io::Result<Answer> {
         let reused = self.conn.is_some();
         if !reused {
-            let conn = TcpStream::connect(&self.endpoint)?;
+            let conn = TcpStream::connect(&self.authority)?;
             conn.set_nodelay(true)?;
             self.conn = Some(conn);
             self.buf.clear();
@@ -909,6 +926,28 @@ mod tests {
         buf.fill(&mut conn).unwrap();
         let error = read_answer(&mut conn, &mut buf).err().unwrap();
         assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[tokio::test]
+    async fn a_path_prefix_in_the_endpoint_is_kept_as_cargo_lambda_watch_sets_it() {
+        let (addr, server) = fake(vec![
+            Step::Event {
+                id: "a",
+                body: r#"{"n":1}"#,
+                chunked: false,
+            },
+            Step::Status(202),
+        ]);
+        serve_echo(format!("http://{addr}/.rt/")).await.unwrap_err();
+        let lines: Vec<String> = server.join().unwrap().into_iter().map(|s| s.line).collect();
+        assert_eq!(
+            lines,
+            [
+                "GET /.rt/2018-06-01/runtime/invocation/next",
+                "POST /.rt/2018-06-01/runtime/invocation/a/response",
+                "GET /.rt/2018-06-01/runtime/invocation/next",
+            ]
+        );
     }
 
     #[test]
