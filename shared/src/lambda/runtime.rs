@@ -684,6 +684,15 @@ mod tests {
 
     const NEXT: &str = "GET /2018-06-01/runtime/invocation/next";
 
+    /// An event sent whole (`Content-Length`).
+    fn ev(id: &'static str, body: &'static str) -> Step {
+        Step::Event {
+            id,
+            body,
+            chunked: false,
+        }
+    }
+
     /// Serve with a handler answering `{"n": <event's n>, "id": <request id>}`.
     async fn serve_echo(addr: String) -> Result<(), lambda_runtime::Error> {
         serve(
@@ -699,11 +708,7 @@ mod tests {
     #[tokio::test]
     async fn answers_each_event_over_one_connection() {
         let (addr, server) = fake(vec![
-            Step::Event {
-                id: "a-1",
-                body: r#"{"n":1}"#,
-                chunked: false,
-            },
+            ev("a-1", r#"{"n":1}"#),
             Step::Status(202),
             Step::Event {
                 id: "b-2",
@@ -740,17 +745,9 @@ mod tests {
     #[tokio::test]
     async fn an_unreadable_event_is_an_invocation_error_and_the_loop_goes_on() {
         let (addr, server) = fake(vec![
-            Step::Event {
-                id: "bad",
-                body: "{not json",
-                chunked: false,
-            },
+            ev("bad", "{not json"),
             Step::Status(202),
-            Step::Event {
-                id: "good",
-                body: r#"{"n":3}"#,
-                chunked: false,
-            },
+            ev("good", r#"{"n":3}"#),
             Step::Status(202),
         ]);
         serve_echo(addr).await.unwrap_err();
@@ -786,18 +783,10 @@ mod tests {
     #[tokio::test]
     async fn a_closed_connection_is_reopened_and_nothing_is_answered_twice() {
         let (addr, server) = fake(vec![
-            Step::Event {
-                id: "a",
-                body: r#"{"n":1}"#,
-                chunked: false,
-            },
+            ev("a", r#"{"n":1}"#),
             // The answer is taken, then the server closes the connection.
             Step::StatusThenClose(202),
-            Step::Event {
-                id: "b",
-                body: r#"{"n":2}"#,
-                chunked: false,
-            },
+            ev("b", r#"{"n":2}"#),
             // The server drops the kept-alive connection on this POST
             // without answering: it is sent again on a new one.
             Step::Drop,
@@ -820,17 +809,9 @@ mod tests {
     #[tokio::test]
     async fn a_refused_answer_is_logged_and_the_loop_goes_on() {
         let (addr, server) = fake(vec![
-            Step::Event {
-                id: "big",
-                body: r#"{"n":1}"#,
-                chunked: false,
-            },
+            ev("big", r#"{"n":1}"#),
             Step::Status(413),
-            Step::Event {
-                id: "next",
-                body: r#"{"n":2}"#,
-                chunked: false,
-            },
+            ev("next", r#"{"n":2}"#),
             Step::Status(202),
         ]);
         serve_echo(addr).await.unwrap_err();
@@ -844,11 +825,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_id_unfit_for_a_path_stops_the_loop_unanswered() {
-        let (addr, server) = fake(vec![Step::Event {
-            id: "../../init/error",
-            body: r#"{"n":1}"#,
-            chunked: false,
-        }]);
+        let (addr, server) = fake(vec![ev("../../init/error", r#"{"n":1}"#)]);
         let error = serve_echo(addr).await.unwrap_err();
         assert!(error.to_string().contains("Request-Id"), "{error}");
         assert_eq!(server.join().unwrap().len(), 1, "nothing posted");
@@ -930,14 +907,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_path_prefix_in_the_endpoint_is_kept_as_cargo_lambda_watch_sets_it() {
-        let (addr, server) = fake(vec![
-            Step::Event {
-                id: "a",
-                body: r#"{"n":1}"#,
-                chunked: false,
-            },
-            Step::Status(202),
-        ]);
+        let (addr, server) = fake(vec![ev("a", r#"{"n":1}"#), Step::Status(202)]);
         serve_echo(format!("http://{addr}/.rt/")).await.unwrap_err();
         let lines: Vec<String> = server.join().unwrap().into_iter().map(|s| s.line).collect();
         assert_eq!(
