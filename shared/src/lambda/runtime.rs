@@ -74,7 +74,14 @@ where
     let mut out = Vec::with_capacity(4096);
     loop {
         let event = api.next_event()?;
-        let context = match Context::new(&event.request_id, config.clone(), &event.headers) {
+        // `Context::new` panics without a deadline (Lambda always sends
+        // one): answer such an event with an error instead.
+        let context = if event.headers.contains_key("lambda-runtime-deadline-ms") {
+            Context::new(&event.request_id, config.clone(), &event.headers)
+        } else {
+            Err("no Lambda-Runtime-Deadline-Ms".into())
+        };
+        let context = match context {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "the Runtime API sent an invalid invocation context");
@@ -127,10 +134,13 @@ where
 /// AWS SDK's recursion-detection interceptor forwards it as
 /// `X-Amzn-Trace-Id`.
 fn set_trace_env(trace_id: Option<&str>) {
-    // SAFETY: called between invocations, when no function code runs; the
-    // functions run on a current-thread runtime, and no task of theirs is in
-    // flight here (each invocation's future has completed). This is the
-    // moment, and the call, `lambda_runtime` itself uses.
+    // SAFETY: called between invocations, when no function code runs: the
+    // functions run on a current-thread runtime and each invocation's future
+    // has completed. The one thread that could read the environment now is
+    // a DNS lookup (`getaddrinfo` on Tokio's blocking pool) left running by
+    // a connection attempt that timed out; `lambda_runtime` sets the
+    // variable at this same point with the same call, and so has the same
+    // residual exposure.
     unsafe {
         match trace_id {
             Some(id) => std::env::set_var("_X_AMZN_TRACE_ID", id),
@@ -778,6 +788,29 @@ mod tests {
                 json!({"n": 3, "id": "good"})
             )
         );
+    }
+
+    #[tokio::test]
+    async fn an_event_without_a_deadline_is_an_invocation_error_not_a_crash() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut buf = ReadBuf::new();
+            read_request(&mut conn, &mut buf).unwrap();
+            conn.write_all(
+                b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: x\r\nContent-Length: 2\r\n\r\n{}",
+            )
+            .unwrap();
+            let (line, error_type, _) = read_request(&mut conn, &mut buf).unwrap();
+            conn.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+                .unwrap();
+            (line, error_type)
+        });
+        serve_echo(addr).await.unwrap_err();
+        let (line, error_type) = server.join().unwrap();
+        assert_eq!(line, "POST /2018-06-01/runtime/invocation/x/error");
+        assert_eq!(error_type.as_deref(), Some("Runtime.InvalidContext"));
     }
 
     #[tokio::test]
