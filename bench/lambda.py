@@ -138,6 +138,19 @@ class Stub:
                            "VersionId": "00000000-0000-0000-0000-000000000001",
                            "VersionStages": ["AWSCURRENT"], "CreatedDate": 1767225600.0}
                     return self._answer(200, json.dumps(out).encode(), "application/x-amz-json-1.1")
+                if target == "secretsmanager.BatchGetSecretValue":
+                    values, errors = [], []
+                    for sid in json.loads(body).get("SecretIdList", []):
+                        value = stub.secrets.get(sid)
+                        if value is None:
+                            errors.append({"SecretId": sid, "ErrorCode": "ResourceNotFoundException",
+                                           "Message": "Secrets Manager can't find the specified secret."})
+                            continue
+                        values.append({"ARN": sid, "Name": sid.rsplit(":", 1)[-1], "SecretString": value,
+                                       "VersionId": "00000000-0000-0000-0000-000000000001",
+                                       "VersionStages": ["AWSCURRENT"], "CreatedDate": 1767225600.0})
+                    out = {"SecretValues": values, "Errors": errors}
+                    return self._answer(200, json.dumps(out).encode(), "application/x-amz-json-1.1")
                 if target == "AmazonSQS.SendMessage":
                     msg = json.loads(body)["MessageBody"]
                     with stub.lock:

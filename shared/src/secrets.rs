@@ -79,10 +79,13 @@ impl Settings {
 
 impl<L: Fn(&str) -> Option<String>> Settings<L> {
     /// `lookup` first; for each secret setting it lacks but names a secret
-    /// of (`<SETTING>_ARN`), that secret, read one after the other over one
-    /// connection: concurrent reads would each open their own (HTTP/1.1),
-    /// one more TLS handshake per secret, and init's CPU decides whether a
-    /// cold start at 128 MB fits in its first CPU slice (BENCHMARKS.md).
+    /// of (`<SETTING>_ARN`), that secret. Two or more are read in one
+    /// `BatchGetSecretValue` (one request, not one per secret: init's CPU
+    /// decides whether a cold start at 128 MB fits in its first CPU slice,
+    /// BENCHMARKS.md); a secret the batch does not return (the call not
+    /// allowed by an older template, an error for that secret) is read on
+    /// its own with `GetSecretValue`, one after the other over one
+    /// connection (concurrent reads would each open their own, HTTP/1.1).
     /// Without any such name no Secrets Manager client is built.
     pub async fn load(sdk: &aws_config::SdkConfig, lookup: L) -> Result<Self, SecretsError> {
         let wanted: Vec<(&'static str, String)> = SECRET_SETTINGS
@@ -93,9 +96,16 @@ impl<L: Fn(&str) -> Option<String>> Settings<L> {
         let mut secrets = HashMap::new();
         if !wanted.is_empty() {
             let client = aws_sdk_secretsmanager::Client::new(sdk);
+            if wanted.len() > 1 {
+                secrets = read_batch(&client, &wanted).await;
+            }
+            // One at a time: a single secret, and whatever the batch did not
+            // return (each read gives its own precise error).
             for (setting, arn) in &wanted {
-                let (setting, value) = read(&client, setting, arn).await?;
-                secrets.insert(setting, value);
+                if !secrets.contains_key(setting) {
+                    let (setting, value) = read(&client, setting, arn).await?;
+                    secrets.insert(setting, value);
+                }
             }
         }
         Ok(Self { lookup, secrets })
@@ -110,6 +120,57 @@ impl<L: Fn(&str) -> Option<String>> Settings<L> {
     pub fn secrets_read(&self) -> usize {
         self.secrets.len()
     }
+}
+
+/// The wanted secrets one `BatchGetSecretValue` returns, by setting. A
+/// failed call returns nothing (logged), a secret with an error or an empty
+/// value is left out: [`Settings::load`] reads those on their own.
+async fn read_batch(
+    client: &aws_sdk_secretsmanager::Client,
+    wanted: &[(&'static str, String)],
+) -> HashMap<&'static str, String> {
+    let ids: Vec<String> = wanted.iter().map(|(_, id)| id.clone()).collect();
+    let out = match client
+        .batch_get_secret_value()
+        .set_secret_id_list(Some(ids))
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e) => {
+            tracing::warn!(
+                error = %aws_sdk_secretsmanager::error::DisplayErrorContext(&e),
+                "BatchGetSecretValue failed; reading each secret on its own"
+            );
+            return HashMap::new();
+        }
+    };
+    for e in out.errors() {
+        tracing::warn!(
+            secret_id = e.secret_id().unwrap_or_default(),
+            code = e.error_code().unwrap_or_default(),
+            "BatchGetSecretValue did not return a secret; reading it on its own"
+        );
+    }
+    let mut found = HashMap::new();
+    for entry in out.secret_values() {
+        // The id asked for is the secret's ARN (what the template passes) or
+        // its name.
+        let Some((setting, _)) = wanted
+            .iter()
+            .find(|(_, id)| Some(id.as_str()) == entry.arn() || Some(id.as_str()) == entry.name())
+        else {
+            continue;
+        };
+        if let Some(v) = entry
+            .secret_string()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        {
+            found.insert(*setting, v.to_string());
+        }
+    }
+    found
 }
 
 async fn read(

@@ -66,6 +66,72 @@ async fn when_a_function_names_its_secrets_it_should_read_them_from_secrets_mana
 }
 
 #[tokio::test]
+async fn when_a_function_names_several_secrets_they_should_come_in_one_batch_or_one_by_one() {
+    use dev::faults::{Fault, FaultProxy, Upstream};
+    let sdk = sdk().await;
+    let values = ["a".repeat(40), "b".repeat(32), "c".repeat(32)];
+    let mut arns = Vec::new();
+    for v in &values {
+        arns.push(put_secret(&sdk, v).await);
+    }
+    let endpoint = crate::helpers::endpoint_or_explain();
+    let proxy = FaultProxy::start(
+        &endpoint,
+        Upstream::Aws,
+        std::time::Duration::from_millis(50),
+    )
+    .await
+    .expect("proxy");
+    let via_proxy = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(&proxy.url)
+        .retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_initial_backoff(std::time::Duration::from_millis(5)),
+        )
+        .load()
+        .await;
+    let named = || {
+        lookup(vec![
+            ("AUTH_JWT_SECRET_ARN", arns[0].clone()),
+            ("TWILIO_AUTH_TOKEN_ARN", arns[1].clone()),
+            ("TWILIO_AUTH_TOKEN_SECONDARY_ARN", arns[2].clone()),
+        ])
+    };
+    let check = |settings: &Settings<_>| {
+        assert_eq!(settings.secrets_read(), 3);
+        assert_eq!(settings.get("AUTH_JWT_SECRET").unwrap(), values[0]);
+        assert_eq!(settings.get("TWILIO_AUTH_TOKEN").unwrap(), values[1]);
+        assert_eq!(
+            settings.get("TWILIO_AUTH_TOKEN_SECONDARY").unwrap(),
+            values[2]
+        );
+    };
+
+    // Three secrets: one request.
+    let settings = Settings::load(&via_proxy, named()).await.expect("batch");
+    check(&settings);
+    assert_eq!(proxy.count("BatchGetSecretValue"), 1);
+    assert_eq!(proxy.count("GetSecretValue"), 0);
+
+    // The batch refused on every attempt (as without the IAM action): each
+    // secret is read on its own, the values are the same.
+    for nth in 1..=3 {
+        proxy.inject("BatchGetSecretValue", nth, Fault::ServerError);
+    }
+    let settings = Settings::load(&via_proxy, named())
+        .await
+        .expect("one by one");
+    check(&settings);
+    assert_eq!(
+        proxy.count("BatchGetSecretValue"),
+        4,
+        "3 attempts, then given up"
+    );
+    assert_eq!(proxy.count("GetSecretValue"), 3);
+    assert_eq!(proxy.take_unfired(), 0);
+}
+
+#[tokio::test]
 async fn when_the_environment_sets_a_secret_it_should_win_and_nothing_should_be_read() {
     let sdk = sdk().await;
     let jwt = "e".repeat(32);
@@ -245,6 +311,47 @@ fn when_reading_the_template_no_secret_should_be_in_any_functions_environment() 
     }
     // Checked per function inside.
     assert!(secrets_per_function().len() >= 19);
+}
+
+#[test]
+fn when_reading_the_template_a_function_with_several_secrets_may_batch_them_and_nothing_more() {
+    let resources = template()["Resources"].clone();
+    let mut batching = 0;
+    for (name, r) in resources.as_mapping().unwrap() {
+        if r["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let name = name.as_str().unwrap();
+        let arns = r["Properties"]["Environment"]["Variables"]
+            .as_mapping()
+            .map_or(0, |vars| {
+                vars.keys()
+                    .filter(|k| k.as_str().is_some_and(|k| k.ends_with("_ARN")))
+                    .count()
+            });
+        let mut batch = false;
+        for p in r["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            for st in p["Statement"].as_sequence().into_iter().flatten() {
+                if st["Resource"].as_str() == Some("*") {
+                    // The one action granted on every resource: it reads
+                    // nothing GetSecretValue does not also allow.
+                    assert_eq!(
+                        st["Action"].as_str(),
+                        Some("secretsmanager:BatchGetSecretValue"),
+                        "{name}: {st:?}"
+                    );
+                    batch = true;
+                }
+            }
+        }
+        assert_eq!(batch, arns >= 2, "{name}: {arns} secret ARNs");
+        batching += usize::from(batch);
+    }
+    assert!(batching >= 9, "{batching}");
 }
 
 #[test]
