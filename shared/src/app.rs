@@ -155,9 +155,19 @@ impl Core {
         } else {
             CoreConfig::from_lookup_without_tokens(get)?
         };
-        Ok(Self::new(config, aws_sdk_dynamodb::Client::new(sdk))
-            .with_vault(Vault::from_lookup(sdk, get))
-            .with_media(crate::media::Media::from_lookup(sdk, get)))
+        Ok(Self::new(config, aws_sdk_dynamodb::Client::new(sdk)).with_stores(sdk, get))
+    }
+
+    /// The credential store (`CREDENTIALS_PREFIX`) and the media bucket
+    /// (`MEDIA_BUCKET`) from a process's settings: what every deployed
+    /// function's core gets ([`Core::from_settings`], [`App::from_env`]).
+    fn with_stores(
+        self,
+        sdk: &aws_config::SdkConfig,
+        get: &impl Fn(&str) -> Option<String>,
+    ) -> Self {
+        self.with_vault(Vault::from_lookup(sdk, get))
+            .with_media(crate::media::Media::from_lookup(sdk, get))
     }
 
     /// [`Core::from_env`] for the functions that never verify a token nor
@@ -193,8 +203,7 @@ impl App {
         let (sdk, settings) = init(Warm::DynamoDb).await?;
         let config = Config::from_lookup(|n| settings.get(n))?;
         let mut app = Self::new(config, aws_sdk_dynamodb::Client::new(&sdk))?;
-        app.core.vault = Vault::from_lookup(&sdk, &|n| settings.get(n));
-        app.core.media = crate::media::Media::from_lookup(&sdk, &|n| settings.get(n));
+        app.core = app.core.with_stores(&sdk, &|n| settings.get(n));
         Ok(
             match std::env::var("QUEUE_URL").ok().filter(|q| !q.is_empty()) {
                 Some(queue_url) => {

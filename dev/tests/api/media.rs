@@ -38,6 +38,19 @@ async fn inbound_with_media(t: &TestApp, account: &str, sid: &str, media_url: &s
     t.drain().await;
 }
 
+/// Twilio answers the next `times` fetches of the medium at `url` with
+/// `status`.
+fn fail_media(t: &TestApp, url: &str, status: u16, times: usize) {
+    t.standin.inject(Fault {
+        method: "GET",
+        path_suffix: url.rsplit("/Media/").next().unwrap().to_string(),
+        status,
+        body: json!({"code": 20000 + u32::from(status), "message": "failing", "status": status}),
+        delay: std::time::Duration::ZERO,
+        times,
+    });
+}
+
 async fn last_message(t: &TestApp, conv: &str) -> Value {
     t.messages(conv, &agent())
         .await
@@ -145,14 +158,7 @@ async fn when_a_medium_is_refused_or_unreachable_the_text_should_stay_and_the_er
     // Twilio failing once: retried, then kept.
     let sid = t.standin.new_message_sid();
     let url = t.standin.add_media(&account, &sid, "image/png", JPEG, None);
-    t.standin.inject(Fault {
-        method: "GET",
-        path_suffix: url.rsplit("/Media/").next().unwrap().to_string(),
-        status: 503,
-        body: json!({"code": 20503, "message": "unavailable", "status": 503}),
-        delay: std::time::Duration::ZERO,
-        times: 1,
-    });
+    fail_media(&t, &url, 503, 1);
     inbound_with_media(&t, &account, &sid, &url, "image/png").await;
     let m = last_message(&t, &conv()).await;
     assert!(m["media"][0]["download_url"].is_string(), "{m}");
@@ -160,14 +166,7 @@ async fn when_a_medium_is_refused_or_unreachable_the_text_should_stay_and_the_er
     // Failing every time: the text is there, the error recorded.
     let sid = t.standin.new_message_sid();
     let url = t.standin.add_media(&account, &sid, "image/png", JPEG, None);
-    t.standin.inject(Fault {
-        method: "GET",
-        path_suffix: url.rsplit("/Media/").next().unwrap().to_string(),
-        status: 500,
-        body: json!({"code": 20500, "message": "error", "status": 500}),
-        delay: std::time::Duration::ZERO,
-        times: 10,
-    });
+    fail_media(&t, &url, 500, 10);
     inbound_with_media(&t, &account, &sid, &url, "image/png").await;
     let m = last_message(&t, &conv()).await;
     assert_eq!(m["body"], "see attached");
@@ -193,13 +192,7 @@ async fn when_the_number_is_of_an_orgs_own_account_media_should_be_fetched_with_
     const ACC: &str = "ACeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
     const TOKEN: &str = "token-of-account-e-0123456789abcdef";
     t.standin.add_subaccount(ACC, TOKEN, &["+15550005555"]);
-    let r = t
-        .post(
-            "/chat-accounts",
-            &service(),
-            json!({"address": BUSINESS, "org_id": ORG, "account_sid": ACC, "auth_token": TOKEN}),
-        )
-        .await;
+    let r = t.register_own_account(BUSINESS, ORG, ACC, TOKEN).await;
     assert_eq!(r.status, 201, "{:?}", r.json);
     let sid = t.standin.new_message_sid();
     let url = t

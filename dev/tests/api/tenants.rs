@@ -37,6 +37,25 @@ fn with_account(address: &str, org: Option<&str>, sid: &str, token: &str) -> Val
     v
 }
 
+impl TestApp {
+    /// Register Twilio number `address` for `org` on the org's own account
+    /// (`account_sid` with its auth token), as the booking system's service.
+    pub(crate) async fn register_own_account(
+        &self,
+        address: &str,
+        org: &str,
+        account_sid: &str,
+        token: &str,
+    ) -> Resp {
+        self.post(
+            "/chat-accounts",
+            &service(),
+            json!({"address": address, "org_id": org, "account_sid": account_sid, "auth_token": token}),
+        )
+        .await
+    }
+}
+
 /// Two orgs, each with its own subaccount and number (registered by the
 /// booking system's service token).
 async fn two_tenants(t: &TestApp) {

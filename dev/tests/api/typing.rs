@@ -273,13 +273,7 @@ async fn when_a_number_is_of_an_orgs_own_account_typing_should_go_out_as_that_ac
     const ACC: &str = "ACdddddddddddddddddddddddddddddddd";
     const TOKEN: &str = "token-of-account-d-0123456789abcdef";
     t.standin.add_subaccount(ACC, TOKEN, &["+15550004444"]);
-    let r = t
-        .post(
-            "/chat-accounts",
-            &service(),
-            json!({"address": BUSINESS, "org_id": ORG, "account_sid": ACC, "auth_token": TOKEN}),
-        )
-        .await;
+    let r = t.register_own_account(BUSINESS, ORG, ACC, TOKEN).await;
     assert_eq!(r.status, 201, "{:?}", r.json);
     let sid = t.standin.new_message_sid();
     let p = t.standin.inbound_params(&sid, CONTACT, BUSINESS, "hi");

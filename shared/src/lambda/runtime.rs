@@ -562,6 +562,8 @@ mod tests {
         /// Close the connection without a word; the request is not
         /// recorded as answered (the client must send it again).
         Drop,
+        /// These bytes as the answer.
+        Raw(&'static str),
     }
 
     /// A request the fake received: `METHOD path`, the error-type header,
@@ -633,6 +635,7 @@ mod tests {
                             "HTTP/1.1 {code} X\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{{}}"
                         ),
                         Step::Drop => continue 'conns,
+                        Step::Raw(answer) => answer.to_string(),
                     };
                     seen.push(Seen {
                         line,
@@ -792,25 +795,22 @@ mod tests {
 
     #[tokio::test]
     async fn an_event_without_a_deadline_is_an_invocation_error_not_a_crash() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let server = std::thread::spawn(move || {
-            let (mut conn, _) = listener.accept().unwrap();
-            let mut buf = ReadBuf::new();
-            read_request(&mut conn, &mut buf).unwrap();
-            conn.write_all(
-                b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: x\r\nContent-Length: 2\r\n\r\n{}",
-            )
-            .unwrap();
-            let (line, error_type, _) = read_request(&mut conn, &mut buf).unwrap();
-            conn.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
-                .unwrap();
-            (line, error_type)
-        });
+        let (addr, server) = fake(vec![
+            Step::Raw(
+                "HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: x\r\nContent-Length: 2\r\n\r\n{}",
+            ),
+            Step::Status(202),
+        ]);
         serve_echo(addr).await.unwrap_err();
-        let (line, error_type) = server.join().unwrap();
-        assert_eq!(line, "POST /2018-06-01/runtime/invocation/x/error");
-        assert_eq!(error_type.as_deref(), Some("Runtime.InvalidContext"));
+        let seen_all = server.join().unwrap();
+        assert_eq!(
+            seen_all[1].line,
+            "POST /2018-06-01/runtime/invocation/x/error"
+        );
+        assert_eq!(
+            seen_all[1].error_type.as_deref(),
+            Some("Runtime.InvalidContext")
+        );
     }
 
     #[tokio::test]
@@ -866,15 +866,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_failing_runtime_api_stops_the_loop() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let server = std::thread::spawn(move || {
-            let (mut conn, _) = listener.accept().unwrap();
-            let mut buf = ReadBuf::new();
-            read_request(&mut conn, &mut buf).unwrap();
-            conn.write_all(b"HTTP/1.1 500 Internal\r\nContent-Length: 4\r\n\r\noops")
-                .unwrap();
-        });
+        let (addr, server) = fake(vec![Step::Raw(
+            "HTTP/1.1 500 Internal\r\nContent-Length: 4\r\n\r\noops",
+        )]);
         let error = serve_echo(addr).await.unwrap_err();
         assert!(error.to_string().contains("answered 500: oops"), "{error}");
         server.join().unwrap();
