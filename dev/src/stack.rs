@@ -34,8 +34,9 @@ pub struct StackOptions {
     pub overrides: HashMap<String, String>,
     /// A DynamoDB client to use instead of one built from the environment.
     pub dynamodb: Option<aws_sdk_dynamodb::Client>,
-    /// An SQS client to use instead of one built from the environment.
-    pub sqs: Option<aws_sdk_sqs::Client>,
+    /// The SDK configuration SQS is reached with (the stack's own client
+    /// and the functions' `shared::sqs::Queue`) instead of the environment's.
+    pub sqs: Option<aws_config::SdkConfig>,
     /// Run the SQS poller (tests may drive `poll_once` themselves).
     pub poller: bool,
     /// Serve the web app's static files from here (`make run`).
@@ -105,7 +106,14 @@ pub async fn start(opts: StackOptions) -> Result<Stack, BoxError> {
     let dynamodb = opts
         .dynamodb
         .unwrap_or_else(|| aws_sdk_dynamodb::Client::new(&sdk));
-    let sqs = opts.sqs.unwrap_or_else(|| aws_sdk_sqs::Client::new(&sdk));
+    let sqs_sdk = opts.sqs.unwrap_or_else(|| sdk.clone());
+    let sqs = aws_sdk_sqs::Client::new(&sqs_sdk);
+    // The functions' SendMessage client, over its own HTTPS connector as
+    // in a function.
+    let queue = std::sync::Arc::new(shared::sqs::Queue::new(
+        &sqs_sdk,
+        shared::aws::https_connector()?,
+    )?);
     let template = Template::load_default()?;
     let get = |k: &str| settings.get(k).cloned().or_else(|| env(k));
     let config = Config::from_lookup(get)?;
@@ -166,18 +174,17 @@ pub async fn start(opts: StackOptions) -> Result<Stack, BoxError> {
 
     // send-message's outbox: the inbound queue, as in the template.
     let mut app = App::new(config, dynamodb.clone())?.with_outbox(
-        shared::outbox::OutboxQueue::sqs(sqs.clone(), queue_url.clone()),
+        shared::outbox::OutboxQueue::sqs(queue.clone(), queue_url.clone()),
     );
     app.core.vault = vault();
     app.core.media = media;
     let app: &'static App = Box::leak(Box::new(app));
     // Its own vault (and cache), as a separate function would have.
     let ingest = Box::leak(Box::new(
-        webhook_ingest::Ingest::new(ingest_config, sqs.clone()).with_vault(vault()),
+        webhook_ingest::Ingest::new(ingest_config, queue.clone()).with_vault(vault()),
     ));
-    let meta: &'static meta_webhook::MetaWebhook = Box::leak(Box::new(
-        meta_webhook::MetaWebhook::new(meta_config, sqs.clone()),
-    ));
+    let meta: &'static meta_webhook::MetaWebhook =
+        Box::leak(Box::new(meta_webhook::MetaWebhook::new(meta_config, queue)));
     let deps: &'static Deps = Box::leak(Box::new(Deps {
         app,
         ingest,

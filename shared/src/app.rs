@@ -12,9 +12,11 @@ use crate::config::{Config, CoreConfig};
 use crate::cursor::CursorCodec;
 use crate::outbox::OutboxQueue;
 use crate::secrets::Settings;
+use crate::sqs::Queue;
 use crate::store::Store;
 use crate::twilio::TwilioClient;
 use crate::vault::Vault;
+use aws_smithy_runtime_api::client::http::SharedHttpConnector;
 
 /// `S`: the storage adapter (DynamoDB in every function; in-memory in the
 /// rules' unit tests).
@@ -66,6 +68,8 @@ pub enum InitError {
     Https(#[from] aws_smithy_http_client::HttpClientError),
     #[error(transparent)]
     Secrets(#[from] crate::secrets::SecretsError),
+    #[error(transparent)]
+    Queue(#[from] crate::sqs::SqsError),
 }
 
 /// Which connection a function opens during init.
@@ -79,29 +83,34 @@ enum Warm {
 /// process's settings: the environment, then the secrets it names (see
 /// [`crate::secrets`]), read while the first connection to DynamoDB or SQS
 /// opens (see [`crate::aws`]).
-async fn init(warm: Warm) -> Result<(aws_config::SdkConfig, Settings), InitError> {
+async fn init(
+    warm: Warm,
+) -> Result<(aws_config::SdkConfig, SharedHttpConnector, Settings), InitError> {
     let connector = crate::aws::https_connector()?;
     let sdk = crate::aws::sdk_config(connector.clone()).await;
     let warm_up = async {
         let endpoint = match warm {
             Warm::DynamoDb => crate::aws::dynamodb_endpoint(&sdk).await,
-            Warm::Sqs => crate::aws::sqs_endpoint(&sdk).await,
+            Warm::Sqs => crate::sqs::endpoint(&sdk).ok(),
         };
         if let Some(endpoint) = endpoint {
             crate::aws::warm_up(&connector, &endpoint).await;
         }
     };
     let (settings, ()) = tokio::join!(Settings::from_env(&sdk), warm_up);
-    Ok((sdk, settings?))
+    Ok((sdk, connector, settings?))
 }
 
 /// The webhook functions' init (SQS only): the SQS client over the
-/// process's one HTTPS connector, its first connection opened while this
-/// process's settings (and the secrets they name) are read.
-pub async fn queue_init() -> Result<(aws_sdk_sqs::Client, Settings, Vault), InitError> {
-    let (sdk, settings) = init(Warm::Sqs).await?;
+/// process's one HTTPS connector, its first connection opened and its
+/// credentials read while this process's settings (and the secrets they
+/// name) are read.
+pub async fn queue_init() -> Result<(Queue, Settings, Vault), InitError> {
+    let (sdk, connector, settings) = init(Warm::Sqs).await?;
     let vault = Vault::from_lookup(&sdk, &|n| settings.get(n));
-    Ok((aws_sdk_sqs::Client::new(&sdk), settings, vault))
+    let queue = Queue::new(&sdk, connector)?;
+    queue.prefetch_credentials().await;
+    Ok((queue, settings, vault))
 }
 
 impl<S> Core<S> {
@@ -136,7 +145,7 @@ impl<S> Core<S> {
 impl Core {
     /// Build from the environment (`AWS_ENDPOINT_URL` is honoured by the SDK).
     pub async fn from_env() -> Result<Self, InitError> {
-        let (sdk, settings) = init(Warm::DynamoDb).await?;
+        let (sdk, _, settings) = init(Warm::DynamoDb).await?;
         Self::from_settings(&sdk, &|n| settings.get(n), true)
     }
 
@@ -184,7 +193,7 @@ impl Core {
     /// instead of building a default client of their own at init.
     pub async fn from_env_without_tokens_and_sdk()
     -> Result<(Self, aws_config::SdkConfig), InitError> {
-        let (sdk, settings) = init(Warm::DynamoDb).await?;
+        let (sdk, _, settings) = init(Warm::DynamoDb).await?;
         let core = Self::from_settings(&sdk, &|n| settings.get(n), false)?;
         Ok((core, sdk))
     }
@@ -200,15 +209,16 @@ impl App {
     /// With `QUEUE_URL` set (`send-message`), messages Twilio accepted but
     /// storage refused go to that queue as outbox records.
     pub async fn from_env() -> Result<Self, InitError> {
-        let (sdk, settings) = init(Warm::DynamoDb).await?;
+        let (sdk, connector, settings) = init(Warm::DynamoDb).await?;
         let config = Config::from_lookup(|n| settings.get(n))?;
         let mut app = Self::new(config, aws_sdk_dynamodb::Client::new(&sdk))?;
         app.core = app.core.with_stores(&sdk, &|n| settings.get(n));
         Ok(
             match std::env::var("QUEUE_URL").ok().filter(|q| !q.is_empty()) {
-                Some(queue_url) => {
-                    app.with_outbox(OutboxQueue::sqs(aws_sdk_sqs::Client::new(&sdk), queue_url))
-                }
+                Some(queue_url) => app.with_outbox(OutboxQueue::sqs(
+                    std::sync::Arc::new(Queue::new(&sdk, connector)?),
+                    queue_url,
+                )),
                 None => app,
             },
         )

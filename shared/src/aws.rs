@@ -103,35 +103,20 @@ pub async fn warm_up(connector: &SharedHttpConnector, endpoint: &str) {
     }
 }
 
-/// The endpoint a client of `sdk` for the SDK crate `$sdk` calls, by that
-/// crate's own resolver (every service crate has the same `Params`).
-macro_rules! endpoint_of {
-    ($sdk:ident, $config:expr) => {{
-        use $sdk::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
-        let config: &SdkConfig = $config;
-        match Params::builder()
-            .set_region(config.region().map(|r| r.to_string()))
-            .set_use_fips(config.use_fips())
-            .set_use_dual_stack(config.use_dual_stack())
-            .set_endpoint(config.endpoint_url().map(str::to_string))
-            .build()
-        {
-            Ok(params) => DefaultResolver::new()
-                .resolve_endpoint(&params)
-                .await
-                .ok()
-                .map(|e| e.url().to_string()),
-            Err(_) => None,
-        }
-    }};
-}
-
-/// The endpoint the DynamoDB client of `sdk` calls.
+/// The endpoint the DynamoDB client of `sdk` calls, by that crate's own
+/// resolver.
 pub async fn dynamodb_endpoint(sdk: &SdkConfig) -> Option<String> {
-    endpoint_of!(aws_sdk_dynamodb, sdk)
-}
-
-/// The endpoint the SQS client of `sdk` calls.
-pub async fn sqs_endpoint(sdk: &SdkConfig) -> Option<String> {
-    endpoint_of!(aws_sdk_sqs, sdk)
+    use aws_sdk_dynamodb::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+    let params = Params::builder()
+        .set_region(sdk.region().map(|r| r.to_string()))
+        .set_use_fips(sdk.use_fips())
+        .set_use_dual_stack(sdk.use_dual_stack())
+        .set_endpoint(sdk.endpoint_url().map(str::to_string))
+        .build()
+        .ok()?;
+    DefaultResolver::new()
+        .resolve_endpoint(&params)
+        .await
+        .ok()
+        .map(|e| e.url().to_string())
 }

@@ -33,6 +33,7 @@ pub mod provider;
 pub mod push;
 pub mod secrets;
 pub mod signature;
+pub mod sqs;
 pub mod store;
 pub mod tls;
 pub mod transport;

@@ -112,16 +112,16 @@ pub enum OutboxQueue {
     #[default]
     Disabled,
     Sqs {
-        client: aws_sdk_sqs::Client,
+        queue: Arc<crate::sqs::Queue>,
         queue_url: String,
     },
     Memory(Arc<Mutex<Vec<String>>>),
 }
 
 impl OutboxQueue {
-    pub fn sqs(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+    pub fn sqs(queue: Arc<crate::sqs::Queue>, queue_url: impl Into<String>) -> Self {
         Self::Sqs {
-            client,
+            queue,
             queue_url: queue_url.into(),
         }
     }
@@ -142,14 +142,11 @@ impl OutboxQueue {
         let body = serde_json::to_string(record).map_err(|e| e.to_string())?;
         match self {
             Self::Disabled => Err("no outbox queue configured".into()),
-            Self::Sqs { client, queue_url } => client
-                .send_message()
-                .queue_url(queue_url)
-                .message_body(body)
-                .send()
+            Self::Sqs { queue, queue_url } => queue
+                .send(queue_url, &body)
                 .await
                 .map(|_| ())
-                .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()),
+                .map_err(|e| e.to_string()),
             Self::Memory(q) => {
                 q.lock().map_err(|e| e.to_string())?.push(body);
                 Ok(())

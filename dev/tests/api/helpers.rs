@@ -194,7 +194,7 @@ async fn spawn_app_inner(
             .interceptor(dynamo.clone())
             .build(),
     );
-    let sqs = proxies.as_ref().map(|_| aws_sdk_sqs::Client::new(&sdk));
+    let sqs = proxies.as_ref().map(|_| sdk.clone());
     let stack = stack::start(StackOptions {
         gateway_addr: "127.0.0.1:0".into(),
         standin_addr: None,

@@ -687,7 +687,7 @@ async fn when_sqs_refuses_the_message_the_webhook_should_be_503_so_twilio_retrie
         ),
         ..t.deps.ingest.config.clone()
     };
-    let ingest = webhook_ingest::Ingest::new(config, t.sqs.clone());
+    let ingest = webhook_ingest::Ingest::new(config, t.deps.ingest.sqs.clone());
     let sid = t.standin.new_message_sid();
     let p = t.standin.inbound_params(&sid, CONTACT, BUSINESS, "hello");
     let request = |signature: String| {

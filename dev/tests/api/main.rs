@@ -30,6 +30,7 @@ mod request_counts;
 mod routes;
 mod secrets;
 mod sid_guard;
+mod sqs;
 mod start_conversation;
 mod statuses;
 mod tenants;

@@ -14,7 +14,7 @@ use shared::{ApiError, http};
 
 pub struct MetaWebhook {
     pub config: MetaWebhookConfig,
-    pub sqs: aws_sdk_sqs::Client,
+    pub sqs: std::sync::Arc<shared::sqs::Queue>,
     pub clock: shared::clock::Clock,
 }
 
@@ -25,10 +25,10 @@ impl MetaWebhook {
     pub async fn from_env() -> Result<Self, shared::app::InitError> {
         let (sqs, settings, _) = shared::app::queue_init().await?;
         let config = MetaWebhookConfig::from_lookup(|n| settings.get(n))?;
-        Ok(Self::new(config, sqs))
+        Ok(Self::new(config, std::sync::Arc::new(sqs)))
     }
 
-    pub fn new(config: MetaWebhookConfig, sqs: aws_sdk_sqs::Client) -> Self {
+    pub fn new(config: MetaWebhookConfig, sqs: std::sync::Arc<shared::sqs::Queue>) -> Self {
         Self {
             config,
             sqs,
@@ -73,13 +73,10 @@ async fn run(deps: &MetaWebhook, req: &Request) -> Result<Response<Body>, ApiErr
             let message = serde_json::to_string(&envelope)
                 .map_err(|e| ApiError::Internal(format!("envelope: {e}")))?;
             deps.sqs
-                .send_message()
-                .queue_url(&deps.config.queue_url)
-                .message_body(message)
-                .send()
+                .send(&deps.config.queue_url, &message)
                 .await
                 .map_err(|e| {
-                    tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "enqueue failed");
+                    tracing::error!(error = %e, "enqueue failed");
                     ApiError::QueueUnavailable
                 })?;
             tracing::info!(source = "meta", "webhook enqueued");

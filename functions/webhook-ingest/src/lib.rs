@@ -17,7 +17,7 @@ use shared::{ApiError, http};
 
 pub struct Ingest {
     pub config: IngestConfig,
-    pub sqs: aws_sdk_sqs::Client,
+    pub sqs: std::sync::Arc<shared::sqs::Queue>,
     pub clock: shared::clock::Clock,
     /// Org accounts' tokens (disabled without `CREDENTIALS_PREFIX`).
     pub vault: Vault,
@@ -30,7 +30,7 @@ impl Ingest {
     pub async fn from_env() -> Result<Self, shared::app::InitError> {
         let (sqs, settings, vault) = shared::app::queue_init().await?;
         let config = IngestConfig::from_lookup(|n| settings.get(n))?;
-        Ok(Self::new(config, sqs).with_vault(vault))
+        Ok(Self::new(config, std::sync::Arc::new(sqs)).with_vault(vault))
     }
 
     pub fn with_vault(mut self, vault: Vault) -> Self {
@@ -38,7 +38,7 @@ impl Ingest {
         self
     }
 
-    pub fn new(config: IngestConfig, sqs: aws_sdk_sqs::Client) -> Self {
+    pub fn new(config: IngestConfig, sqs: std::sync::Arc<shared::sqs::Queue>) -> Self {
         Self {
             config,
             sqs,
@@ -104,13 +104,10 @@ async fn run(deps: &Ingest, req: &Request) -> Result<Response<Body>, ApiError> {
         .map_err(|e| ApiError::Internal(format!("envelope: {e}")))?;
     let kind = format!("{:?}", envelope.kind);
     deps.sqs
-        .send_message()
-        .queue_url(&deps.config.queue_url)
-        .message_body(message)
-        .send()
+        .send(&deps.config.queue_url, &message)
         .await
         .map_err(|e| {
-            tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "enqueue failed");
+            tracing::error!(error = %e, "enqueue failed");
             ApiError::QueueUnavailable
         })?;
     tracing::info!(kind, source = ?envelope.source, "webhook enqueued");
