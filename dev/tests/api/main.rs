@@ -15,6 +15,7 @@ mod fault_suite;
 mod helpers;
 mod idempotency;
 mod inbound_pipeline;
+mod lambda_config;
 mod local_stack;
 mod media;
 mod meta;
