@@ -41,7 +41,8 @@ def main():
         variants.append((label, spec, env))
     args = extra or [os.path.join(HERE, "..", "events", "webhook-ingest-messaging.json"), "--kind", "ingest",
                      "--tamper-every", "10", "--invocations", "400"]
-    keys = [("init", "init_cpu_us"), ("first", "first_cpu_us"), ("warm", "warm_cpu_us"), ("rejected", "rejected_cpu_us")]
+    keys = [("init", "init_cpu_us"), ("first", "first_cpu_us"), ("warm", "warm_cpu_us"), ("rejected", "rejected_cpu_us"),
+            ("cold_ms", "cold_wall_ms")]
     res = {label: {k: [] for k, _ in keys} for label, _, _ in variants}
     for r in range(rounds):
         for label, binary, env in (variants if r % 2 == 0 else variants[::-1]):
@@ -56,12 +57,13 @@ def main():
             for k, field in keys:
                 if run[field] is not None:
                     res[label][k].append(run[field])
-    print(f"median over {rounds} interleaved runs (min-max), CPU in us")
+    print(f"median over {rounds} interleaved runs (min-max), CPU in us, cold start (init + first, wall) in ms")
     for label, d in res.items():
         cols = []
         for k, _ in keys:
             xs = d[k]
-            cols.append(f"{k} {statistics.median(xs):6.0f} ({min(xs):.0f}-{max(xs):.0f})" if xs else f"{k} -")
+            f = ".1f" if k == "cold_ms" else ".0f"
+            cols.append(f"{k} {statistics.median(xs):6{f}} ({min(xs):{f}}-{max(xs):{f}})" if xs else f"{k} -")
         print(f"{label:14s} " + "  ".join(cols))
 
 

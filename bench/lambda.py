@@ -564,9 +564,10 @@ def main():
     ap.add_argument("--show-logs", action="store_true")
     ap.add_argument("--term", action="store_true", help="stop the binary with SIGTERM (lets a perf wrapper write its data)")
     ap.add_argument("--label", default="")
-    ap.add_argument("--cert-key", choices=["ec", "rsa"], default="ec",
+    ap.add_argument("--cert-key", choices=["ec", "rsa"], default=os.environ.get("CERT_KEY") or "ec",
                     help="the stub's certificate key: ec (P-256, default, as in earlier rounds) or rsa (2048, "
-                         "what AWS endpoints and Twilio present)")
+                         "what AWS endpoints and Twilio present); default: $CERT_KEY, else ec "
+                         "(so bench/ab.py can compare both: ec=BIN:CERT_KEY=ec rsa=BIN:CERT_KEY=rsa)")
     ap.add_argument("--secrets-from-arn", action="store_true",
                     help="the deployed configuration: the secret settings template.yaml gives the function as "
                          "<SETTING>_ARN (ingest TWILIO_AUTH_TOKEN; send AUTH_JWT_SECRET and TWILIO_AUTH_TOKEN; "

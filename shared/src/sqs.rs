@@ -28,6 +28,9 @@
 //!   not kept: a Lambda process sends one message at a time.
 //! - **Timeouts**: the configuration's attempt timeout (connect, send and
 //!   the whole answer).
+//!
+//! The answer's `MD5OfMessageBody` is not checked (TLS already protects
+//! the exchange; the Rust SDK does not check it either).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
@@ -359,11 +362,9 @@ impl Queue {
             .map_err(|e| SqsError::Signing(e.to_string()))?;
         let request = aws_smithy_runtime_api::client::orchestrator::HttpRequest::try_from(request)
             .map_err(|e| SqsError::Signing(e.to_string()))?;
-        let response = self
-            .connector
-            .call(request)
-            .await
-            .map_err(|e| SqsError::Network(format!("{e:?}")))?;
+        let response = self.connector.call(request).await.map_err(|e| {
+            SqsError::Network(aws_smithy_types::error::display::DisplayErrorContext(&e).to_string())
+        })?;
         let status = response.status().as_u16();
         let query_error = response
             .headers()
