@@ -81,6 +81,18 @@ pub fn endpoint_or_explain() -> String {
     })
 }
 
+/// A fault proxy in front of the emulator (50 ms holds), for tests that
+/// count or break AWS requests.
+pub async fn aws_proxy(endpoint: &str) -> dev::faults::FaultProxy {
+    dev::faults::FaultProxy::start(
+        endpoint,
+        dev::faults::Upstream::Aws,
+        std::time::Duration::from_millis(50),
+    )
+    .await
+    .expect("fault proxy")
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }

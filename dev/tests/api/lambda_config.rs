@@ -5,18 +5,13 @@
 //! through `shared::sqs::Queue`, all with the environment's credentials.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use dev::faults::{FaultProxy, Upstream};
-
-use crate::helpers::endpoint_or_explain;
+use crate::helpers::{aws_proxy, endpoint_or_explain};
 
 #[tokio::test]
 async fn when_a_function_is_configured_from_lambdas_environment_it_should_reach_every_service() {
     let endpoint = endpoint_or_explain();
-    let proxy = FaultProxy::start(&endpoint, Upstream::Aws, Duration::from_millis(50))
-        .await
-        .unwrap();
+    let proxy = aws_proxy(&endpoint).await;
     let env: HashMap<&str, String> = [
         ("AWS_REGION", "us-east-1".to_string()),
         ("AWS_ACCESS_KEY_ID", "test".into()),

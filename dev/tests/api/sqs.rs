@@ -7,10 +7,10 @@
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use dev::faults::{Fault, FaultProxy, Upstream};
+use dev::faults::Fault;
 use shared::sqs::{Queue, SqsError};
 
-use crate::helpers::endpoint_or_explain;
+use crate::helpers::{aws_proxy, endpoint_or_explain};
 
 fn queue(sdk: &SdkConfig) -> Queue {
     Queue::new(sdk, shared::aws::https_connector().unwrap()).unwrap()
@@ -81,9 +81,7 @@ async fn when_a_message_is_sent_it_should_arrive_verbatim_with_the_id_sqs_gave_i
 #[tokio::test]
 async fn when_the_queue_does_not_exist_it_should_fail_once_without_retrying() {
     let endpoint = endpoint_or_explain();
-    let proxy = FaultProxy::start(&endpoint, Upstream::Aws, Duration::from_millis(50))
-        .await
-        .unwrap();
+    let proxy = aws_proxy(&endpoint).await;
     let q = queue(&sdk_at(&proxy.url).await);
     let missing = format!(
         "{}/123456789012/no-such-queue-{}",
@@ -113,9 +111,7 @@ async fn when_sqs_fails_transiently_it_should_retry_and_deliver_one_message() {
         Fault::TimeoutBefore,
     ] {
         let url = new_queue(&admin).await;
-        let proxy = FaultProxy::start(&endpoint, Upstream::Aws, Duration::from_millis(50))
-            .await
-            .unwrap();
+        let proxy = aws_proxy(&endpoint).await;
         let mut sdk = sdk_at(&proxy.url).await.into_builder();
         // A held answer is abandoned after the attempt timeout.
         sdk.set_timeout_config(Some(
@@ -140,9 +136,7 @@ async fn when_sqs_throttles_every_attempt_it_should_give_up_after_the_configured
     let endpoint = endpoint_or_explain();
     let admin = aws_sdk_sqs::Client::new(&sdk_at(&endpoint).await);
     let url = new_queue(&admin).await;
-    let proxy = FaultProxy::start(&endpoint, Upstream::Aws, Duration::from_millis(50))
-        .await
-        .unwrap();
+    let proxy = aws_proxy(&endpoint).await;
     let q = queue(&sdk_at(&proxy.url).await);
     assert_eq!(q.retry().max_attempts, 3);
     for n in 1..=3 {
