@@ -174,9 +174,19 @@ impl std::fmt::Debug for Queue {
 
 /// The SQS endpoint `sdk` points at (see the module docs).
 pub fn endpoint(sdk: &SdkConfig) -> Result<String, SqsError> {
-    if let Some(url) = std::env::var("AWS_ENDPOINT_URL_SQS")
-        .ok()
-        .filter(|u| !u.is_empty())
+    endpoint_with(sdk, &|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+}
+
+/// [`endpoint`] over any environment `env` (`AWS_ENDPOINT_URL_SQS`, unless
+/// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`, as for the SDK's clients).
+pub fn endpoint_with(
+    sdk: &SdkConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, SqsError> {
+    let ignore =
+        env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if let Some(url) = env("AWS_ENDPOINT_URL_SQS")
+        .filter(|_| !ignore)
         .or_else(|| sdk.endpoint_url().map(str::to_string))
     {
         return Ok(url.trim_end_matches('/').to_string());
@@ -556,6 +566,33 @@ mod tests {
             ))
             .unwrap(),
             "http://127.0.0.1:5000"
+        );
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let plain = sdk("eu-west-1", false, false, None);
+        assert_eq!(
+            endpoint_with(
+                &plain,
+                &env(&[("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:9324")])
+            )
+            .unwrap(),
+            "http://127.0.0.1:9324"
+        );
+        assert_eq!(
+            endpoint_with(
+                &plain,
+                &env(&[
+                    ("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:9324"),
+                    ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
+                ])
+            )
+            .unwrap(),
+            "https://sqs.eu-west-1.amazonaws.com"
         );
     }
 }
