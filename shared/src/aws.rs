@@ -147,6 +147,12 @@ pub fn lambda_sdk_config(
     }
     if env("AWS_ACCESS_KEY_ID").is_some() && env("AWS_SECRET_ACCESS_KEY").is_some() {
         builder = builder.credentials_provider(SharedCredentialsProvider::new(credentials));
+    } else {
+        // Lambda always sets them; a binary run by hand may not have them.
+        tracing::warn!(
+            "no AWS credentials in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY): \
+             AWS calls will fail; profiles in ~/.aws are not read by the functions"
+        );
     }
     builder.set_region(
         env("AWS_REGION")
