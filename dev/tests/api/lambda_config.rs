@@ -80,24 +80,12 @@ async fn when_a_function_is_configured_from_lambdas_environment_it_should_reach_
 
     // SQS: shared::sqs over the same configuration and connector.
     let admin = aws_sdk_sqs::Client::new(&sdk);
-    let queue_url = admin
-        .create_queue()
-        .queue_name(format!("lambda-config-{}", ulid::Ulid::new()))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let queue_url = crate::sqs::new_queue(&admin).await;
     let queue = shared::sqs::Queue::new(&sdk, connector).unwrap();
     assert_eq!(queue.url(), format!("{}/", endpoint.trim_end_matches('/')));
     queue.send(&queue_url, "configured").await.unwrap();
-    let received = admin
-        .receive_message()
-        .queue_url(&queue_url)
-        .send()
-        .await
-        .unwrap()
-        .messages
-        .unwrap();
-    assert_eq!(received[0].body.as_deref(), Some("configured"));
+    assert_eq!(
+        crate::sqs::received(&admin, &queue_url).await,
+        ["configured"]
+    );
 }

@@ -27,7 +27,8 @@ async fn sdk_at(endpoint: &str) -> SdkConfig {
         .await
 }
 
-async fn new_queue(sqs: &aws_sdk_sqs::Client) -> String {
+/// A new, empty queue on the emulator.
+pub(crate) async fn new_queue(sqs: &aws_sdk_sqs::Client) -> String {
     sqs.create_queue()
         .queue_name(format!("sqs-test-{}", ulid::Ulid::new()))
         .send()
@@ -37,7 +38,8 @@ async fn new_queue(sqs: &aws_sdk_sqs::Client) -> String {
         .unwrap()
 }
 
-async fn received(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<String> {
+/// Every message body on the queue now (received, not deleted).
+pub(crate) async fn received(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<String> {
     let mut out = Vec::new();
     loop {
         let got = sqs
