@@ -1,10 +1,10 @@
 //! Bearer JWT verification (Supabase-compatible HS256), done in every function.
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use lambda_http::Request;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
+use crate::jwt::{Hs256, JwtError, Rules};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -74,8 +74,8 @@ struct Claims {
 pub const LOCAL_DEV_SECRET: &str = "local-dev-secret-change-me-0123456789";
 
 pub struct JwtVerifier {
-    key: DecodingKey,
-    validation: Validation,
+    key: Hs256,
+    rules: Rules,
 }
 
 impl JwtVerifier {
@@ -89,25 +89,13 @@ impl JwtVerifier {
     /// (`AUTH_JWT_AUDIENCE`, `AUTH_JWT_ISSUER`): a token without them, or
     /// with other values, is refused. `nbf` is always honoured.
     pub fn with_claims(secret: &str, audience: Option<&str>, issuer: Option<&str>) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        let mut required = vec!["exp", "sub"];
-        match audience {
-            Some(aud) => {
-                validation.set_audience(&[aud]);
-                required.push("aud");
-            }
-            None => validation.validate_aud = false,
-        }
-        if let Some(iss) = issuer {
-            validation.set_issuer(&[iss]);
-            required.push("iss");
-        }
-        validation.set_required_spec_claims(&required);
-        validation.validate_nbf = true;
-        validation.leeway = 30;
         Self {
-            key: DecodingKey::from_secret(secret.as_bytes()),
-            validation,
+            key: Hs256::new(secret.as_bytes()),
+            rules: Rules {
+                leeway: 30,
+                audience: audience.map(str::to_owned),
+                issuer: issuer.map(str::to_owned),
+            },
         }
     }
 
@@ -137,18 +125,20 @@ impl JwtVerifier {
     }
 
     pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
-        use jsonwebtoken::errors::ErrorKind;
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
-            |e| match e.kind() {
-                ErrorKind::ExpiredSignature => ApiError::Unauthorized("token expired"),
-                ErrorKind::ImmatureSignature => ApiError::Unauthorized("token not valid yet"),
-                ErrorKind::InvalidAudience => ApiError::Unauthorized("token for another audience"),
-                ErrorKind::InvalidIssuer => ApiError::Unauthorized("token from another issuer"),
-                ErrorKind::InvalidSignature => ApiError::Unauthorized("invalid token signature"),
-                _ => ApiError::Unauthorized("invalid token"),
-            },
-        )?;
-        let claims = data.claims;
+        let now = chrono::Utc::now().timestamp();
+        let claims: Claims = self
+            .key
+            .verify(token, &self.rules, &["exp", "sub"], now)
+            .map_err(|e| match e {
+                JwtError::Expired => ApiError::Unauthorized("token expired"),
+                JwtError::NotYetValid => ApiError::Unauthorized("token not valid yet"),
+                JwtError::Audience => ApiError::Unauthorized("token for another audience"),
+                JwtError::Issuer => ApiError::Unauthorized("token from another issuer"),
+                JwtError::Signature => ApiError::Unauthorized("invalid token signature"),
+                JwtError::Malformed | JwtError::Algorithm => {
+                    ApiError::Unauthorized("invalid token")
+                }
+            })?;
         if claims.sub.is_empty() || claims.sub.len() > 128 {
             return Err(ApiError::Unauthorized("invalid token subject"));
         }
@@ -174,12 +164,9 @@ pub fn issue_token(secret: &str, caller: &Caller, ttl_secs: i64) -> String {
             role: caller.role.clone(),
         },
     };
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap_or_default()
+    Hs256::new(secret.as_bytes())
+        .sign(&claims)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -245,16 +232,13 @@ mod tests {
             exp: i64,
             app_metadata: serde_json::Value,
         }
-        let token = jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &Odd {
+        let token = Hs256::new(SECRET.as_bytes())
+            .sign(&Odd {
                 sub: "x",
                 exp: chrono::Utc::now().timestamp() + 60,
                 app_metadata: serde_json::json!({"user_type": "admin"}),
-            },
-            &EncodingKey::from_secret(SECRET.as_bytes()),
-        )
-        .unwrap();
+            })
+            .unwrap();
         assert_eq!(
             JwtVerifier::new(SECRET)
                 .verify(&token)
@@ -265,12 +249,7 @@ mod tests {
     }
 
     fn signed(claims: serde_json::Value) -> String {
-        jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &EncodingKey::from_secret(SECRET.as_bytes()),
-        )
-        .unwrap()
+        Hs256::new(SECRET.as_bytes()).sign(&claims).unwrap()
     }
 
     fn claims(extra: serde_json::Value) -> serde_json::Value {

@@ -45,20 +45,31 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The trust store: the Amazon Trust Services roots and `SSL_CERT_FILE`
 /// (see [`crate::tls`]).
 pub fn trust_store() -> TrustStore {
+    trust_store_with(crate::tls::extra_roots_pem())
+}
+
+/// [`trust_store`] with these extra roots (PEM) instead of `SSL_CERT_FILE`'s.
+pub fn trust_store_with(extra_roots_pem: Option<Vec<u8>>) -> TrustStore {
     let mut store = TrustStore::empty().with_native_roots(false);
     store.add_pem_certificate(crate::tls::AMAZON_TRUST_SERVICES_PEM.as_bytes());
-    if let Some(pem) = crate::tls::extra_roots_pem() {
+    if let Some(pem) = extra_roots_pem {
         store.add_pem_certificate(pem);
     }
     store
 }
 
-/// The one HTTPS connector of this process (rustls over aws-lc, the trust
-/// store above), its pool kept across invocations.
+/// The one HTTPS connector of this process (rustls over *ring*, see
+/// [`crate::tls::crypto_provider`]; the trust store above), its pool kept
+/// across invocations.
 pub fn https_connector() -> Result<SharedHttpConnector, aws_smithy_http_client::HttpClientError> {
-    let tls_context = TlsContext::builder()
-        .with_trust_store(trust_store())
-        .build()?;
+    https_connector_trusting(trust_store())
+}
+
+/// [`https_connector`] trusting `store`.
+pub fn https_connector_trusting(
+    store: TrustStore,
+) -> Result<SharedHttpConnector, aws_smithy_http_client::HttpClientError> {
+    let tls_context = TlsContext::builder().with_trust_store(store).build()?;
     let connector = aws_smithy_http_client::Connector::builder()
         .connector_settings(
             HttpConnectorSettings::builder()
@@ -66,7 +77,7 @@ pub fn https_connector() -> Result<SharedHttpConnector, aws_smithy_http_client::
                 .build(),
         )
         .sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep().expect("tokio sleep"))
-        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .tls_context(tls_context)
         .build();
     Ok(SharedHttpConnector::new(connector))

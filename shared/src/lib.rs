@@ -20,6 +20,7 @@ pub mod http;
 pub mod idempotency;
 pub mod inbox;
 pub mod ingest;
+pub mod jwt;
 pub mod lambda;
 pub mod media;
 #[cfg(test)]

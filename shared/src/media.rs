@@ -112,7 +112,7 @@ impl MediaError {
 /// One attempt's limit: connect, headers and body.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Media's HTTPS: the AWS SDK's own connector (hyper, rustls over aws-lc),
+/// Media's HTTPS: the AWS SDK's own connector (hyper, rustls over *ring*),
 /// trusting Mozilla's roots (and `SSL_CERT_FILE`), built on first use, so
 /// `process-inbound` links no second HTTP client. Redirects are not
 /// followed here (see [`MediaSource`]).
@@ -144,7 +144,7 @@ fn connector()
                         .build(),
                 )
                 .sleep_impl(sleep)
-                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+                .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
                 .tls_context(context)
                 .build();
             Ok(aws_smithy_runtime_api::client::http::SharedHttpConnector::new(connector))

@@ -49,20 +49,26 @@ include!(concat!(env!("OUT_DIR"), "/mozilla_anchors.rs"));
 
 /// The TLS configuration of every reqwest client (Twilio, Meta, the booking
 /// directory), for `ClientBuilder::tls_backend_preconfigured`: rustls over
-/// aws-lc (what reqwest itself would build) trusting Mozilla's roots as
-/// `webpki-root-certs` ships them, parsed into trust anchors at build time
-/// (`shared/build.rs`), plus `SSL_CERT_FILE`. Handing reqwest the ~150 certificates to
-/// parse instead cost ~1 ms of CPU on the first call to Twilio (BENCHMARKS.md,
-/// "Round 6").
+/// *ring* (the AWS SDK's connector uses the same, `CryptoMode::Ring`)
+/// trusting Mozilla's roots as `webpki-root-certs` ships them, parsed into
+/// trust anchors at build time (`shared/build.rs`), plus `SSL_CERT_FILE`.
+/// Handing reqwest the ~150 certificates to parse instead cost ~1 ms of CPU
+/// on the first call to Twilio (BENCHMARKS.md, "Round 6").
 pub fn public_tls_config() -> rustls::ClientConfig {
+    public_tls_config_with(extra_roots_pem().as_deref())
+}
+
+/// [`public_tls_config`] with these extra roots (PEM) instead of
+/// `SSL_CERT_FILE`'s.
+pub fn public_tls_config_with(extra_roots_pem: Option<&[u8]>) -> rustls::ClientConfig {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore {
         roots: MOZILLA_ANCHORS.to_vec(),
     };
-    if let Some(pem) = extra_roots_pem() {
+    if let Some(pem) = extra_roots_pem {
         let (added, ignored) =
-            roots.add_parsable_certificates(CertificateDer::pem_slice_iter(&pem).flatten());
+            roots.add_parsable_certificates(CertificateDer::pem_slice_iter(pem).flatten());
         if added == 0 || ignored > 0 {
             tracing::warn!(
                 added,
@@ -71,12 +77,22 @@ pub fn public_tls_config() -> rustls::ClientConfig {
             );
         }
     }
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    rustls::ClientConfig::builder_with_provider(provider)
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(crypto_provider()))
         .with_safe_default_protocol_versions()
-        .expect("aws-lc supports TLS 1.2 and 1.3")
+        .expect("ring supports TLS 1.2 and 1.3")
         .with_root_certificates(roots)
         .with_no_client_auth()
+}
+
+/// The cryptography of every TLS connection this process makes: rustls's
+/// *ring* provider (X25519, P-256 and P-384 key exchange; AES-GCM and
+/// ChaCha20-Poly1305; ECDSA, RSA and Ed25519 signatures), the one the AWS
+/// SDK's connector is built with too (`CryptoMode::Ring`). Chosen over
+/// aws-lc, the SDK's default, for size and cold-start CPU (BENCHMARKS.md,
+/// "Round 8"); what it gives up is the post-quantum hybrid key exchange
+/// (X25519MLKEM768) aws-lc offers AWS endpoints first.
+pub fn crypto_provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::ring::default_provider()
 }
 
 #[cfg(test)]
