@@ -52,6 +52,21 @@ where
     serve_http(app, handler).await
 }
 
+/// [`run_http`], with the connection to Twilio's Conversations API opened
+/// during init ([`crate::twilio::TwilioClient::warm_up`]), for a function
+/// whose every request calls Twilio (`send-message`): its first invocation
+/// does not pay the handshake.
+pub async fn run_http_twilio_connected<F, Fut>(handler: F) -> Result<(), Error>
+where
+    F: Fn(&'static App, Request) -> Fut + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
+    init_tracing();
+    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+    app.twilio.warm_up().await;
+    serve_http(app, handler).await
+}
+
 /// [`run_http`] for the functions that never call Twilio: only the core
 /// dependencies, so no Twilio setting is read.
 pub async fn run_http_core<F, Fut>(handler: F) -> Result<(), Error>

@@ -76,6 +76,27 @@ impl TwilioClient {
         Ok(self.http.get_or_init(|| client))
     }
 
+    /// Open a pooled connection to the Conversations API now (DNS, TCP and
+    /// the TLS handshake): an unauthenticated `GET /`, its answer read and
+    /// dropped, within 2 s. A function calls it during init so that its
+    /// first send reuses the connection instead of paying the handshake
+    /// (BENCHMARKS.md, "Round 8"). Failure is only logged: the first send
+    /// then connects as it would have.
+    pub async fn warm_up(&self) {
+        let url = format!("{}/", self.cfg.conversations_base_url);
+        let Ok(http) = self.http() else { return };
+        let answer = http.get(&url).timeout(Duration::from_secs(2)).send().await;
+        match answer {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                // Read to the end, so the connection goes back to the pool.
+                let _ = response.bytes().await;
+                tracing::debug!(url, status, "twilio connection warmed up");
+            }
+            Err(e) => tracing::debug!(url, error = %e, "twilio warm-up failed"),
+        }
+    }
+
     fn conv_url(&self, path: &str) -> String {
         format!("{}{}", self.cfg.conversations_base_url, path)
     }
@@ -493,6 +514,93 @@ mod tests {
 
     fn message_json() -> serde_json::Value {
         serde_json::json!({"sid": "IM00000000000000000000000000000001", "index": 0, "author": "u1"})
+    }
+
+    /// A keep-alive HTTP/1.1 server answering every request with `body`:
+    /// (its base URL, connections accepted, requests answered).
+    async fn counting_server(
+        body: &'static str,
+    ) -> (
+        String,
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    ) {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (c, r) = (connections.clone(), requests.clone());
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                c.fetch_add(1, Ordering::SeqCst);
+                let r = r.clone();
+                tokio::spawn(async move {
+                    let mut pending = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&pending[..end]).to_string();
+                            pending.drain(..end + 4);
+                            r.lock()
+                                .unwrap()
+                                .push(head.lines().next().unwrap_or("").to_string());
+                            let answer = format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                                body.len()
+                            );
+                            if tcp.write_all(answer.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                        match tcp.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => pending.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                });
+            }
+        });
+        (base, connections, requests)
+    }
+
+    #[tokio::test]
+    async fn the_warm_up_connection_should_be_the_one_the_first_request_uses() {
+        use std::sync::atomic::Ordering;
+        let (base, connections, requests) = counting_server(r#"{"sid":"CH1"}"#).await;
+        let twilio = client(&base, 2_000);
+        twilio.warm_up().await;
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
+        let conversation = twilio.fetch_conversation("CH1").await.unwrap();
+        assert_eq!(conversation.sid, "CH1");
+        assert_eq!(
+            connections.load(Ordering::SeqCst),
+            1,
+            "the first request opened a connection of its own"
+        );
+        assert_eq!(
+            *requests.lock().unwrap(),
+            ["GET / HTTP/1.1", "GET /v1/Conversations/CH1 HTTP/1.1"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_warm_up_should_not_fail_the_first_request() {
+        // Nothing listens on the discard port: the warm-up only logs, and
+        // the client still works once Twilio is reachable.
+        let twilio = client("http://127.0.0.1:9", 500);
+        twilio.warm_up().await;
+        let server = MockServer::start().await;
+        let twilio = client(&server.uri(), 2_000);
+        Mock::given(method("GET"))
+            .and(path("/v1/Conversations/CH1"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(serde_json::json!({"sid": "CH1"})),
+            )
+            .mount(&server)
+            .await;
+        assert_eq!(twilio.fetch_conversation("CH1").await.unwrap().sid, "CH1");
     }
 
     #[tokio::test]
