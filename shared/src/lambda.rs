@@ -1,7 +1,7 @@
 //! Lambda wiring shared by every HTTP function's `main`.
 
 use lambda_http::request::LambdaRequest;
-use lambda_http::{Body, Error, Request, Response, service_fn};
+use lambda_http::{Body, Error, Request, Response};
 use std::convert::Infallible;
 use std::future::Future;
 
@@ -151,26 +151,108 @@ where
     F: Fn(&'static D, Request) -> Fut + 'static,
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
-    use lambda_runtime::Service;
     let handler = std::sync::Arc::new(handler);
-    let inner = service_fn(move |req: Request| {
-        let fut = (!req.headers().contains_key(INVALID_QUERY_MARK)).then(|| handler(deps, req));
-        async move {
-            Ok::<_, Infallible>(match fut {
-                Some(fut) => fut.await,
-                None => invalid_query().into_response(),
-            })
-        }
-    });
-    let adapter: lambda_http::Adapter<'static, Response<Body>, _> =
-        lambda_http::Adapter::from(inner);
     lambda_runtime::service_fn(
         move |mut event: lambda_runtime::LambdaEvent<LambdaRequest>| {
             guard_event(&mut event.payload);
-            // lambda_http's own response, serialized once by the runtime.
-            adapter.clone().call(event)
+            let req = http_request(event);
+            let fut = (!req.headers().contains_key(INVALID_QUERY_MARK)).then(|| handler(deps, req));
+            async move {
+                let response = match fut {
+                    Some(fut) => fut.await,
+                    None => invalid_query().into_response(),
+                };
+                Ok::<_, Infallible>(api_gateway_response(response))
+            }
         },
     )
+}
+
+/// The request a handler gets, as `lambda_http`'s adapter builds it: the
+/// event as an `http::Request`, the invocation's X-Ray trace id as
+/// `x-amzn-trace-id`, and the Lambda context in its extensions.
+fn http_request(event: lambda_runtime::LambdaEvent<LambdaRequest>) -> Request {
+    use lambda_http::RequestExt;
+    let lambda_runtime::LambdaEvent { payload, context } = event;
+    let mut req: Request = payload.into();
+    if let Some(trace_id) = context.xray_trace_id.as_deref()
+        && let Ok(value) = http::HeaderValue::from_str(trace_id)
+    {
+        req.headers_mut()
+            .insert(http::HeaderName::from_static("x-amzn-trace-id"), value);
+    }
+    req.with_lambda_context(context)
+}
+
+/// What API Gateway (HTTP API, payload format 2.0) takes back: what
+/// `lambda_http`'s adapter answers, built here without its body conversion,
+/// which links a charset-decoding library (`encoding_rs`, ~150 KB) for
+/// bodies that are all UTF-8 here. Same rules: a body is text unless it has
+/// a `Content-Encoding` or a `Content-Type` that is not `text/*`,
+/// JSON, JavaScript, XML, YAML or `*+json` / `*+xml` / `*+yaml` (a missing
+/// one is text; `x-lambda-http-content-encoding: text` forces text); text
+/// is sent as it is (bytes that are not UTF-8 replaced by U+FFFD), anything
+/// else base64-encoded; `Set-Cookie` headers go to `cookies`; an empty body
+/// is `""`. Unlike `lambda_http`, a `charset` other than UTF-8 is not
+/// decoded (no handler sets one) and a UTF-8 BOM is kept.
+pub fn api_gateway_response(
+    response: Response<Body>,
+) -> lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse {
+    let (parts, body) = response.into_parts();
+    let mut headers = parts.headers;
+    let bytes = match body {
+        Body::Text(text) => text.into_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => Vec::new(),
+    };
+    let (is_base64_encoded, body) = if is_text(&headers) {
+        let text = String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        (false, Body::Text(text))
+    } else {
+        (true, Body::Binary(bytes))
+    };
+    let cookies = headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap_or_default().to_string())
+        .collect();
+    headers.remove(http::header::SET_COOKIE);
+    let mut out = lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse::default();
+    out.status_code = i64::from(parts.status.as_u16());
+    out.headers = headers;
+    out.body = Some(body);
+    out.is_base64_encoded = is_base64_encoded;
+    out.cookies = cookies;
+    out
+}
+
+/// Whether `lambda_http` would send a body with these headers as text.
+fn is_text(headers: &http::HeaderMap) -> bool {
+    if headers.contains_key(http::header::CONTENT_ENCODING) {
+        return false;
+    }
+    let Some(content_type) = headers.get(http::header::CONTENT_TYPE) else {
+        return true;
+    };
+    let content_type = content_type.to_str().unwrap_or_default();
+    const PREFIXES: [&str; 5] = [
+        "text",
+        "application/json",
+        "application/javascript",
+        "application/xml",
+        "application/yaml",
+    ];
+    if PREFIXES.iter().any(|p| content_type.starts_with(p)) {
+        return true;
+    }
+    let mime = content_type.trim().split(';').next().unwrap_or_default();
+    ["+xml", "+yaml", "+json"]
+        .iter()
+        .any(|suffix| mime.ends_with(suffix))
+        || headers
+            .get("x-lambda-http-content-encoding")
+            .is_some_and(|v| v == "text")
 }
 
 /// The header [`guard_event`] sets on a request whose raw query it dropped
@@ -281,4 +363,158 @@ pub fn sample_request(event: &str, method: &str, path: &str) -> Result<Request, 
 /// secret ([`crate::auth::LOCAL_DEV_SECRET`]).
 pub fn sample_caller(req: &Request) -> Result<crate::auth::Caller, crate::ApiError> {
     crate::auth::JwtVerifier::new(crate::auth::LOCAL_DEV_SECRET).caller(req)
+}
+
+#[cfg(test)]
+mod response_tests {
+    use super::*;
+    use lambda_http::Service;
+    use serde_json::Value;
+
+    /// What `lambda_http`'s own adapter answers for `response` (the
+    /// reference [`api_gateway_response`] must match).
+    async fn lambda_http_answer(response: Response<Body>) -> Value {
+        let response = std::sync::Mutex::new(Some(response));
+        let inner = lambda_http::service_fn(move |_req: Request| {
+            let r = response.lock().unwrap().take().unwrap();
+            async move { Ok::<_, Infallible>(r) }
+        });
+        let mut adapter: lambda_http::Adapter<'static, Response<Body>, _> =
+            lambda_http::Adapter::from(inner);
+        let event: LambdaRequest =
+            serde_json::from_str(include_str!("../../events/list-conversations.json")).unwrap();
+        let answer = adapter
+            .call(lambda_runtime::LambdaEvent::new(
+                event,
+                lambda_runtime::Context::default(),
+            ))
+            .await
+            .unwrap();
+        serde_json::to_value(answer).unwrap()
+    }
+
+    fn response(headers: &[(&str, &str)], body: Body) -> Response<Body> {
+        let mut b = Response::builder().status(201);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(body).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_answer_should_be_what_lambda_http_answers() {
+        let json = r#"{"id":"conv_1","text":"héllo 👋"}"#;
+        type Case = (&'static str, Vec<(&'static str, &'static str)>, Body);
+        let cases: Vec<Case> = vec![
+            (
+                "json",
+                vec![("content-type", "application/json")],
+                Body::Text(json.into()),
+            ),
+            (
+                "json charset",
+                vec![("content-type", "application/json; charset=utf-8")],
+                Body::Text(json.into()),
+            ),
+            (
+                "json as bytes",
+                vec![("content-type", "application/json")],
+                Body::Binary(json.as_bytes().to_vec()),
+            ),
+            (
+                "twiml",
+                vec![("content-type", "text/xml")],
+                Body::Text("<Response/>".into()),
+            ),
+            (
+                "problem+json",
+                vec![("content-type", "application/problem+json")],
+                Body::Text("{}".into()),
+            ),
+            (
+                "vnd+xml with params",
+                vec![("content-type", "application/vnd.x+xml; v=1")],
+                Body::Text("<a/>".into()),
+            ),
+            ("no content type", vec![], Body::Text("plain".into())),
+            ("empty", vec![], Body::Empty),
+            (
+                "empty json",
+                vec![("content-type", "application/json")],
+                Body::Empty,
+            ),
+            (
+                "png",
+                vec![("content-type", "image/png")],
+                Body::Binary(vec![0x89, b'P', b'N', b'G', 0, 0xff]),
+            ),
+            (
+                "empty png",
+                vec![("content-type", "image/png")],
+                Body::Empty,
+            ),
+            (
+                "text as png",
+                vec![("content-type", "image/png")],
+                Body::Text("not png".into()),
+            ),
+            (
+                "gzip json",
+                vec![
+                    ("content-type", "application/json"),
+                    ("content-encoding", "gzip"),
+                ],
+                Body::Binary(vec![0x1f, 0x8b, 8, 0]),
+            ),
+            (
+                "forced text",
+                vec![
+                    ("content-type", "image/svg"),
+                    ("x-lambda-http-content-encoding", "text"),
+                ],
+                Body::Text("<svg/>".into()),
+            ),
+            (
+                "invalid utf-8 text",
+                vec![("content-type", "text/plain")],
+                Body::Binary(vec![b'a', 0xff, b'b']),
+            ),
+            (
+                "cookies and repeated headers",
+                vec![
+                    ("content-type", "application/json"),
+                    ("set-cookie", "a=1; Path=/"),
+                    ("set-cookie", "b=2; HttpOnly"),
+                    ("vary", "origin"),
+                    ("vary", "accept"),
+                    ("retry-after", "3"),
+                ],
+                Body::Text("{}".into()),
+            ),
+        ];
+        for (why, headers, body) in cases {
+            let ours = serde_json::to_value(api_gateway_response(response(&headers, body.clone())))
+                .unwrap();
+            let theirs = lambda_http_answer(response(&headers, body)).await;
+            assert_eq!(ours, theirs, "{why}");
+            assert_eq!(ours["statusCode"], 201, "{why}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_request_should_carry_the_trace_id_and_the_context() {
+        use lambda_http::RequestExt;
+        let event: LambdaRequest =
+            serde_json::from_str(include_str!("../../events/list-conversations.json")).unwrap();
+        let mut context = lambda_runtime::Context::default();
+        context.request_id = "req-1".into();
+        context.xray_trace_id = Some("Root=1-5759e988-bd862e3fe1be46a994272793".into());
+        let req = http_request(lambda_runtime::LambdaEvent::new(event, context));
+        assert_eq!(
+            req.headers()["x-amzn-trace-id"],
+            "Root=1-5759e988-bd862e3fe1be46a994272793"
+        );
+        assert_eq!(req.lambda_context_ref().unwrap().request_id, "req-1");
+        assert_eq!(req.uri().path(), "/conversations");
+    }
 }
