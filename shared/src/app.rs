@@ -64,8 +64,6 @@ pub enum InitError {
     Config(#[from] crate::config::ConfigError),
     #[error("http client: {0}")]
     Http(#[from] reqwest::Error),
-    #[error("https client: {0}")]
-    Https(#[from] aws_smithy_http_client::HttpClientError),
     #[error(transparent)]
     Secrets(#[from] crate::secrets::SecretsError),
     #[error(transparent)]

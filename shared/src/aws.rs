@@ -28,9 +28,8 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_async::time::SharedTimeSource;
-use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::http::{
-    HttpConnector, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector, http_client_fn,
+    HttpConnector, SharedHttpClient, SharedHttpConnector, http_client_fn,
 };
 use aws_smithy_runtime_api::http::Request as SdkRequest;
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
@@ -42,45 +41,20 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(3_100);
 /// module docs).
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The trust store: the Amazon Trust Services roots and `SSL_CERT_FILE`
-/// (see [`crate::tls`]).
-pub fn trust_store() -> TrustStore {
-    trust_store_with(crate::tls::extra_roots_pem())
+/// The one HTTPS connector of this process ([`crate::https`]: reqwest,
+/// rustls over *ring*), trusting the Amazon Trust Services roots and
+/// `SSL_CERT_FILE` (see [`crate::tls`]), its pool kept across invocations.
+pub fn https_connector() -> Result<SharedHttpConnector, reqwest::Error> {
+    https_connector_with(crate::tls::extra_roots_pem().as_deref())
 }
 
-/// [`trust_store`] with these extra roots (PEM) instead of `SSL_CERT_FILE`'s.
-pub fn trust_store_with(extra_roots_pem: Option<Vec<u8>>) -> TrustStore {
-    let mut store = TrustStore::empty().with_native_roots(false);
-    store.add_pem_certificate(crate::tls::AMAZON_TRUST_SERVICES_PEM.as_bytes());
-    if let Some(pem) = extra_roots_pem {
-        store.add_pem_certificate(pem);
-    }
-    store
-}
-
-/// The one HTTPS connector of this process (rustls over *ring*, see
-/// [`crate::tls::crypto_provider`]; the trust store above), its pool kept
-/// across invocations.
-pub fn https_connector() -> Result<SharedHttpConnector, aws_smithy_http_client::HttpClientError> {
-    https_connector_trusting(trust_store())
-}
-
-/// [`https_connector`] trusting `store`.
-pub fn https_connector_trusting(
-    store: TrustStore,
-) -> Result<SharedHttpConnector, aws_smithy_http_client::HttpClientError> {
-    let tls_context = TlsContext::builder().with_trust_store(store).build()?;
-    let connector = aws_smithy_http_client::Connector::builder()
-        .connector_settings(
-            HttpConnectorSettings::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .build(),
-        )
-        .sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep().expect("tokio sleep"))
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .tls_context(tls_context)
-        .build();
-    Ok(SharedHttpConnector::new(connector))
+/// [`https_connector`] trusting these extra roots (PEM) instead of
+/// `SSL_CERT_FILE`'s.
+pub fn https_connector_with(
+    extra_roots_pem: Option<&[u8]>,
+) -> Result<SharedHttpConnector, reqwest::Error> {
+    let tls = crate::tls::aws_tls_config_with(extra_roots_pem);
+    Ok(crate::https::ReqwestConnector::new(tls, CONNECT_TIMEOUT)?.shared())
 }
 
 /// The SDK configuration every client of this process is built from, over

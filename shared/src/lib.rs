@@ -17,6 +17,7 @@ pub mod domain;
 pub mod envelope;
 pub mod error;
 pub mod http;
+pub mod https;
 pub mod idempotency;
 pub mod inbox;
 pub mod ingest;

@@ -112,42 +112,23 @@ impl MediaError {
 /// One attempt's limit: connect, headers and body.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Media's HTTPS: the AWS SDK's own connector (hyper, rustls over *ring*),
-/// trusting Mozilla's roots (and `SSL_CERT_FILE`), built on first use, so
-/// `process-inbound` links no second HTTP client. Redirects are not
+/// Media's HTTPS: the AWS SDK's connector type ([`crate::https`]: reqwest,
+/// rustls over *ring*), trusting Mozilla's roots (and `SSL_CERT_FILE`),
+/// built on first use. Redirects are not
 /// followed here (see [`MediaSource`]).
 fn connector()
 -> Result<&'static aws_smithy_runtime_api::client::http::SharedHttpConnector, MediaError> {
-    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
     static CONNECTOR: std::sync::OnceLock<
         Result<aws_smithy_runtime_api::client::http::SharedHttpConnector, String>,
     > = std::sync::OnceLock::new();
     CONNECTOR
         .get_or_init(|| {
-            let mut store = TrustStore::empty().with_native_roots(false);
-            for der in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
-                store.add_pem_certificate(crate::tls::pem_of(der.as_ref()));
-            }
-            if let Some(pem) = crate::tls::extra_roots_pem() {
-                store.add_pem_certificate(pem);
-            }
-            let context = TlsContext::builder()
-                .with_trust_store(store)
-                .build()
-                .map_err(|e| e.to_string())?;
-            let sleep = aws_smithy_async::rt::sleep::default_async_sleep()
-                .ok_or_else(|| "no async sleep".to_string())?;
-            let connector = aws_smithy_http_client::Connector::builder()
-                .connector_settings(
-                    aws_smithy_runtime_api::client::http::HttpConnectorSettings::builder()
-                        .connect_timeout(Duration::from_secs(3))
-                        .build(),
-                )
-                .sleep_impl(sleep)
-                .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-                .tls_context(context)
-                .build();
-            Ok(aws_smithy_runtime_api::client::http::SharedHttpConnector::new(connector))
+            crate::https::ReqwestConnector::new(
+                crate::tls::public_tls_config(),
+                Duration::from_secs(3),
+            )
+            .map(crate::https::ReqwestConnector::shared)
+            .map_err(|e| e.to_string())
         })
         .as_ref()
         .map_err(|e| MediaError::Unavailable(format!("https client: {e}")))

@@ -13,7 +13,7 @@
 /// The roots every AWS endpoint chains to (Amazon Trust Services: Amazon
 /// Root CA 1-4 and Starfield Services Root CA - G2, each also in Mozilla's
 /// bundle), as PEM: what the AWS SDK's connector trusts, with
-/// `SSL_CERT_FILE` (see `trust_store` in the `aws` module). Five roots instead
+/// `SSL_CERT_FILE` (see [`aws_tls_config_with`]). Five roots instead
 /// of ~150 take the SDK's PEM parsing and root-store build out of the cold
 /// start (~0.5 ms of CPU); an endpoint that chains elsewhere (a proxy, an
 /// emulator over TLS) is trusted through `SSL_CERT_FILE`.
@@ -49,7 +49,7 @@ include!(concat!(env!("OUT_DIR"), "/mozilla_anchors.rs"));
 
 /// The TLS configuration of every reqwest client (Twilio, Meta, the booking
 /// directory), for `ClientBuilder::tls_backend_preconfigured`: rustls over
-/// *ring* (the AWS SDK's connector uses the same, `CryptoMode::Ring`)
+/// *ring* (as the AWS SDK's connector does, [`aws_tls_config_with`])
 /// trusting Mozilla's roots as `webpki-root-certs` ships them, parsed into
 /// trust anchors at build time (`shared/build.rs`), plus `SSL_CERT_FILE`.
 /// Handing reqwest the ~150 certificates to parse instead cost ~1 ms of CPU
@@ -61,14 +61,33 @@ pub fn public_tls_config() -> rustls::ClientConfig {
 /// [`public_tls_config`] with these extra roots (PEM) instead of
 /// `SSL_CERT_FILE`'s.
 pub fn public_tls_config_with(extra_roots_pem: Option<&[u8]>) -> rustls::ClientConfig {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore {
+    let roots = rustls::RootCertStore {
         roots: MOZILLA_ANCHORS.to_vec(),
     };
+    config_with(roots, extra_roots_pem)
+}
+
+/// The TLS configuration of the AWS SDK's connector (see the `aws` module):
+/// the Amazon Trust Services roots ([`AMAZON_TRUST_SERVICES_PEM`]) and
+/// `extra_roots_pem` (`SSL_CERT_FILE`'s, in a function).
+pub fn aws_tls_config_with(extra_roots_pem: Option<&[u8]>) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    add_pem(&mut roots, AMAZON_TRUST_SERVICES_PEM.as_bytes());
+    config_with(roots, extra_roots_pem)
+}
+
+fn add_pem(roots: &mut rustls::RootCertStore, pem: &[u8]) -> (usize, usize) {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    roots.add_parsable_certificates(CertificateDer::pem_slice_iter(pem).flatten())
+}
+
+fn config_with(
+    mut roots: rustls::RootCertStore,
+    extra_roots_pem: Option<&[u8]>,
+) -> rustls::ClientConfig {
     if let Some(pem) = extra_roots_pem {
-        let (added, ignored) =
-            roots.add_parsable_certificates(CertificateDer::pem_slice_iter(pem).flatten());
+        let (added, ignored) = add_pem(&mut roots, pem);
         if added == 0 || ignored > 0 {
             tracing::warn!(
                 added,
@@ -87,7 +106,7 @@ pub fn public_tls_config_with(extra_roots_pem: Option<&[u8]>) -> rustls::ClientC
 /// The cryptography of every TLS connection this process makes: rustls's
 /// *ring* provider (X25519, P-256 and P-384 key exchange; AES-GCM and
 /// ChaCha20-Poly1305; ECDSA, RSA and Ed25519 signatures), the one the AWS
-/// SDK's connector is built with too (`CryptoMode::Ring`). Chosen over
+/// SDK's connector uses too (`crate::https`). Chosen over
 /// aws-lc, the SDK's default, for size and cold-start CPU (BENCHMARKS.md,
 /// "Round 8"); what it gives up is the post-quantum hybrid key exchange
 /// (X25519MLKEM768) aws-lc offers AWS endpoints first.
