@@ -8,7 +8,7 @@
 //!   linked: about 0.65 MB of every binary.
 //! - **Root certificates**: [`crate::tls`] (the Amazon Trust Services
 //!   roots compiled in, plus `SSL_CERT_FILE`), not the platform store.
-//! - **One HTTPS connector** shared by every client, with the SDK's default
+//! - **One HTTPS connector** ([`crate::https`]) shared by every client, with the SDK's default
 //!   connect timeout (3.1 s): [`warm_up`] opens its first connection during
 //!   init (TCP, TLS handshake, the pool), and the first invocation reuses it.
 //! - **No stalled-stream protection**: it wraps every response body in a

@@ -47,9 +47,7 @@ where
     F: Fn(&'static App, Request) -> Fut + 'static,
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
-    init_tracing();
-    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
-    serve_http(app, handler).await
+    run_app(handler, false).await
 }
 
 /// [`run_http`], with the connection to Twilio's Conversations API opened
@@ -61,9 +59,19 @@ where
     F: Fn(&'static App, Request) -> Fut + 'static,
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
+    run_app(handler, true).await
+}
+
+async fn run_app<F, Fut>(handler: F, connect_twilio: bool) -> Result<(), Error>
+where
+    F: Fn(&'static App, Request) -> Fut + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
     init_tracing();
     let app: &'static App = Box::leak(Box::new(App::from_env().await?));
-    app.twilio.warm_up().await;
+    if connect_twilio {
+        app.twilio.warm_up().await;
+    }
     serve_http(app, handler).await
 }
 
