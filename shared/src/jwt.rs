@@ -10,10 +10,11 @@
 //!
 //! Verification order: three base64url (unpadded) segments; a JSON header
 //! whose `alg` is `HS256` (anything else, `none` included, is refused before
-//! the signature is looked at); the signature, compared in constant time;
-//! only then the claims: the registered ones a [`Rules`] requires are
-//! present, `exp` and `nbf` (seconds, with the leeway) and, when configured,
-//! `aud` (a string or an array of strings) and `iss`.
+//! the signature is looked at) and that marks no extension critical; the
+//! signature, compared in constant time; only then the claims: the
+//! registered ones a [`Rules`] requires are present, `exp` and `nbf`
+//! (seconds, with the leeway) and, when configured, `aud` (a string or an
+//! array of strings) and `iss`.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -99,6 +100,11 @@ impl Hs256 {
         let header: Map<String, Value> = decode_json(header_b64)?;
         if header.get("alg").and_then(Value::as_str) != Some("HS256") {
             return Err(JwtError::Algorithm);
+        }
+        // RFC 7515, 4.1.11: extensions marked critical must be understood;
+        // none is here (e.g. RFC 7797's unencoded payload).
+        if header.contains_key("crit") {
+            return Err(JwtError::Malformed);
         }
         let signature = URL_SAFE_NO_PAD
             .decode(signature_b64)
@@ -288,6 +294,11 @@ mod tests {
             (
                 "header not an object",
                 raw("[1]", &payload),
+                JwtError::Malformed,
+            ),
+            (
+                "a critical extension",
+                raw(r#"{"alg":"HS256","crit":["b64"],"b64":false}"#, &payload),
                 JwtError::Malformed,
             ),
             (
