@@ -33,7 +33,9 @@ pub struct ReqwestConnector {
 
 impl ReqwestConnector {
     /// A client trusting what `tls` trusts, with this connect timeout; no
-    /// redirects (an AWS answer is never followed elsewhere), HTTP/1.1.
+    /// redirects (an AWS answer is never followed elsewhere), HTTP/1.1, and
+    /// no proxy from `HTTP(S)_PROXY` (the SDK's own client uses none unless
+    /// configured in code, and neither does this).
     pub fn new(
         tls: rustls::ClientConfig,
         connect_timeout: Duration,
@@ -42,6 +44,7 @@ impl ReqwestConnector {
             .tls_backend_preconfigured(tls)
             .connect_timeout(connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
             .build()?;
         Ok(Self { client })
     }
