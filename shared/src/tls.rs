@@ -32,19 +32,6 @@ pub fn extra_roots_pem() -> Option<Vec<u8>> {
     }
 }
 
-/// A DER certificate as PEM (what the AWS SDK's trust store takes).
-pub fn pem_of(der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        pem.push_str(std::str::from_utf8(line).unwrap_or(""));
-        pem.push('\n');
-    }
-    pem.push_str("-----END CERTIFICATE-----\n");
-    pem
-}
-
 include!(concat!(env!("OUT_DIR"), "/mozilla_anchors.rs"));
 
 /// The TLS configuration of every reqwest client (Twilio, Meta, the booking
@@ -154,8 +141,8 @@ mod tests {
 
     #[test]
     fn the_build_time_anchors_should_be_the_mozilla_bundle() {
-        // Media's connector trusts the certificates, reqwest the anchors
-        // build.rs made of them: the same roots.
+        // reqwest and media trust the anchors build.rs made of the bundle's
+        // certificates: the same roots.
         let certs = webpki_root_certs::TLS_SERVER_ROOT_CERTS;
         assert!(certs.len() > 100, "{}", certs.len());
         let mut parsed = rustls::RootCertStore::empty();
@@ -171,8 +158,8 @@ mod config_tests {
     fn reqwest_should_take_the_config_as_its_own_rustls() {
         let config = super::public_tls_config();
         // A rustls of another version than reqwest's would make `build`
-        // fail ("unknown TLS backend"). A handshake through this config is
-        // exercised by bench/lambda.py's send-message run (HTTPS stand-in
+        // fail ("unknown TLS backend"). Handshakes through this config are
+        // in shared/tests/tls.rs and bench/lambda.py's send-message run (HTTPS stand-in
         // trusted through SSL_CERT_FILE).
         reqwest::Client::builder()
             .tls_backend_preconfigured(config)
