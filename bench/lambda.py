@@ -89,7 +89,7 @@ def make_cert(dirpath, kind="ec"):
 class Stub:
     """HTTPS endpoint: SQS SendMessage answered here, the rest forwarded."""
 
-    def __init__(self, cert, key, upstream, twilio_upstream=None, replay=None, record=False):
+    def __init__(self, cert, key, upstream, twilio_upstream=None, replay=None, record=False, rtt_ms=0.0):
         self.sent = []  # SendMessage bodies
         self.requests = {}  # X-Amz-Target -> count
         self.secrets = {}  # Secrets Manager: ARN -> SecretString
@@ -102,9 +102,26 @@ class Stub:
         self.unanswered = []  # replay keys with no recorded answer
         local = threading.local()
 
+        rtt = rtt_ms / 1e3
+
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True
+
+            def setup(self):
+                # A new connection: with --rtt-ms, the TCP and TLS round
+                # trips first; the handshake runs in this connection's own
+                # thread, so connections opened together proceed together.
+                if rtt:
+                    time.sleep(2 * rtt)
+                self.request.do_handshake()
+                super().setup()
+
+            def parse_request(self):
+                # Each request waits one round trip before it is answered.
+                if rtt:
+                    time.sleep(rtt)
+                return super().parse_request()
 
             def log_message(self, *a):
                 pass
@@ -213,7 +230,7 @@ class Stub:
         self.server = Server(("::", 0), Handler)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
-        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True, do_handshake_on_connect=False)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -560,6 +577,9 @@ def main():
     ap.add_argument("--record", help="write the last answer of every forwarded request (by operation and key) here")
     ap.add_argument("--replay", help="answer DynamoDB and Twilio from a --record file (no upstream): the "
                     "binary's own CPU without an emulator behind it")
+    ap.add_argument("--rtt-ms", type=float, default=0.0,
+                    help="network round trip the HTTPS stub emulates: a new connection waits 2 x RTT (TCP, TLS) "
+                         "before its handshake, every request 1 x RTT before it is read (default 0: loopback)")
     ap.add_argument("--json", help="write every run's figures here")
     ap.add_argument("--show-logs", action="store_true")
     ap.add_argument("--term", action="store_true", help="stop the binary with SIGTERM (lets a perf wrapper write its data)")
@@ -584,7 +604,7 @@ def main():
     if args.replay:
         with open(args.replay) as fh:
             replay = json.load(fh)
-    stub = Stub(cert, key, args.upstream, args.twilio_upstream, replay, bool(args.record))
+    stub = Stub(cert, key, args.upstream, args.twilio_upstream, replay, bool(args.record), args.rtt_ms)
     env = dict(os.environ)
     env.update({
         "AWS_ENDPOINT_URL": f"https://localhost:{stub.port}",

@@ -243,10 +243,7 @@ impl Config {
                 account_sid,
                 username,
                 password,
-                conversations_base_url: trim(
-                    get("TWILIO_CONVERSATIONS_BASE_URL")
-                        .unwrap_or_else(|| "https://conversations.twilio.com".into()),
-                ),
+                conversations_base_url: conversations_base_url(&get),
                 api_base_url: trim(
                     get("TWILIO_API_BASE_URL").unwrap_or_else(|| "https://api.twilio.com".into()),
                 ),
@@ -254,11 +251,34 @@ impl Config {
                     get("TWILIO_MESSAGING_BASE_URL")
                         .unwrap_or_else(|| "https://messaging.twilio.com".into()),
                 ),
-                timeout: millis("TWILIO_TIMEOUT_MS", 5_000)?,
+                timeout: twilio_timeout(&get)?,
                 max_attempts: 3,
                 backoff: millis("TWILIO_BACKOFF_MS", 200)?,
             },
         })
+    }
+}
+
+/// `TWILIO_CONVERSATIONS_BASE_URL` (Twilio's by default), without a
+/// trailing slash: where [`TwilioConfig::conversations_base_url`] points.
+pub fn conversations_base_url(get: &impl Fn(&str) -> Option<String>) -> String {
+    get("TWILIO_CONVERSATIONS_BASE_URL")
+        .unwrap_or_else(|| "https://conversations.twilio.com".into())
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// `TWILIO_TIMEOUT_MS` (5 s by default): [`TwilioConfig::timeout`].
+pub fn twilio_timeout(get: &impl Fn(&str) -> Option<String>) -> Result<Duration, ConfigError> {
+    match get("TWILIO_TIMEOUT_MS") {
+        None => Ok(Duration::from_millis(5_000)),
+        Some(v) => v
+            .parse::<u64>()
+            .map(Duration::from_millis)
+            .map_err(|e| ConfigError::Invalid {
+                name: "TWILIO_TIMEOUT_MS",
+                why: e.to_string(),
+            }),
     }
 }
 
@@ -273,6 +293,30 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn the_twilio_connection_settings_should_have_defaults_and_refuse_a_bad_timeout() {
+        let none = lookup(&[]);
+        assert_eq!(
+            conversations_base_url(&none),
+            "https://conversations.twilio.com"
+        );
+        assert_eq!(twilio_timeout(&none).unwrap(), Duration::from_secs(5));
+        let set = lookup(&[
+            ("TWILIO_CONVERSATIONS_BASE_URL", "http://127.0.0.1:9//"),
+            ("TWILIO_TIMEOUT_MS", "750"),
+        ]);
+        assert_eq!(conversations_base_url(&set), "http://127.0.0.1:9");
+        assert_eq!(twilio_timeout(&set).unwrap(), Duration::from_millis(750));
+        let bad = lookup(&[("TWILIO_TIMEOUT_MS", "5s")]);
+        assert!(matches!(
+            twilio_timeout(&bad),
+            Err(ConfigError::Invalid {
+                name: "TWILIO_TIMEOUT_MS",
+                ..
+            })
+        ));
     }
 
     #[test]

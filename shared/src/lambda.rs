@@ -68,10 +68,24 @@ where
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
     init_tracing();
-    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
-    if connect_twilio {
-        app.twilio.warm_up().await;
-    }
+    let app = if connect_twilio {
+        // Opened while the settings and secrets are read, adopted after.
+        let early = crate::twilio::EarlyConnection::new(&|n| std::env::var(n).ok());
+        let open = async {
+            if let Some(early) = &early {
+                early.open().await;
+            }
+        };
+        let (app, ()) = tokio::join!(App::from_env(), open);
+        let app = app?;
+        if !early.is_some_and(|early| app.twilio.adopt(early)) {
+            app.twilio.warm_up().await;
+        }
+        app
+    } else {
+        App::from_env().await?
+    };
+    let app: &'static App = Box::leak(Box::new(app));
     serve_http(app, handler).await
 }
 

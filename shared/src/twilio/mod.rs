@@ -65,14 +65,7 @@ impl TwilioClient {
         if let Some(client) = self.http.get() {
             return Ok(client);
         }
-        let client = reqwest::Client::builder()
-            .timeout(self.cfg.timeout)
-            .connect_timeout(Duration::from_secs(2))
-            .pool_idle_timeout(Duration::from_secs(50))
-            .user_agent(concat!("booking-messaging/", env!("CARGO_PKG_VERSION")))
-            .tls_backend_preconfigured(crate::tls::public_tls_config())
-            .build()
-            .map_err(|e| TwilioError::Unavailable(format!("http client: {e}")))?;
+        let client = http_client(self.cfg.timeout)?;
         Ok(self.http.get_or_init(|| client))
     }
 
@@ -83,18 +76,18 @@ impl TwilioClient {
     /// (BENCHMARKS.md, "Round 8"). Failure is only logged: the first send
     /// then connects as it would have.
     pub async fn warm_up(&self) {
-        let url = format!("{}/", self.cfg.conversations_base_url);
         let Ok(http) = self.http() else { return };
-        let answer = http.get(&url).timeout(Duration::from_secs(2)).send().await;
-        match answer {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                // Read to the end, so the connection goes back to the pool.
-                let _ = response.bytes().await;
-                tracing::debug!(url, status, "twilio connection warmed up");
-            }
-            Err(e) => tracing::debug!(url, error = %e, "twilio warm-up failed"),
+        warm_up(http, &self.cfg.conversations_base_url).await;
+    }
+
+    /// Use `early`'s HTTP client, and so the connection it opened, when it
+    /// was made for this client's Conversations API and timeout and this
+    /// client has not built its own yet. Returns whether it was taken.
+    pub fn adopt(&self, early: EarlyConnection) -> bool {
+        if early.base_url != self.cfg.conversations_base_url || early.timeout != self.cfg.timeout {
+            return false;
         }
+        self.http.set(early.http).is_ok()
     }
 
     fn conv_url(&self, path: &str) -> String {
@@ -477,6 +470,66 @@ impl TwilioClient {
 }
 
 /// Percent-encode one path segment.
+/// The HTTP client of every [`TwilioClient`]: requests cut after
+/// `timeout`, connections after 2 s, idle connections kept 50 s; it trusts
+/// the roots of [`crate::tls`] (the compiled-in bundle).
+fn http_client(timeout: Duration) -> Result<reqwest::Client, TwilioError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(2))
+        .pool_idle_timeout(Duration::from_secs(50))
+        .user_agent(concat!("booking-messaging/", env!("CARGO_PKG_VERSION")))
+        .tls_backend_preconfigured(crate::tls::public_tls_config())
+        .build()
+        .map_err(|e| TwilioError::Unavailable(format!("http client: {e}")))
+}
+
+/// `GET {base_url}/` within 2 s, its answer read to the end so the
+/// connection goes back to `http`'s pool; a failure is only logged.
+async fn warm_up(http: &reqwest::Client, base_url: &str) {
+    let url = format!("{base_url}/");
+    let answer = http.get(&url).timeout(Duration::from_secs(2)).send().await;
+    match answer {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let _ = response.bytes().await;
+            tracing::debug!(url, status, "twilio connection warmed up");
+        }
+        Err(e) => tracing::debug!(url, error = %e, "twilio warm-up failed"),
+    }
+}
+
+/// A connection to the Conversations API opened before the function's
+/// [`TwilioClient`] exists: its credentials may still be on their way from
+/// Secrets Manager, but where it connects and its timeout are plain
+/// settings. `send-message` opens it while its settings and secrets are
+/// read, then hands it to its client ([`TwilioClient::adopt`]), so the
+/// handshake overlaps the Secrets Manager call instead of following it.
+pub struct EarlyConnection {
+    http: reqwest::Client,
+    base_url: String,
+    timeout: Duration,
+}
+
+impl EarlyConnection {
+    /// For `TWILIO_CONVERSATIONS_BASE_URL` and `TWILIO_TIMEOUT_MS` as
+    /// [`TwilioConfig`] reads them from `get`; `None` when the timeout is
+    /// invalid (the function's configuration then fails and says why).
+    pub fn new(get: &impl Fn(&str) -> Option<String>) -> Option<Self> {
+        let timeout = crate::config::twilio_timeout(get).ok()?;
+        Some(Self {
+            http: http_client(timeout).ok()?,
+            base_url: crate::config::conversations_base_url(get),
+            timeout,
+        })
+    }
+
+    /// Open the connection ([`TwilioClient::warm_up`]'s request).
+    pub async fn open(&self) {
+        warm_up(&self.http, &self.base_url).await;
+    }
+}
+
 fn enc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
@@ -588,6 +641,58 @@ mod tests {
             *requests.lock().unwrap(),
             ["GET / HTTP/1.1", "GET /v1/Conversations/CH1 HTTP/1.1"]
         );
+    }
+
+    fn early(base: &str, timeout_ms: &str) -> Option<EarlyConnection> {
+        let (base, timeout_ms) = (base.to_string(), timeout_ms.to_string());
+        EarlyConnection::new(&move |n: &str| match n {
+            "TWILIO_CONVERSATIONS_BASE_URL" => Some(format!("{base}/")),
+            "TWILIO_TIMEOUT_MS" => Some(timeout_ms.clone()),
+            _ => None,
+        })
+    }
+
+    #[tokio::test]
+    async fn an_early_connection_should_be_the_one_the_adopting_client_uses() {
+        use std::sync::atomic::Ordering;
+        let (base, connections, requests) = counting_server(r#"{"sid":"CH1"}"#, false).await;
+        let early = early(&base, "2000").expect("valid settings");
+        early.open().await;
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
+        let twilio = client(&base, 2_000);
+        assert!(twilio.adopt(early), "same base URL and timeout");
+        assert_eq!(twilio.fetch_conversation("CH1").await.unwrap().sid, "CH1");
+        assert_eq!(
+            connections.load(Ordering::SeqCst),
+            1,
+            "the first request opened a connection of its own"
+        );
+        assert_eq!(
+            *requests.lock().unwrap(),
+            ["GET / HTTP/1.1", "GET /v1/Conversations/CH1 HTTP/1.1"]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_early_connection_made_for_other_settings_should_not_be_adopted() {
+        use std::sync::atomic::Ordering;
+        let (base, connections, _) = counting_server(r#"{"sid":"CH1"}"#, false).await;
+        let twilio = client(&base, 2_000);
+        // Another timeout, another API: the client keeps its own settings.
+        assert!(!twilio.adopt(early(&base, "3000").unwrap()));
+        assert!(!twilio.adopt(early("http://127.0.0.1:9", "2000").unwrap()));
+        twilio.warm_up().await;
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
+        // Once the client has its own HTTP client, a matching one is refused too.
+        assert!(!twilio.adopt(early(&base, "2000").unwrap()));
+        assert_eq!(twilio.fetch_conversation("CH1").await.unwrap().sid, "CH1");
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn an_invalid_timeout_should_give_no_early_connection() {
+        assert!(early("http://127.0.0.1:9", "soon").is_none());
+        assert!(early("http://127.0.0.1:9", "2500").is_some());
     }
 
     #[tokio::test]
