@@ -6,6 +6,7 @@
 #   RUNS=7 INVOCATIONS=500 QRUNS=3 QINVOCATIONS=50 IDLE_MS=150
 #   FUNCTIONS="webhook-ingest process-inbound send-message"
 #   CERT_KEY=ec|rsa (the stub's certificate: P-256 as in earlier rounds, or RSA 2048 as AWS and Twilio present)
+#   RTT_MS=0 (a network round trip the stub emulates, bench/lambda.py --rtt-ms; 0: loopback)
 # webhook-ingest and send-message run twice: secrets in the environment,
 # then as deployed (<SETTING>_ARN, read from the stub's Secrets Manager at
 # init).
@@ -19,6 +20,7 @@ bin_dir="${1:-target/release}"
 runs="${RUNS:-7}" inv="${INVOCATIONS:-500}" qruns="${QRUNS:-3}" qinv="${QINVOCATIONS:-50}" idle="${IDLE_MS:-150}"
 functions="${FUNCTIONS:-webhook-ingest process-inbound send-message}"
 cert_key="${CERT_KEY:-ec}"
+rtt_ms="${RTT_MS:-0}"
 out="${OUT:-.local/bench/lambda-$(date -u +%Y%m%dT%H%M%S)}"
 mkdir -p "$out"
 quota_args=()
@@ -29,9 +31,9 @@ else
 fi
 bench() { # name bin args...
   local name="$1" bin="$2"; shift 2
-  python3 bench/lambda.py "$bin" "$@" --cert-key "$cert_key" --runs "$runs" --invocations "$inv" --label "$name" --json "$out/$name-free.json"
+  python3 bench/lambda.py "$bin" "$@" --cert-key "$cert_key" --rtt-ms "$rtt_ms" --runs "$runs" --invocations "$inv" --label "$name" --json "$out/$name-free.json"
   if [ ${#quota_args[@]} -gt 0 ]; then
-    python3 bench/lambda.py "$bin" "$@" --cert-key "$cert_key" --runs "$qruns" --invocations "$qinv" --idle-ms "$idle" \
+    python3 bench/lambda.py "$bin" "$@" --cert-key "$cert_key" --rtt-ms "$rtt_ms" --runs "$qruns" --invocations "$qinv" --idle-ms "$idle" \
       "${quota_args[@]}" --label "$name" --json "$out/$name-quota.json"
   fi
 }
