@@ -469,7 +469,6 @@ impl TwilioClient {
     }
 }
 
-/// Percent-encode one path segment.
 /// The HTTP client of every [`TwilioClient`]: requests cut after
 /// `timeout`, connections after 2 s, idle connections kept 50 s; it trusts
 /// the roots of [`crate::tls`] (the compiled-in bundle).
@@ -530,6 +529,7 @@ impl EarlyConnection {
     }
 }
 
+/// Percent-encode one path segment.
 fn enc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
