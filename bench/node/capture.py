@@ -5,7 +5,7 @@ the Rust binary's requests and the Node comparator's can be diffed.
 
   python3 bench/node/capture.py OUT.jsonl -- <lambda.py arguments>
 
-e.g. python3 bench/node/capture.py /tmp/rust.jsonl -- .local/r9/base/send-message \
+e.g. python3 bench/node/capture.py /tmp/rust.jsonl -- target/release/send-message \
        events/send-message.json --kind send --replay bench/replay/send-message.json --runs 1 --invocations 3
 """
 import importlib.util
