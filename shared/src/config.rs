@@ -58,15 +58,7 @@ impl MetaConfig {
                 why: "must look like v23.0".into(),
             });
         }
-        let timeout = match get("META_TIMEOUT_MS") {
-            None => Duration::from_millis(5_000),
-            Some(v) => Duration::from_millis(v.parse().map_err(|e: std::num::ParseIntError| {
-                ConfigError::Invalid {
-                    name: "META_TIMEOUT_MS",
-                    why: e.to_string(),
-                }
-            })?),
-        };
+        let timeout = millis(get, "META_TIMEOUT_MS", 5_000)?;
         Ok(Self {
             graph_base_url: base.trim_end_matches('/').to_string(),
             graph_version: version,
@@ -152,17 +144,7 @@ pub fn bookings(
         });
     }
     let key = get("BOOKINGS_KEY").ok_or(ConfigError::Missing("BOOKINGS_KEY"))?;
-    let timeout = match get("BOOKINGS_TIMEOUT_MS") {
-        None => Duration::from_millis(3_000),
-        Some(v) => {
-            v.parse::<u64>()
-                .map(Duration::from_millis)
-                .map_err(|e| ConfigError::Invalid {
-                    name: "BOOKINGS_TIMEOUT_MS",
-                    why: e.to_string(),
-                })?
-        }
-    };
+    let timeout = millis(get, "BOOKINGS_TIMEOUT_MS", 3_000)?;
     Ok(Some(BookingsConfig {
         url: url.trim_end_matches('/').to_string(),
         key,
@@ -214,18 +196,6 @@ impl Config {
             (Some(key), Some(secret)) => (key, secret),
             _ => (account_sid.clone(), required("TWILIO_AUTH_TOKEN")?),
         };
-        let millis =
-            |name: &'static str, default: u64| -> Result<Duration, ConfigError> {
-                match get(name) {
-                    None => Ok(Duration::from_millis(default)),
-                    Some(v) => v.parse::<u64>().map(Duration::from_millis).map_err(|e| {
-                        ConfigError::Invalid {
-                            name,
-                            why: e.to_string(),
-                        }
-                    }),
-                }
-            };
         let trim = |s: String| s.trim_end_matches('/').to_string();
         let core = CoreConfig::from_lookup(&get)?;
         let bookings = bookings(&get)?;
@@ -253,7 +223,7 @@ impl Config {
                 ),
                 timeout: twilio_timeout(&get)?,
                 max_attempts: 3,
-                backoff: millis("TWILIO_BACKOFF_MS", 200)?,
+                backoff: millis(&get, "TWILIO_BACKOFF_MS", 200)?,
             },
         })
     }
@@ -270,13 +240,22 @@ pub fn conversations_base_url(get: &impl Fn(&str) -> Option<String>) -> String {
 
 /// `TWILIO_TIMEOUT_MS` (5 s by default): [`TwilioConfig::timeout`].
 pub fn twilio_timeout(get: &impl Fn(&str) -> Option<String>) -> Result<Duration, ConfigError> {
-    match get("TWILIO_TIMEOUT_MS") {
-        None => Ok(Duration::from_millis(5_000)),
+    millis(get, "TWILIO_TIMEOUT_MS", 5_000)
+}
+
+/// A duration setting in whole milliseconds, `default` when unset.
+fn millis(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+) -> Result<Duration, ConfigError> {
+    match get(name) {
+        None => Ok(Duration::from_millis(default)),
         Some(v) => v
             .parse::<u64>()
             .map(Duration::from_millis)
             .map_err(|e| ConfigError::Invalid {
-                name: "TWILIO_TIMEOUT_MS",
+                name,
                 why: e.to_string(),
             }),
     }

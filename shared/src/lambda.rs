@@ -51,9 +51,10 @@ where
 }
 
 /// [`run_http`], with the connection to Twilio's Conversations API opened
-/// during init ([`crate::twilio::TwilioClient::warm_up`]), for a function
-/// whose every request calls Twilio (`send-message`): its first invocation
-/// does not pay the handshake.
+/// during init, while the settings and secrets are read
+/// ([`crate::twilio::EarlyConnection`]), for a function whose every request
+/// calls Twilio (`send-message`): its first invocation does not pay the
+/// handshake.
 pub async fn run_http_twilio_connected<F, Fut>(handler: F) -> Result<(), Error>
 where
     F: Fn(&'static App, Request) -> Fut + 'static,
