@@ -67,7 +67,7 @@ pub enum InitError {
     #[error(transparent)]
     Secrets(#[from] crate::secrets::SecretsError),
     #[error(transparent)]
-    Queue(#[from] crate::sqs::SqsError),
+    Aws(#[from] crate::awsjson::AwsError),
 }
 
 /// Which connection a function opens during init.

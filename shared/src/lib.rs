@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod aws;
+pub mod awsjson;
 pub mod bookings;
 pub mod chat;
 pub mod clock;
