@@ -32,8 +32,8 @@ pub struct StackOptions {
     pub standin_addr: Option<String>,
     /// Settings that win over the environment (tests use these).
     pub overrides: HashMap<String, String>,
-    /// A DynamoDB client to use instead of one built from the environment.
-    pub dynamodb: Option<aws_sdk_dynamodb::Client>,
+    /// DynamoDB clients to use instead of ones built from the environment.
+    pub dynamodb: Option<shared::store::DynamoClients>,
     /// The SDK configuration SQS is reached with (the stack's own client
     /// and the functions' `shared::sqs::Queue`) instead of the environment's.
     pub sqs: Option<aws_config::SdkConfig>,
@@ -103,9 +103,13 @@ pub async fn start(opts: StackOptions) -> Result<Stack, BoxError> {
         .or_insert_with(|| env("PUBLIC_BASE_URL").unwrap_or_else(|| base_url.clone()));
 
     let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
-    let dynamodb = opts
-        .dynamodb
-        .unwrap_or_else(|| aws_sdk_dynamodb::Client::new(&sdk));
+    // The functions' DynamoDB clients; the hand-made calls over their own
+    // HTTPS connector, as in a function.
+    let clients = match opts.dynamodb {
+        Some(c) => c,
+        None => shared::store::DynamoClients::new(&sdk, shared::aws::https_connector()?)?,
+    };
+    let dynamodb = clients.sdk.clone();
     let sqs_sdk = opts.sqs.unwrap_or_else(|| sdk.clone());
     let sqs = aws_sdk_sqs::Client::new(&sqs_sdk);
     // The functions' SendMessage client, over its own HTTPS connector as
@@ -173,9 +177,10 @@ pub async fn start(opts: StackOptions) -> Result<Stack, BoxError> {
     let meta_config = MetaWebhookConfig::from_lookup(get)?;
 
     // send-message's outbox: the inbound queue, as in the template.
-    let mut app = App::new(config, dynamodb.clone())?.with_outbox(
-        shared::outbox::OutboxQueue::sqs(queue.clone(), queue_url.clone()),
-    );
+    let mut app = App::new(config, clients)?.with_outbox(shared::outbox::OutboxQueue::sqs(
+        queue.clone(),
+        queue_url.clone(),
+    ));
     app.core.vault = vault();
     app.core.media = media;
     let app: &'static App = Box::leak(Box::new(app));

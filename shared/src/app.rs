@@ -13,7 +13,7 @@ use crate::cursor::CursorCodec;
 use crate::outbox::OutboxQueue;
 use crate::secrets::Settings;
 use crate::sqs::Queue;
-use crate::store::Store;
+use crate::store::{DynamoClients, Store};
 use crate::twilio::TwilioClient;
 use crate::vault::Vault;
 use aws_smithy_runtime_api::client::http::SharedHttpConnector;
@@ -88,7 +88,7 @@ async fn init(
     let sdk = crate::aws::sdk_config(connector.clone()).await;
     let warm_up = async {
         let endpoint = match warm {
-            Warm::DynamoDb => crate::aws::dynamodb_endpoint(&sdk).await,
+            Warm::DynamoDb => crate::dynamo::endpoint(&sdk).ok(),
             Warm::Sqs => crate::sqs::endpoint(&sdk).ok(),
         };
         if let Some(endpoint) = endpoint {
@@ -143,8 +143,10 @@ impl<S> Core<S> {
 impl Core {
     /// Build from the environment (`AWS_ENDPOINT_URL` is honoured by the SDK).
     pub async fn from_env() -> Result<Self, InitError> {
-        let (sdk, _, settings) = init(Warm::DynamoDb).await?;
-        Self::from_settings(&sdk, &|n| settings.get(n), true)
+        let (sdk, connector, settings) = init(Warm::DynamoDb).await?;
+        let core = Self::from_settings(&sdk, connector, &|n| settings.get(n), true)?;
+        core.store.prefetch_credentials().await;
+        Ok(core)
     }
 
     /// The core dependencies from a process's settings (the environment
@@ -154,6 +156,7 @@ impl Core {
     /// (`CREDENTIALS_PREFIX`) and the media bucket (`MEDIA_BUCKET`).
     pub fn from_settings(
         sdk: &aws_config::SdkConfig,
+        connector: SharedHttpConnector,
         get: &impl Fn(&str) -> Option<String>,
         tokens: bool,
     ) -> Result<Self, InitError> {
@@ -162,7 +165,7 @@ impl Core {
         } else {
             CoreConfig::from_lookup_without_tokens(get)?
         };
-        Ok(Self::new(config, aws_sdk_dynamodb::Client::new(sdk)).with_stores(sdk, get))
+        Ok(Self::new(config, DynamoClients::new(sdk, connector)?).with_stores(sdk, get))
     }
 
     /// The credential store (`CREDENTIALS_PREFIX`) and the media bucket
@@ -191,12 +194,13 @@ impl Core {
     /// instead of building a default client of their own at init.
     pub async fn from_env_without_tokens_and_sdk()
     -> Result<(Self, aws_config::SdkConfig), InitError> {
-        let (sdk, _, settings) = init(Warm::DynamoDb).await?;
-        let core = Self::from_settings(&sdk, &|n| settings.get(n), false)?;
+        let (sdk, connector, settings) = init(Warm::DynamoDb).await?;
+        let core = Self::from_settings(&sdk, connector, &|n| settings.get(n), false)?;
+        core.store.prefetch_credentials().await;
         Ok((core, sdk))
     }
 
-    pub fn new(config: CoreConfig, dynamodb: aws_sdk_dynamodb::Client) -> Self {
+    pub fn new(config: CoreConfig, dynamodb: DynamoClients) -> Self {
         let store = Store::new(dynamodb, config.table_name.clone());
         Self::with_store(config, store)
     }
@@ -209,8 +213,9 @@ impl App {
     pub async fn from_env() -> Result<Self, InitError> {
         let (sdk, connector, settings) = init(Warm::DynamoDb).await?;
         let config = Config::from_lookup(|n| settings.get(n))?;
-        let mut app = Self::new(config, aws_sdk_dynamodb::Client::new(&sdk))?;
+        let mut app = Self::new(config, DynamoClients::new(&sdk, connector.clone())?)?;
         app.core = app.core.with_stores(&sdk, &|n| settings.get(n));
+        app.core.store.prefetch_credentials().await;
         Ok(
             match std::env::var("QUEUE_URL").ok().filter(|q| !q.is_empty()) {
                 Some(queue_url) => app.with_outbox(OutboxQueue::sqs(
@@ -222,7 +227,7 @@ impl App {
         )
     }
 
-    pub fn new(config: Config, dynamodb: aws_sdk_dynamodb::Client) -> Result<Self, InitError> {
+    pub fn new(config: Config, dynamodb: DynamoClients) -> Result<Self, InitError> {
         Ok(Self {
             core: Core::new(config.core(), dynamodb),
             twilio: TwilioClient::new(config.twilio.clone())?,

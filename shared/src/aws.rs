@@ -198,24 +198,6 @@ pub async fn warm_up(connector: &SharedHttpConnector, endpoint: &str) {
     }
 }
 
-/// The endpoint the DynamoDB client of `sdk` calls, by that crate's own
-/// resolver.
-pub async fn dynamodb_endpoint(sdk: &SdkConfig) -> Option<String> {
-    use aws_sdk_dynamodb::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
-    let params = Params::builder()
-        .set_region(sdk.region().map(|r| r.to_string()))
-        .set_use_fips(sdk.use_fips())
-        .set_use_dual_stack(sdk.use_dual_stack())
-        .set_endpoint(sdk.endpoint_url().map(str::to_string))
-        .build()
-        .ok()?;
-    DefaultResolver::new()
-        .resolve_endpoint(&params)
-        .await
-        .ok()
-        .map(|e| e.url().to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

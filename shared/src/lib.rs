@@ -15,6 +15,7 @@ pub mod connections;
 pub mod conversation;
 pub mod cursor;
 pub mod domain;
+pub mod dynamo;
 pub mod envelope;
 pub mod error;
 pub mod http;

@@ -32,14 +32,7 @@ impl Intercept for DynamoCounter {
         _rc: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        let op = ctx
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .and_then(|t| t.split('.').nth(1))
-            .unwrap_or("?")
-            .to_string();
-        self.0.lock().unwrap().push(op);
+        self.record(ctx.request().headers().get("x-amz-target"));
         Ok(())
     }
 }
@@ -47,6 +40,29 @@ impl Intercept for DynamoCounter {
 impl DynamoCounter {
     pub fn take(&self) -> Vec<String> {
         std::mem::take(&mut *self.0.lock().unwrap())
+    }
+
+    fn record(&self, target: Option<&str>) {
+        let op = target.and_then(|t| t.split('.').nth(1)).unwrap_or("?");
+        self.0.lock().unwrap().push(op.to_string());
+    }
+}
+
+/// Counts the store's hand-made DynamoDB calls (`shared::dynamo`) into a
+/// [`DynamoCounter`], as the interceptor counts the SDK client's.
+#[derive(Debug)]
+struct CountingConnector {
+    inner: aws_smithy_runtime_api::client::http::SharedHttpConnector,
+    counter: DynamoCounter,
+}
+
+impl aws_smithy_runtime_api::client::http::HttpConnector for CountingConnector {
+    fn call(
+        &self,
+        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+        self.counter.record(request.headers().get("x-amz-target"));
+        self.inner.call(request)
     }
 }
 
@@ -206,6 +222,18 @@ async fn spawn_app_inner(
             .interceptor(dynamo.clone())
             .build(),
     );
+    let wire = shared::dynamo::Dynamo::new(
+        &sdk,
+        aws_smithy_runtime_api::client::http::SharedHttpConnector::new(CountingConnector {
+            inner: shared::aws::https_connector().unwrap(),
+            counter: dynamo.clone(),
+        }),
+    )
+    .unwrap();
+    let client = shared::store::DynamoClients {
+        sdk: client,
+        wire: Arc::new(wire),
+    };
     let sqs = proxies.as_ref().map(|_| sdk.clone());
     let stack = stack::start(StackOptions {
         gateway_addr: "127.0.0.1:0".into(),
@@ -736,6 +764,13 @@ impl TestApp {
 pub async fn raw_dynamodb() -> aws_sdk_dynamodb::Client {
     let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
     aws_sdk_dynamodb::Client::new(&sdk)
+}
+
+/// The store's DynamoDB clients on the emulator, as a function builds
+/// them.
+pub async fn raw_clients() -> shared::store::DynamoClients {
+    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    shared::store::DynamoClients::new(&sdk, shared::aws::https_connector().unwrap()).unwrap()
 }
 
 /// Every item of `table` whose `PK` starts with `prefix`.

@@ -533,15 +533,18 @@ async fn when_dynamodb_is_unreachable_every_record_should_be_reported_and_land_o
         .endpoint_url(format!("http://127.0.0.1:{closed_port}"))
         .load()
         .await;
-    let unreachable =
-        shared::App::new(t.app.config.clone(), aws_sdk_dynamodb::Client::new(&sdk)).unwrap();
+    let unreachable = shared::App::new(
+        t.app.config.clone(),
+        shared::store::DynamoClients::new(&sdk, shared::aws::https_connector().unwrap()).unwrap(),
+    )
+    .unwrap();
     // And one whose table is gone.
     let missing_table = shared::App::new(
         shared::config::Config {
             table_name: format!("missing-{}", ulid::Ulid::new().to_string().to_lowercase()),
             ..t.app.config.clone()
         },
-        raw_dynamodb().await,
+        raw_clients().await,
     )
     .unwrap();
 

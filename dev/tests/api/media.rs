@@ -269,7 +269,7 @@ async fn when_a_stored_message_is_redelivered_without_its_media_they_should_be_f
     );
     let raw = serde_json::to_string(&envelope).unwrap();
     // The first processing: the text only.
-    let without_media = shared::Core::new(t.app.config.core(), raw_dynamodb().await);
+    let without_media = shared::Core::new(t.app.config.core(), raw_clients().await);
     shared::inbox::inbound::process(&without_media, &raw)
         .await
         .unwrap();

@@ -532,12 +532,24 @@ async fn when_a_function_starts_with_the_templates_settings_it_should_have_the_v
     for tokens in [true, false] {
         let get = lookup(full.clone());
         let settings = Settings::load(&sdk, get).await.unwrap();
-        let core = shared::Core::from_settings(&sdk, &|n| settings.get(n), tokens).unwrap();
+        let core = shared::Core::from_settings(
+            &sdk,
+            shared::aws::https_connector().unwrap(),
+            &|n| settings.get(n),
+            tokens,
+        )
+        .unwrap();
         assert!(core.vault.is_enabled(), "tokens: {tokens}");
         assert!(core.media.is_some(), "tokens: {tokens}");
         let get = lookup(base());
         let settings = Settings::load(&sdk, get).await.unwrap();
-        let core = shared::Core::from_settings(&sdk, &|n| settings.get(n), tokens).unwrap();
+        let core = shared::Core::from_settings(
+            &sdk,
+            shared::aws::https_connector().unwrap(),
+            &|n| settings.get(n),
+            tokens,
+        )
+        .unwrap();
         assert!(!core.vault.is_enabled() && core.media.is_none());
     }
 }

@@ -55,31 +55,23 @@ impl Store {
 
     /// Put an item unless its key exists: `Ok(false)` when it did.
     pub(crate) async fn put_new(&self, item: Item) -> Result<bool, StoreError> {
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(sdk_err(e)),
+        match self
+            .wire
+            .put_item(&self.table, &item, Some("attribute_not_exists(PK)"))
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(e) if is_wire_condition_failure(&e) => Ok(false),
+            Err(e) => Err(wire_err(e)),
         }
     }
 
     /// Put an item, replacing any with its key.
     pub(crate) async fn put_item(&self, item: Item) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
+        self.wire
+            .put_item(&self.table, &item, None)
             .await
-            .map_err(sdk_err)?;
-        Ok(())
+            .map_err(wire_err)
     }
 
     async fn conversations_on_gsi(
@@ -200,21 +192,27 @@ impl ConversationStore for Store {
     async fn load_head(&self, conv_id: &str) -> Result<Option<Head>, StoreError> {
         let mut meta = None;
         let mut participants = Vec::new();
+        let values = HashMap::from([
+            (":pk".to_string(), s(conv_pk(conv_id))),
+            (":h".to_string(), s("#")),
+        ]);
         let mut start: Option<Item> = None;
         loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :h)")
-                .expression_attribute_values(":pk", s(conv_pk(conv_id)))
-                .expression_attribute_values(":h", s("#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
+            let page = self
+                .wire
+                .query(&crate::dynamo::Query {
+                    table: &self.table,
+                    index: None,
+                    key_condition: "PK = :pk AND begins_with(SK, :h)",
+                    values: &values,
+                    consistent_read: true,
+                    scan_index_forward: None,
+                    limit: None,
+                    start: start.as_ref(),
+                })
                 .await
-                .map_err(sdk_err)?;
-            for item in out.items() {
+                .map_err(wire_err)?;
+            for item in &page.items {
                 let sk = get_s(item, "SK").unwrap_or_default();
                 if sk == META_SK {
                     meta = Some(meta_from(item)?);
@@ -222,7 +220,7 @@ impl ConversationStore for Store {
                     participants.push(participant_from(item)?);
                 }
             }
-            match out.last_evaluated_key {
+            match page.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
                 _ => break,
             }

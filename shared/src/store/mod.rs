@@ -16,6 +16,11 @@
 //! | per-user counters     | `USER#<user>`           | `#COUNTERS`             |                                 |
 //! | contact link          | `CONTACTID#<org>#<provider>#<address>` | `#CONTACTID` | (`contacts.rs`)          |
 //!
+//! The calls a message makes on the hot paths (`GetItem`, `PutItem`, the
+//! head's `Query`, `TransactWriteItems`) go through [`crate::dynamo`]
+//! (hand-made requests, no SDK orchestrator); every other call through the
+//! SDK's client. Both share the process's one HTTPS connector.
+//!
 //! Conversation head (meta + participants) sort before messages (`#` <
 //! `M`), so one Query with `begins_with(SK, "#")` loads it. Every multi-item
 //! write is one `TransactWriteItems` with conditions; the conversation item
@@ -38,8 +43,10 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
 };
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::domain::effects::MessageEffects;
+use crate::dynamo::{Dynamo, TransactError};
 
 pub use crate::model::{
     ChatAccount, InboundOutcome, InboundWrite, InboxImport, InboxMeta, ProviderStats, PutAccount,
@@ -91,6 +98,21 @@ where
         .is_some_and(|se| se.code() == Some("ConditionalCheckFailedException"))
 }
 
+/// A hand-made call's failure ([`crate::dynamo`]), classified as
+/// [`sdk_err`] classifies the SDK's.
+fn wire_err(e: crate::awsjson::AwsError) -> StoreError {
+    if e.is_transient() {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Sdk(e.to_string())
+    }
+}
+
+/// A conditional hand-made write whose condition did not hold.
+fn is_wire_condition_failure(e: &crate::awsjson::AwsError) -> bool {
+    e.code() == Some("ConditionalCheckFailedException")
+}
+
 fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
     StoreError::Sdk(e.to_string())
 }
@@ -106,9 +128,33 @@ enum TxOutcome {
     Contended,
 }
 
+/// The store's DynamoDB clients: the SDK's, and the hand-made calls of
+/// the hot paths ([`crate::dynamo`]), over one configuration.
+#[derive(Clone, Debug)]
+pub struct DynamoClients {
+    pub sdk: Client,
+    pub wire: Arc<Dynamo>,
+}
+
+impl DynamoClients {
+    /// Both clients from `sdk`, the hand-made calls over `connector` (the
+    /// process's one HTTPS connector, which `sdk`'s HTTP client also uses
+    /// in a function).
+    pub fn new(
+        sdk: &aws_config::SdkConfig,
+        connector: aws_smithy_runtime_api::client::http::SharedHttpConnector,
+    ) -> Result<Self, crate::awsjson::AwsError> {
+        Ok(Self {
+            sdk: Client::new(sdk),
+            wire: Arc::new(Dynamo::new(sdk, connector)?),
+        })
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
     client: Client,
+    wire: Arc<Dynamo>,
     table: String,
 }
 
@@ -130,15 +176,22 @@ fn activity_sk(ts: &str, conv: &str) -> String {
 }
 
 impl Store {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    pub fn new(clients: DynamoClients, table: impl Into<String>) -> Self {
         Self {
-            client,
+            client: clients.sdk,
+            wire: clients.wire,
             table: table.into(),
         }
     }
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// Read the hand-made calls' credentials now (init), so the first
+    /// message does not.
+    pub async fn prefetch_credentials(&self) {
+        self.wire.prefetch_credentials().await
     }
 
     /// A conditional Put for a transaction.
@@ -186,60 +239,44 @@ impl Store {
     }
 
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<TxOutcome, StoreError> {
-        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(TxOutcome::Done),
-            Err(SdkError::ServiceError(se)) => match se.err() {
-                TransactWriteItemsError::TransactionCanceledException(tc) => {
-                    let failed: Vec<(usize, Option<Item>)> = tc
-                        .cancellation_reasons()
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
-                        .map(|(i, r)| (i, r.item().cloned()))
-                        .collect();
-                    let contended = tc
-                        .cancellation_reasons()
-                        .iter()
-                        .any(|r| r.code() == Some("TransactionConflict"));
-                    if failed.is_empty() && contended {
-                        Ok(TxOutcome::Contended)
-                    } else if failed.is_empty() {
-                        // Throttled or another transient cancellation.
-                        Err(StoreError::Unavailable(format!(
-                            "transaction cancelled: {:?}",
-                            tc.cancellation_reasons()
-                                .iter()
-                                .filter_map(|r| r.code())
-                                .collect::<Vec<_>>()
-                        )))
-                    } else {
-                        Ok(TxOutcome::ConditionFailed(failed))
-                    }
-                }
-                _ => Err(sdk_err(SdkError::ServiceError(se))),
-            },
-            Err(e) => Err(sdk_err(e)),
+        let reasons = match self.wire.transact_write(&items).await {
+            Ok(()) => return Ok(TxOutcome::Done),
+            Err(TransactError::Cancelled(c)) => c.reasons,
+            Err(TransactError::Call(e)) => return Err(wire_err(e)),
+        };
+        let has = |want: &str| {
+            reasons
+                .iter()
+                .any(|(code, _)| code.as_deref() == Some(want))
+        };
+        if !has("ConditionalCheckFailed") {
+            if has("TransactionConflict") {
+                return Ok(TxOutcome::Contended);
+            }
+            // Throttled or another transient cancellation.
+            return Err(StoreError::Unavailable(format!(
+                "transaction cancelled: {:?}",
+                reasons
+                    .iter()
+                    .filter_map(|(code, _)| code.as_deref())
+                    .collect::<Vec<_>>()
+            )));
         }
+        Ok(TxOutcome::ConditionFailed(
+            reasons
+                .into_iter()
+                .enumerate()
+                .filter(|(_, (code, _))| code.as_deref() == Some("ConditionalCheckFailed"))
+                .map(|(i, (_, item))| (i, item))
+                .collect(),
+        ))
     }
 
     async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .consistent_read(true)
-            .send()
+        self.wire
+            .get_item(&self.table, &key, true)
             .await
-            .map_err(sdk_err)?;
-        Ok(out.item)
+            .map_err(wire_err)
     }
 }
 

@@ -4,9 +4,6 @@
 //! are parsed with the same readers as the items the store loads, so a
 //! stream image and a `GetItem` can never disagree.
 
-use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::AttributeValue;
-use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -70,53 +67,7 @@ pub struct Changed {
     pub change: StreamChange,
 }
 
-/// DynamoDB JSON (`{"S": "x"}`, `{"N": "1"}`, `{"M": {...}}`, ...) to an
-/// attribute value; `None` for anything that is not one.
-pub fn attribute_from_json(v: &Value) -> Option<AttributeValue> {
-    let obj = v.as_object()?;
-    let (ty, v) = obj.iter().next()?;
-    let strings = |v: &Value| -> Option<Vec<String>> {
-        v.as_array()?
-            .iter()
-            .map(|s| s.as_str().map(str::to_string))
-            .collect()
-    };
-    let blob = |v: &Value| -> Option<Blob> {
-        base64::engine::general_purpose::STANDARD
-            .decode(v.as_str()?)
-            .ok()
-            .map(Blob::new)
-    };
-    Some(match ty.as_str() {
-        "S" => AttributeValue::S(v.as_str()?.to_string()),
-        "N" => AttributeValue::N(match v {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            _ => return None,
-        }),
-        "BOOL" => AttributeValue::Bool(v.as_bool()?),
-        "NULL" => AttributeValue::Null(true),
-        "B" => AttributeValue::B(blob(v)?),
-        "SS" => AttributeValue::Ss(strings(v)?),
-        "NS" => AttributeValue::Ns(strings(v)?),
-        "BS" => AttributeValue::Bs(v.as_array()?.iter().map(blob).collect::<Option<_>>()?),
-        "L" => AttributeValue::L(
-            v.as_array()?
-                .iter()
-                .map(attribute_from_json)
-                .collect::<Option<_>>()?,
-        ),
-        "M" => AttributeValue::M(item_from_json(v.as_object()?)?),
-        _ => return None,
-    })
-}
-
-/// A whole image in DynamoDB JSON to an item.
-pub fn item_from_json(m: &Map<String, Value>) -> Option<Item> {
-    m.iter()
-        .map(|(k, v)| Some((k.clone(), attribute_from_json(v)?)))
-        .collect()
-}
+use crate::dynamo::item_from_json;
 
 fn image(m: &Option<Map<String, Value>>) -> Result<Option<Item>, StoreError> {
     m.as_ref()
@@ -166,6 +117,8 @@ pub fn decode(rec: &StreamRecord) -> Result<Option<Changed>, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_dynamodb::primitives::Blob;
+    use aws_sdk_dynamodb::types::AttributeValue;
     use serde_json::json;
 
     #[test]

@@ -1,0 +1,673 @@
+//! DynamoDB's item calls on the hot paths by hand: `GetItem`, `PutItem`,
+//! `Query` and `TransactWriteItems`, the calls `process-inbound` and
+//! `send-message` make per message (BENCHMARKS.md, round 10).
+//!
+//! The same requests the DynamoDB crate sends (its JSON protocol,
+//! `DynamoDB_20120810.*`), built from the crate's own types
+//! ([`AttributeValue`], [`TransactWriteItem`]) so the store's item code is
+//! unchanged, signed and sent by [`crate::awsjson`] (the SDK's signer,
+//! credentials, retries and timeouts) over the process's one HTTPS
+//! connector. Every other DynamoDB call of the store still goes through
+//! the crate's client.
+//!
+//! - **Endpoint**: resolved once, by the DynamoDB crate's own resolver, from
+//!   the configuration's region, FIPS and dual-stack settings and its
+//!   configured endpoint (`AWS_ENDPOINT_URL_DYNAMODB`, then
+//!   `AWS_ENDPOINT_URL`), as the crate's client resolves it.
+//! - **Idempotent transactions**: every `TransactWriteItems` carries a
+//!   fresh `ClientRequestToken` (a random UUID, as the crate generates),
+//!   the same on each retry of the call, so a transaction whose answer was
+//!   lost and is retried is applied once.
+//! - **Answers**: items are read into the crate's types; a cancelled
+//!   transaction's reasons (code, and the old item where asked) are kept.
+//!
+//! Tests: each request's JSON is compared with the one the crate's client
+//! sends for the same input, and each answer read is compared with the
+//! crate's reading of it (unit tests here); every store test on the
+//! emulator goes through these calls.
+
+use std::collections::HashMap;
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
+use aws_smithy_runtime_api::client::http::SharedHttpConnector;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::ser::{self, SerializeMap, SerializeSeq, Serializer};
+use serde::{Deserialize, Serialize};
+
+use crate::awsjson::{self, AwsError};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+const PROTOCOL: awsjson::Protocol = awsjson::Protocol {
+    service: "DynamoDB",
+    signing_name: "dynamodb",
+    content_type: "application/x-amz-json-1.0",
+};
+
+/// The DynamoDB endpoint the crate's client of `sdk` calls (see the
+/// module docs).
+pub fn endpoint(sdk: &SdkConfig) -> Result<String, AwsError> {
+    use aws_sdk_dynamodb::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+    use aws_types::service_config::ServiceConfigKey;
+    use futures::FutureExt;
+    // As the crate's `config::Builder::from(&SdkConfig)`: an endpoint set
+    // in code wins; else the service's configured one, else the global.
+    let service = || {
+        sdk.service_config().and_then(|c| {
+            ServiceConfigKey::builder()
+                .service_id("DynamoDB")
+                .env("AWS_ENDPOINT_URL")
+                .profile("endpoint_url")
+                .build()
+                .ok()
+                .and_then(|key| c.load_config(key))
+        })
+    };
+    let configured = if sdk.get_origin("endpoint_url").is_client_config() {
+        sdk.endpoint_url().map(str::to_string)
+    } else {
+        service().or_else(|| sdk.endpoint_url().map(str::to_string))
+    };
+    let params = Params::builder()
+        .set_region(sdk.region().map(|r| r.to_string()))
+        .set_use_fips(sdk.use_fips())
+        .set_use_dual_stack(sdk.use_dual_stack())
+        .set_endpoint(configured)
+        .build()
+        .map_err(|e| AwsError::Config(format!("DynamoDB endpoint: {e}")))?;
+    // The default resolver is synchronous behind its future.
+    match DefaultResolver::new()
+        .resolve_endpoint(&params)
+        .now_or_never()
+    {
+        Some(Ok(e)) => Ok(e.url().to_string()),
+        Some(Err(e)) => Err(AwsError::Config(format!("DynamoDB endpoint: {e}"))),
+        None => Err(AwsError::Config("DynamoDB endpoint not resolved".into())),
+    }
+}
+
+/// A `Query` (the parts the store uses).
+#[derive(Debug)]
+pub struct Query<'a> {
+    pub table: &'a str,
+    pub index: Option<&'a str>,
+    pub key_condition: &'a str,
+    pub values: &'a Item,
+    pub consistent_read: bool,
+    /// `false`: newest first.
+    pub scan_index_forward: Option<bool>,
+    pub limit: Option<i32>,
+    pub start: Option<&'a Item>,
+}
+
+/// One page of a `Query`: its items and the key to go on from, if any.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub items: Vec<Item>,
+    pub last_evaluated_key: Option<Item>,
+}
+
+/// Why a `TransactWriteItems` was cancelled: per item, in order, the
+/// reason's code (`None`, `ConditionalCheckFailed`,
+/// `TransactionConflict`, …) and the old item where one was asked for.
+#[derive(Debug, Default, PartialEq)]
+pub struct Cancelled {
+    pub reasons: Vec<(Option<String>, Option<Item>)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransactError {
+    #[error("transaction cancelled: {0:?}")]
+    Cancelled(Cancelled),
+    #[error(transparent)]
+    Call(#[from] AwsError),
+}
+
+/// DynamoDB's hot-path calls (see the module docs).
+#[derive(Debug)]
+pub struct Dynamo {
+    client: awsjson::Client,
+}
+
+impl Dynamo {
+    /// Calls to the DynamoDB endpoint of `sdk` ([`endpoint`]) over
+    /// `connector`, with `sdk`'s credentials, retries and timeouts.
+    pub fn new(sdk: &SdkConfig, connector: SharedHttpConnector) -> Result<Self, AwsError> {
+        Ok(Self {
+            client: awsjson::Client::new(sdk, connector, &endpoint(sdk)?, PROTOCOL)?,
+        })
+    }
+
+    /// Where requests go (`{endpoint}/`).
+    pub fn url(&self) -> &str {
+        self.client.url()
+    }
+
+    /// Read the credentials now (init), so the first call does not.
+    pub async fn prefetch_credentials(&self) {
+        self.client.prefetch_credentials().await
+    }
+
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        op: &str,
+        input: &impl Serialize,
+    ) -> Result<T, AwsError> {
+        let body = serde_json::to_vec(input)
+            .map_err(|e| AwsError::Config(format!("DynamoDB {op} request: {e}")))?;
+        let answer = self
+            .client
+            .call(&format!("DynamoDB_20120810.{op}"), &[], &body)
+            .await?;
+        serde_json::from_slice(&answer).map_err(|e| self.client.answer_error(e, &answer))
+    }
+
+    /// `GetItem` of `key`, strongly consistent when `consistent`.
+    pub async fn get_item(
+        &self,
+        table: &str,
+        key: &Item,
+        consistent: bool,
+    ) -> Result<Option<Item>, AwsError> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Input<'a> {
+            table_name: &'a str,
+            key: Attrs<'a>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            consistent_read: Option<bool>,
+        }
+        #[derive(Deserialize)]
+        struct Output {
+            #[serde(rename = "Item", default)]
+            item: Option<ItemDe>,
+        }
+        let out: Output = self
+            .call(
+                "GetItem",
+                &Input {
+                    table_name: table,
+                    key: Attrs(key),
+                    consistent_read: consistent.then_some(true),
+                },
+            )
+            .await?;
+        Ok(out.item.map(|i| i.0))
+    }
+
+    /// `PutItem` of `item`, under `condition` if any (a failed condition is
+    /// the service error `ConditionalCheckFailedException`).
+    pub async fn put_item(
+        &self,
+        table: &str,
+        item: &Item,
+        condition: Option<&str>,
+    ) -> Result<(), AwsError> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Input<'a> {
+            table_name: &'a str,
+            item: Attrs<'a>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            condition_expression: Option<&'a str>,
+        }
+        let _: IgnoredAny = self
+            .call(
+                "PutItem",
+                &Input {
+                    table_name: table,
+                    item: Attrs(item),
+                    condition_expression: condition,
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// One page of `query`.
+    pub async fn query(&self, query: &Query<'_>) -> Result<Page, AwsError> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Input<'a> {
+            table_name: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            index_name: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            limit: Option<i32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            consistent_read: Option<bool>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            scan_index_forward: Option<bool>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            exclusive_start_key: Option<Attrs<'a>>,
+            key_condition_expression: &'a str,
+            expression_attribute_values: Attrs<'a>,
+        }
+        #[derive(Deserialize)]
+        struct Output {
+            #[serde(rename = "Items", default)]
+            items: Vec<ItemDe>,
+            #[serde(rename = "LastEvaluatedKey", default)]
+            last_evaluated_key: Option<ItemDe>,
+        }
+        let out: Output = self
+            .call(
+                "Query",
+                &Input {
+                    table_name: query.table,
+                    index_name: query.index,
+                    limit: query.limit,
+                    consistent_read: query.consistent_read.then_some(true),
+                    scan_index_forward: query.scan_index_forward,
+                    exclusive_start_key: query.start.map(Attrs),
+                    key_condition_expression: query.key_condition,
+                    expression_attribute_values: Attrs(query.values),
+                },
+            )
+            .await?;
+        Ok(Page {
+            items: out.items.into_iter().map(|i| i.0).collect(),
+            last_evaluated_key: out.last_evaluated_key.map(|k| k.0),
+        })
+    }
+
+    /// `TransactWriteItems` of `items`, with a fresh client token (see the
+    /// module docs).
+    pub async fn transact_write(&self, items: &[TransactWriteItem]) -> Result<(), TransactError> {
+        self.transact_write_with_token(items, &uuid_v4()).await
+    }
+
+    async fn transact_write_with_token(
+        &self,
+        items: &[TransactWriteItem],
+        token: &str,
+    ) -> Result<(), TransactError> {
+        let input = TransactInput {
+            transact_items: items,
+            client_request_token: token,
+        };
+        match self.call::<IgnoredAny>("TransactWriteItems", &input).await {
+            Ok(_) => Ok(()),
+            Err(AwsError::Service { code, body, .. }) if code == "TransactionCanceledException" => {
+                Err(TransactError::Cancelled(cancelled(&body)?))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// A cancelled transaction's reasons, from its error document.
+fn cancelled(body: &[u8]) -> Result<Cancelled, AwsError> {
+    #[derive(Deserialize)]
+    struct Reason {
+        #[serde(rename = "Code", default)]
+        code: Option<String>,
+        #[serde(rename = "Item", default)]
+        item: Option<ItemDe>,
+    }
+    #[derive(Deserialize)]
+    struct Doc {
+        #[serde(rename = "CancellationReasons", default)]
+        reasons: Vec<Reason>,
+    }
+    let doc: Doc = serde_json::from_slice(body).map_err(|e| AwsError::Answer {
+        service: "DynamoDB",
+        why: format!("cancellation reasons: {e}"),
+    })?;
+    Ok(Cancelled {
+        reasons: doc
+            .reasons
+            .into_iter()
+            .map(|r| (r.code, r.item.map(|i| i.0)))
+            .collect(),
+    })
+}
+
+/// A random (version 4) UUID, as the SDK makes idempotency tokens.
+fn uuid_v4() -> String {
+    let mut b: [u8; 16] = fastrand::u128(..).to_be_bytes();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct TransactInput<'a> {
+    #[serde(serialize_with = "transact_items")]
+    transact_items: &'a [TransactWriteItem],
+    client_request_token: &'a str,
+}
+
+fn transact_items<S: Serializer>(items: &&[TransactWriteItem], s: S) -> Result<S::Ok, S::Error> {
+    let mut seq = s.serialize_seq(Some(items.len()))?;
+    for item in items.iter() {
+        seq.serialize_element(&TxItem(item))?;
+    }
+    seq.end()
+}
+
+/// One write of a transaction, as `{"Put": {...}}` and so on.
+struct TxItem<'a>(&'a TransactWriteItem);
+
+/// The fields of a transaction's write (every kind has a subset).
+#[derive(Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct Write<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    item: Option<Attrs<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<Attrs<'a>>,
+    table_name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    update_expression: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    condition_expression: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expression_attribute_names: Option<&'a HashMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expression_attribute_values: Option<Attrs<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    return_values_on_condition_check_failure: Option<&'a str>,
+}
+
+impl Serialize for TxItem<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let t = self.0;
+        fn rv(r: Option<&ReturnValuesOnConditionCheckFailure>) -> Option<&str> {
+            r.map(|r| r.as_str())
+        }
+        let (kind, write) = if let Some(p) = t.put() {
+            (
+                "Put",
+                Write {
+                    item: Some(Attrs(p.item())),
+                    table_name: p.table_name(),
+                    condition_expression: p.condition_expression(),
+                    expression_attribute_names: p.expression_attribute_names(),
+                    expression_attribute_values: p.expression_attribute_values().map(Attrs),
+                    return_values_on_condition_check_failure: rv(
+                        p.return_values_on_condition_check_failure()
+                    ),
+                    ..Default::default()
+                },
+            )
+        } else if let Some(u) = t.update() {
+            (
+                "Update",
+                Write {
+                    key: Some(Attrs(u.key())),
+                    table_name: u.table_name(),
+                    update_expression: Some(u.update_expression()),
+                    condition_expression: u.condition_expression(),
+                    expression_attribute_names: u.expression_attribute_names(),
+                    expression_attribute_values: u.expression_attribute_values().map(Attrs),
+                    return_values_on_condition_check_failure: rv(
+                        u.return_values_on_condition_check_failure()
+                    ),
+                    ..Default::default()
+                },
+            )
+        } else if let Some(d) = t.delete() {
+            (
+                "Delete",
+                Write {
+                    key: Some(Attrs(d.key())),
+                    table_name: d.table_name(),
+                    condition_expression: d.condition_expression(),
+                    expression_attribute_names: d.expression_attribute_names(),
+                    expression_attribute_values: d.expression_attribute_values().map(Attrs),
+                    return_values_on_condition_check_failure: rv(
+                        d.return_values_on_condition_check_failure()
+                    ),
+                    ..Default::default()
+                },
+            )
+        } else if let Some(c) = t.condition_check() {
+            (
+                "ConditionCheck",
+                Write {
+                    key: Some(Attrs(c.key())),
+                    table_name: c.table_name(),
+                    condition_expression: Some(c.condition_expression()),
+                    expression_attribute_names: c.expression_attribute_names(),
+                    expression_attribute_values: c.expression_attribute_values().map(Attrs),
+                    return_values_on_condition_check_failure: rv(
+                        c.return_values_on_condition_check_failure()
+                    ),
+                    ..Default::default()
+                },
+            )
+        } else {
+            return Err(ser::Error::custom("a transaction item with no write"));
+        };
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry(kind, &write)?;
+        map.end()
+    }
+}
+
+/// An item (or key, or expression values) in DynamoDB's JSON.
+#[derive(Clone, Copy)]
+struct Attrs<'a>(&'a Item);
+
+impl Serialize for Attrs<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            map.serialize_entry(k, &Av(v))?;
+        }
+        map.end()
+    }
+}
+
+/// One attribute value in DynamoDB's JSON (`{"S": "…"}`, `{"N": "1"}`, …).
+struct Av<'a>(&'a AttributeValue);
+
+impl Serialize for Av<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct B64s<'a>(&'a [Blob]);
+        impl Serialize for B64s<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.iter().map(|b| B64.encode(b.as_ref())))
+            }
+        }
+        struct List<'a>(&'a [AttributeValue]);
+        impl Serialize for List<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.iter().map(Av))
+            }
+        }
+        let mut map = s.serialize_map(Some(1))?;
+        match self.0 {
+            AttributeValue::S(v) => map.serialize_entry("S", v)?,
+            AttributeValue::N(v) => map.serialize_entry("N", v)?,
+            AttributeValue::B(v) => map.serialize_entry("B", &B64.encode(v.as_ref()))?,
+            AttributeValue::Bool(v) => map.serialize_entry("BOOL", v)?,
+            AttributeValue::Null(v) => map.serialize_entry("NULL", v)?,
+            AttributeValue::Ss(v) => map.serialize_entry("SS", v)?,
+            AttributeValue::Ns(v) => map.serialize_entry("NS", v)?,
+            AttributeValue::Bs(v) => map.serialize_entry("BS", &B64s(v))?,
+            AttributeValue::L(v) => map.serialize_entry("L", &List(v))?,
+            AttributeValue::M(v) => map.serialize_entry("M", &Attrs(v))?,
+            _ => return Err(ser::Error::custom("an unknown attribute value")),
+        }
+        map.end()
+    }
+}
+
+/// An item read from DynamoDB's JSON.
+struct ItemDe(Item);
+
+impl<'de> Deserialize<'de> for ItemDe {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ItemDe;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a DynamoDB item")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ItemDe, A::Error> {
+                let mut item = HashMap::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(k) = map.next_key::<String>()? {
+                    let v: AvDe = map.next_value()?;
+                    item.insert(k, v.0);
+                }
+                Ok(ItemDe(item))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// An attribute value read from DynamoDB's JSON.
+struct AvDe(AttributeValue);
+
+#[derive(Deserialize)]
+enum Tag {
+    S,
+    N,
+    B,
+    #[serde(rename = "BOOL")]
+    Bool,
+    #[serde(rename = "NULL")]
+    Null,
+    #[serde(rename = "SS")]
+    Ss,
+    #[serde(rename = "NS")]
+    Ns,
+    #[serde(rename = "BS")]
+    Bs,
+    L,
+    M,
+    #[serde(other)]
+    Other,
+}
+
+fn blob<E: de::Error>(s: &str) -> Result<Blob, E> {
+    B64.decode(s)
+        .map(Blob::new)
+        .map_err(|e| E::custom(format!("binary attribute: {e}")))
+}
+
+impl<'de> Deserialize<'de> for AvDe {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = AvDe;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a DynamoDB attribute value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AvDe, A::Error> {
+                let tag: Tag = map
+                    .next_key()?
+                    .ok_or_else(|| de::Error::custom("an empty attribute value"))?;
+                let v = match tag {
+                    Tag::S => AttributeValue::S(map.next_value()?),
+                    Tag::N => AttributeValue::N(map.next_value::<NumberText>()?.0),
+                    Tag::B => AttributeValue::B(blob(&map.next_value::<String>()?)?),
+                    Tag::Bool => AttributeValue::Bool(map.next_value()?),
+                    Tag::Null => AttributeValue::Null(map.next_value()?),
+                    Tag::Ss => AttributeValue::Ss(map.next_value()?),
+                    Tag::Ns => AttributeValue::Ns(map.next_value()?),
+                    Tag::Bs => AttributeValue::Bs(
+                        map.next_value::<Vec<String>>()?
+                            .iter()
+                            .map(|s| blob(s))
+                            .collect::<Result<_, _>>()?,
+                    ),
+                    Tag::L => AttributeValue::L(map.next_value::<ListDe>()?.0),
+                    Tag::M => AttributeValue::M(map.next_value::<ItemDe>()?.0),
+                    // The SDK keeps such a value as `Unknown`, which only it
+                    // can make; no item of this store has one.
+                    Tag::Other => return Err(de::Error::custom("an unknown attribute type")),
+                };
+                while map.next_key::<IgnoredAny>()?.is_some() {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                Ok(AvDe(v))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A number attribute: its text, or a JSON number as text (a stream
+/// record's image may carry either).
+struct NumberText(String);
+
+impl<'de> Deserialize<'de> for NumberText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = NumberText;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<NumberText, E> {
+                Ok(NumberText(v.to_string()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<NumberText, E> {
+                Ok(NumberText(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<NumberText, E> {
+                Ok(NumberText(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<NumberText, E> {
+                Ok(NumberText(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<NumberText, E> {
+                Ok(NumberText(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An item in DynamoDB JSON that is already parsed (a stream record's
+/// image), read as [`Dynamo`] reads answers; `None` if it is not one.
+pub fn item_from_json(m: &serde_json::Map<String, serde_json::Value>) -> Option<Item> {
+    let d = serde::de::value::MapDeserializer::<_, serde_json::Error>::new(
+        m.iter().map(|(k, v)| (k.as_str(), v)),
+    );
+    ItemDe::deserialize(d).ok().map(|i| i.0)
+}
+
+struct ListDe(Vec<AttributeValue>);
+
+impl<'de> Deserialize<'de> for ListDe {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ListDe;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a DynamoDB list")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ListDe, A::Error> {
+                let mut list = Vec::with_capacity(seq.size_hint().unwrap_or(4));
+                while let Some(v) = seq.next_element::<AvDe>()? {
+                    list.push(v.0);
+                }
+                Ok(ListDe(list))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+#[cfg(test)]
+mod tests;
