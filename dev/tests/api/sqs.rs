@@ -1,12 +1,14 @@
 //! `shared::sqs::Queue`, the functions' `SendMessage` without the SQS SDK:
 //! against moto (the message arrives verbatim), moto with IAM checks on
 //! (botocore's own SigV4 check accepts our signature, refuses a wrong
-//! secret), the fault proxy (what is retried and what is not), and the SQS
-//! SDK's own endpoint resolver.
+//! secret; the same for `shared::dynamo`'s hand-made DynamoDB calls), the
+//! fault proxy (what is retried and what is not), and the SQS SDK's own
+//! endpoint resolver.
 
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::types::AttributeValue;
 use dev::faults::Fault;
 use shared::sqs::{Queue, SqsError};
 
@@ -245,12 +247,12 @@ async fn when_sqs_checks_signatures_it_should_accept_ours_and_refuse_a_wrong_sec
         key_xml[start..start + key_xml[start..].find('<').unwrap()].to_string()
     };
     let (key, secret) = (tag("AccessKeyId"), tag("SecretAccessKey"));
-    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sqs:*","Resource":"*"}]}"#;
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["sqs:*","dynamodb:*"],"Resource":"*"}]}"#;
     ok(post(iam_call(
         "PutUserPolicy",
         &[
             ("UserName", "sender"),
-            ("PolicyName", "sqs"),
+            ("PolicyName", "sqs-and-dynamodb"),
             ("PolicyDocument", policy),
         ],
     ))
@@ -282,6 +284,51 @@ async fn when_sqs_checks_signatures_it_should_accept_ours_and_refuse_a_wrong_sec
     }
     assert!(!err.is_transient());
     assert!(received(&admin, &url).await.is_empty());
+
+    // DynamoDB's hand-made calls, signed the same way, on a table the
+    // SDK's client (signed too) creates.
+    let connector = shared::aws::https_connector().unwrap();
+    let with_client = |sdk: SdkConfig| {
+        let c = connector.clone();
+        sdk.into_builder()
+            .http_client(aws_smithy_runtime_api::client::http::http_client_fn(
+                move |_, _| c.clone(),
+            ))
+            .build()
+    };
+    let signed = with_client(signed);
+    let tables = dev::template::Template::load_default().unwrap();
+    dev::setup::ensure_table(
+        &aws_sdk_dynamodb::Client::new(&signed),
+        "signed-table",
+        &tables.table().unwrap(),
+    )
+    .await
+    .unwrap();
+    let item = std::collections::HashMap::from([
+        ("PK".to_string(), AttributeValue::S("signed".into())),
+        ("SK".to_string(), AttributeValue::S("#X".into())),
+    ]);
+    let wire = shared::dynamo::Dynamo::new(&signed, connector.clone()).unwrap();
+    wire.put_item("signed-table", &item, None).await.unwrap();
+    assert_eq!(
+        wire.get_item("signed-table", &item, true).await.unwrap(),
+        Some(item.clone())
+    );
+    let forged = shared::dynamo::Dynamo::new(
+        &with_client(sdk_with_key(&moto.url, &key, &wrong)),
+        connector,
+    )
+    .unwrap();
+    let err = forged
+        .get_item("signed-table", &item, true)
+        .await
+        .unwrap_err();
+    match &err {
+        SqsError::Service { status, .. } => assert!((400..500).contains(status), "{err}"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(!err.is_transient(), "{err}");
 }
 
 /// The endpoint the functions call without `AWS_ENDPOINT_URL` is the one
