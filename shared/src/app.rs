@@ -95,7 +95,7 @@ async fn init(
             crate::aws::warm_up(&connector, &endpoint).await;
         }
     };
-    let (settings, ()) = tokio::join!(Settings::from_env(&sdk), warm_up);
+    let (settings, ()) = tokio::join!(Settings::from_env(&sdk, connector.clone()), warm_up);
     Ok((sdk, connector, settings?))
 }
 

@@ -177,6 +177,43 @@ pub(crate) fn partition_domain(region: &str, dual_stack: bool) -> &'static str {
     if dual_stack { dual } else { plain }
 }
 
+/// The endpoint URL configured for `service_id` (`DynamoDB`, `Secrets
+/// Manager`) as the service crates' `config::Builder::from(&SdkConfig)`
+/// reads it: one set in code wins, else the service's own
+/// (`AWS_ENDPOINT_URL_<SERVICE>`), else the global one; `None`: the
+/// service's rules decide from the region.
+pub fn configured_endpoint(sdk: &SdkConfig, service_id: &str) -> Option<String> {
+    let global = || sdk.endpoint_url().map(str::to_string);
+    if sdk.get_origin("endpoint_url").is_client_config() {
+        return global();
+    }
+    sdk.service_config()
+        .and_then(|c| {
+            aws_types::service_config::ServiceConfigKey::builder()
+                .service_id(service_id)
+                .env("AWS_ENDPOINT_URL")
+                .profile("endpoint_url")
+                .build()
+                .ok()
+                .and_then(|key| c.load_config(key))
+        })
+        .or_else(global)
+}
+
+/// The URL a service crate's endpoint resolver gave (its default resolver
+/// answers at once, behind a future).
+pub fn resolved(
+    service: &str,
+    endpoint: aws_smithy_runtime_api::client::endpoint::EndpointFuture<'_>,
+) -> Result<String, AwsError> {
+    use futures::FutureExt;
+    match endpoint.now_or_never() {
+        Some(Ok(e)) => Ok(e.url().to_string()),
+        Some(Err(e)) => Err(AwsError::Config(format!("{service} endpoint: {e}"))),
+        None => Err(AwsError::Config(format!("{service} endpoint not resolved"))),
+    }
+}
+
 /// A signed JSON-protocol client for one service at one endpoint (see the
 /// module docs).
 pub struct Client {
@@ -339,6 +376,19 @@ impl Client {
                 other => return other,
             }
         }
+    }
+
+    /// [`Client::call`] with `input` as JSON, a success's body read as `T`.
+    pub async fn call_json<T: serde::de::DeserializeOwned>(
+        &self,
+        target: &str,
+        extra: &[(&str, &str)],
+        input: &impl serde::Serialize,
+    ) -> Result<T, AwsError> {
+        let body = serde_json::to_vec(input)
+            .map_err(|e| AwsError::Config(format!("{} {target} request: {e}", self.service)))?;
+        let answer = self.call(target, extra, &body).await?;
+        serde_json::from_slice(&answer).map_err(|e| self.answer_error(e, &answer))
     }
 
     /// One signed request and its answer.

@@ -54,42 +54,14 @@ const PROTOCOL: awsjson::Protocol = awsjson::Protocol {
 /// module docs).
 pub fn endpoint(sdk: &SdkConfig) -> Result<String, AwsError> {
     use aws_sdk_dynamodb::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
-    use aws_types::service_config::ServiceConfigKey;
-    use futures::FutureExt;
-    // As the crate's `config::Builder::from(&SdkConfig)`: an endpoint set
-    // in code wins; else the service's configured one, else the global.
-    let service = || {
-        sdk.service_config().and_then(|c| {
-            ServiceConfigKey::builder()
-                .service_id("DynamoDB")
-                .env("AWS_ENDPOINT_URL")
-                .profile("endpoint_url")
-                .build()
-                .ok()
-                .and_then(|key| c.load_config(key))
-        })
-    };
-    let configured = if sdk.get_origin("endpoint_url").is_client_config() {
-        sdk.endpoint_url().map(str::to_string)
-    } else {
-        service().or_else(|| sdk.endpoint_url().map(str::to_string))
-    };
     let params = Params::builder()
         .set_region(sdk.region().map(|r| r.to_string()))
         .set_use_fips(sdk.use_fips())
         .set_use_dual_stack(sdk.use_dual_stack())
-        .set_endpoint(configured)
+        .set_endpoint(awsjson::configured_endpoint(sdk, "DynamoDB"))
         .build()
         .map_err(|e| AwsError::Config(format!("DynamoDB endpoint: {e}")))?;
-    // The default resolver is synchronous behind its future.
-    match DefaultResolver::new()
-        .resolve_endpoint(&params)
-        .now_or_never()
-    {
-        Some(Ok(e)) => Ok(e.url().to_string()),
-        Some(Err(e)) => Err(AwsError::Config(format!("DynamoDB endpoint: {e}"))),
-        None => Err(AwsError::Config("DynamoDB endpoint not resolved".into())),
-    }
+    awsjson::resolved("DynamoDB", DefaultResolver::new().resolve_endpoint(&params))
 }
 
 /// A `Query` (the parts the store uses).
@@ -159,13 +131,9 @@ impl Dynamo {
         op: &str,
         input: &impl Serialize,
     ) -> Result<T, AwsError> {
-        let body = serde_json::to_vec(input)
-            .map_err(|e| AwsError::Config(format!("DynamoDB {op} request: {e}")))?;
-        let answer = self
-            .client
-            .call(&format!("DynamoDB_20120810.{op}"), &[], &body)
-            .await?;
-        serde_json::from_slice(&answer).map_err(|e| self.client.answer_error(e, &answer))
+        self.client
+            .call_json(&format!("DynamoDB_20120810.{op}"), &[], input)
+            .await
     }
 
     /// `GetItem` of `key`, strongly consistent when `consistent`.

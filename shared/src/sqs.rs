@@ -115,20 +115,17 @@ impl Queue {
 
     /// Put `body` on the queue at `queue_url` (see the module docs).
     pub async fn send(&self, queue_url: &str, body: &str) -> Result<Sent, SqsError> {
-        let input = serde_json::to_vec(&SendMessageInput {
+        let input = SendMessageInput {
             queue_url,
             message_body: body,
-        })
-        .map_err(|e| SqsError::Config(e.to_string()))?;
-        let answer = self
-            .client
-            .call(
+        };
+        self.client
+            .call_json(
                 "AmazonSQS.SendMessage",
                 &[("x-amzn-query-mode", "true")],
                 &input,
             )
-            .await?;
-        serde_json::from_slice::<Sent>(&answer).map_err(|e| self.client.answer_error(e, &answer))
+            .await
     }
 }
 

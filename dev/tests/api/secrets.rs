@@ -44,6 +44,7 @@ async fn when_a_function_names_its_secrets_it_should_read_them_from_secrets_mana
     let token_arn = put_secret(&sdk, "twilio-token-0123456789abcdef012\n").await;
     let settings = Settings::load(
         &sdk,
+        shared::aws::https_connector().unwrap(),
         lookup(vec![
             ("TABLE_NAME", "t".into()),
             ("TWILIO_ACCOUNT_SID", "AC123".into()),
@@ -108,7 +109,9 @@ async fn when_a_function_names_several_secrets_they_should_come_in_one_batch_or_
     };
 
     // Three secrets: one request.
-    let settings = Settings::load(&via_proxy, named()).await.expect("batch");
+    let settings = Settings::load(&via_proxy, shared::aws::https_connector().unwrap(), named())
+        .await
+        .expect("batch");
     check(&settings);
     assert_eq!(proxy.count("BatchGetSecretValue"), 1);
     assert_eq!(proxy.count("GetSecretValue"), 0);
@@ -118,7 +121,7 @@ async fn when_a_function_names_several_secrets_they_should_come_in_one_batch_or_
     for nth in 1..=3 {
         proxy.inject("BatchGetSecretValue", nth, Fault::ServerError);
     }
-    let settings = Settings::load(&via_proxy, named())
+    let settings = Settings::load(&via_proxy, shared::aws::https_connector().unwrap(), named())
         .await
         .expect("one by one");
     check(&settings);
@@ -139,6 +142,7 @@ async fn when_the_environment_sets_a_secret_it_should_win_and_nothing_should_be_
     let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:no-such-secret-AbCdEf";
     let settings = Settings::load(
         &sdk,
+        shared::aws::https_connector().unwrap(),
         lookup(vec![
             ("TABLE_NAME", "t".into()),
             ("AUTH_JWT_SECRET", jwt.clone()),
@@ -163,6 +167,7 @@ async fn when_a_named_secret_is_missing_or_empty_the_function_should_not_start()
     let real_arn = put_secret(&sdk, &"k".repeat(32)).await;
     let err = Settings::load(
         &sdk,
+        shared::aws::https_connector().unwrap(),
         lookup(vec![
             ("AUTH_JWT_SECRET_ARN", real_arn),
             ("TWILIO_AUTH_TOKEN_ARN", missing.into()),
@@ -182,9 +187,13 @@ async fn when_a_named_secret_is_missing_or_empty_the_function_should_not_start()
     );
 
     let blank = put_secret(&sdk, "  \n").await;
-    let err = Settings::load(&sdk, lookup(vec![("BOOKINGS_KEY_ARN", blank)]))
-        .await
-        .expect_err("an empty secret stops the start");
+    let err = Settings::load(
+        &sdk,
+        shared::aws::https_connector().unwrap(),
+        lookup(vec![("BOOKINGS_KEY_ARN", blank)]),
+    )
+    .await
+    .expect_err("an empty secret stops the start");
     assert!(matches!(err, SecretsError::Empty { .. }), "{err}");
 }
 
@@ -195,6 +204,7 @@ async fn when_the_webhook_function_starts_its_auth_tokens_should_come_from_secre
     let secondary = put_secret(&sdk, "next-token-0123456789abcdef01234").await;
     let settings = Settings::load(
         &sdk,
+        shared::aws::https_connector().unwrap(),
         lookup(vec![
             ("PUBLIC_BASE_URL", "https://api.example.com/prod".into()),
             ("QUEUE_URL", "https://sqs.example/q".into()),
@@ -215,6 +225,7 @@ async fn when_the_webhook_function_starts_its_auth_tokens_should_come_from_secre
     // Without the token (neither set nor named), the webhook refuses to start.
     let none = Settings::load(
         &sdk,
+        shared::aws::https_connector().unwrap(),
         lookup(vec![
             ("PUBLIC_BASE_URL", "https://api.example.com/prod".into()),
             ("QUEUE_URL", "https://sqs.example/q".into()),
@@ -531,7 +542,9 @@ async fn when_a_function_starts_with_the_templates_settings_it_should_have_the_v
     full.push(("MEDIA_BUCKET", "stack-media".into()));
     for tokens in [true, false] {
         let get = lookup(full.clone());
-        let settings = Settings::load(&sdk, get).await.unwrap();
+        let settings = Settings::load(&sdk, shared::aws::https_connector().unwrap(), get)
+            .await
+            .unwrap();
         let core = shared::Core::from_settings(
             &sdk,
             shared::aws::https_connector().unwrap(),
@@ -542,7 +555,9 @@ async fn when_a_function_starts_with_the_templates_settings_it_should_have_the_v
         assert!(core.vault.is_enabled(), "tokens: {tokens}");
         assert!(core.media.is_some(), "tokens: {tokens}");
         let get = lookup(base());
-        let settings = Settings::load(&sdk, get).await.unwrap();
+        let settings = Settings::load(&sdk, shared::aws::https_connector().unwrap(), get)
+            .await
+            .unwrap();
         let core = shared::Core::from_settings(
             &sdk,
             shared::aws::https_connector().unwrap(),
