@@ -27,6 +27,8 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "==> cargo test"
 cargo test --workspace 2>&1 | tee .local/cargo-test.log
+echo "==> release build of every function (what a deploy compiles; rustc's release-only limits)"
+make --no-print-directory build-release
 echo "==> browser tests (web/ in headless Chromium)"
 scripts/browser-test.sh 2>&1 | tee .local/browser-test.log
 echo "==> sam validate --lint"
