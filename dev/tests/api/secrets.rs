@@ -541,30 +541,20 @@ async fn when_a_function_starts_with_the_templates_settings_it_should_have_the_v
     full.push(("CREDENTIALS_PREFIX", "stack/chat-credentials/".into()));
     full.push(("MEDIA_BUCKET", "stack-media".into()));
     for tokens in [true, false] {
-        let get = lookup(full.clone());
-        let settings = Settings::load(&sdk, shared::aws::https_connector().unwrap(), get)
-            .await
+        for (pairs, stores) in [(full.clone(), true), (base(), false)] {
+            let settings =
+                Settings::load(&sdk, shared::aws::https_connector().unwrap(), lookup(pairs))
+                    .await
+                    .unwrap();
+            let core = shared::Core::from_settings(
+                &sdk,
+                shared::aws::https_connector().unwrap(),
+                &|n| settings.get(n),
+                tokens,
+            )
             .unwrap();
-        let core = shared::Core::from_settings(
-            &sdk,
-            shared::aws::https_connector().unwrap(),
-            &|n| settings.get(n),
-            tokens,
-        )
-        .unwrap();
-        assert!(core.vault.is_enabled(), "tokens: {tokens}");
-        assert!(core.media.is_some(), "tokens: {tokens}");
-        let get = lookup(base());
-        let settings = Settings::load(&sdk, shared::aws::https_connector().unwrap(), get)
-            .await
-            .unwrap();
-        let core = shared::Core::from_settings(
-            &sdk,
-            shared::aws::https_connector().unwrap(),
-            &|n| settings.get(n),
-            tokens,
-        )
-        .unwrap();
-        assert!(!core.vault.is_enabled() && core.media.is_none());
+            assert_eq!(core.vault.is_enabled(), stores, "tokens: {tokens}");
+            assert_eq!(core.media.is_some(), stores, "tokens: {tokens}");
+        }
     }
 }

@@ -48,22 +48,34 @@ impl HttpConnector for Recorder {
 }
 
 fn clients() -> (aws_sdk_dynamodb::Client, Dynamo, Recorder) {
+    let (sdk, rec) = sdk_config("1");
+    let wire = Dynamo::new(&sdk, SharedHttpConnector::new(rec.clone())).unwrap();
+    (aws_sdk_dynamodb::Client::new(&sdk), wire, rec)
+}
+
+/// A configuration over a [`Recorder`] answering `{}`, with this many
+/// attempts per call and a 1 ms first backoff.
+fn sdk_config(max_attempts: &'static str) -> (aws_config::SdkConfig, Recorder) {
     let rec = Recorder::default();
     rec.answer(200, "{}");
-    let env = |k: &str| {
+    let env = move |k: &str| {
         match k {
             "AWS_REGION" => Some("eu-west-1"),
             "AWS_ACCESS_KEY_ID" => Some("AKIDEXAMPLE"),
             "AWS_SECRET_ACCESS_KEY" => Some("secret"),
-            "AWS_MAX_ATTEMPTS" => Some("1"),
+            "AWS_MAX_ATTEMPTS" => Some(max_attempts),
             _ => None,
         }
         .map(str::to_string)
     };
     let connector = SharedHttpConnector::new(rec.clone());
-    let sdk = crate::aws::lambda_sdk_config(connector.clone(), &env);
-    let wire = Dynamo::new(&sdk, connector).unwrap();
-    (aws_sdk_dynamodb::Client::new(&sdk), wire, rec)
+    let mut sdk = crate::aws::lambda_sdk_config(connector, &env).into_builder();
+    sdk.set_retry_config(Some(
+        aws_config::retry::RetryConfig::standard()
+            .with_max_attempts(max_attempts.parse().unwrap())
+            .with_initial_backoff(std::time::Duration::from_millis(1)),
+    ));
+    (sdk.build(), rec)
 }
 
 fn s(v: &str) -> AttributeValue {
@@ -373,23 +385,8 @@ async fn when_a_transaction_is_written_the_request_should_be_the_sdks_with_a_fre
 
 #[tokio::test]
 async fn when_a_transaction_is_retried_it_should_keep_its_token() {
-    let rec = Recorder::default();
-    let env = |k: &str| {
-        match k {
-            "AWS_REGION" => Some("eu-west-1"),
-            "AWS_ACCESS_KEY_ID" => Some("AKIDEXAMPLE"),
-            "AWS_SECRET_ACCESS_KEY" => Some("secret"),
-            _ => None,
-        }
-        .map(str::to_string)
-    };
-    let connector = SharedHttpConnector::new(rec.clone());
-    let mut sdk = crate::aws::lambda_sdk_config(connector.clone(), &env).into_builder();
-    sdk.set_retry_config(Some(
-        aws_config::retry::RetryConfig::standard()
-            .with_initial_backoff(std::time::Duration::from_millis(1)),
-    ));
-    let wire = Dynamo::new(&sdk.build(), connector).unwrap();
+    let (sdk, rec) = sdk_config("3");
+    let wire = Dynamo::new(&sdk, SharedHttpConnector::new(rec.clone())).unwrap();
     rec.answer(
         500,
         r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError"}"#,
