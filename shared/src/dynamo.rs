@@ -359,66 +359,41 @@ impl Serialize for TxItem<'_> {
         fn rv(r: Option<&ReturnValuesOnConditionCheckFailure>) -> Option<&str> {
             r.map(|r| r.as_str())
         }
+        // The fields every kind of write has, then the kind's own.
+        macro_rules! write {
+            ($w:expr, $($field:ident: $value:expr),*) => {
+                Write {
+                    table_name: $w.table_name(),
+                    expression_attribute_names: $w.expression_attribute_names(),
+                    expression_attribute_values: $w.expression_attribute_values().map(Attrs),
+                    return_values_on_condition_check_failure: rv(
+                        $w.return_values_on_condition_check_failure(),
+                    ),
+                    $($field: $value,)*
+                    ..Default::default()
+                }
+            };
+        }
         let (kind, write) = if let Some(p) = t.put() {
             (
                 "Put",
-                Write {
-                    item: Some(Attrs(p.item())),
-                    table_name: p.table_name(),
-                    condition_expression: p.condition_expression(),
-                    expression_attribute_names: p.expression_attribute_names(),
-                    expression_attribute_values: p.expression_attribute_values().map(Attrs),
-                    return_values_on_condition_check_failure: rv(
-                        p.return_values_on_condition_check_failure()
-                    ),
-                    ..Default::default()
-                },
+                write!(p, item: Some(Attrs(p.item())), condition_expression: p.condition_expression()),
             )
         } else if let Some(u) = t.update() {
             (
                 "Update",
-                Write {
-                    key: Some(Attrs(u.key())),
-                    table_name: u.table_name(),
-                    update_expression: Some(u.update_expression()),
-                    condition_expression: u.condition_expression(),
-                    expression_attribute_names: u.expression_attribute_names(),
-                    expression_attribute_values: u.expression_attribute_values().map(Attrs),
-                    return_values_on_condition_check_failure: rv(
-                        u.return_values_on_condition_check_failure()
-                    ),
-                    ..Default::default()
-                },
+                write!(u, key: Some(Attrs(u.key())), update_expression: Some(u.update_expression()),
+                    condition_expression: u.condition_expression()),
             )
         } else if let Some(d) = t.delete() {
             (
                 "Delete",
-                Write {
-                    key: Some(Attrs(d.key())),
-                    table_name: d.table_name(),
-                    condition_expression: d.condition_expression(),
-                    expression_attribute_names: d.expression_attribute_names(),
-                    expression_attribute_values: d.expression_attribute_values().map(Attrs),
-                    return_values_on_condition_check_failure: rv(
-                        d.return_values_on_condition_check_failure()
-                    ),
-                    ..Default::default()
-                },
+                write!(d, key: Some(Attrs(d.key())), condition_expression: d.condition_expression()),
             )
         } else if let Some(c) = t.condition_check() {
             (
                 "ConditionCheck",
-                Write {
-                    key: Some(Attrs(c.key())),
-                    table_name: c.table_name(),
-                    condition_expression: Some(c.condition_expression()),
-                    expression_attribute_names: c.expression_attribute_names(),
-                    expression_attribute_values: c.expression_attribute_values().map(Attrs),
-                    return_values_on_condition_check_failure: rv(
-                        c.return_values_on_condition_check_failure()
-                    ),
-                    ..Default::default()
-                },
+                write!(c, key: Some(Attrs(c.key())), condition_expression: Some(c.condition_expression())),
             )
         } else {
             return Err(ser::Error::custom("a transaction item with no write"));
