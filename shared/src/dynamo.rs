@@ -360,7 +360,7 @@ impl Serialize for TxItem<'_> {
             r.map(|r| r.as_str())
         }
         // The fields every kind of write has, then the kind's own.
-        macro_rules! write {
+        macro_rules! write_of {
             ($w:expr, $($field:ident: $value:expr),*) => {
                 Write {
                     table_name: $w.table_name(),
@@ -377,23 +377,23 @@ impl Serialize for TxItem<'_> {
         let (kind, write) = if let Some(p) = t.put() {
             (
                 "Put",
-                write!(p, item: Some(Attrs(p.item())), condition_expression: p.condition_expression()),
+                write_of!(p, item: Some(Attrs(p.item())), condition_expression: p.condition_expression()),
             )
         } else if let Some(u) = t.update() {
             (
                 "Update",
-                write!(u, key: Some(Attrs(u.key())), update_expression: Some(u.update_expression()),
+                write_of!(u, key: Some(Attrs(u.key())), update_expression: Some(u.update_expression()),
                     condition_expression: u.condition_expression()),
             )
         } else if let Some(d) = t.delete() {
             (
                 "Delete",
-                write!(d, key: Some(Attrs(d.key())), condition_expression: d.condition_expression()),
+                write_of!(d, key: Some(Attrs(d.key())), condition_expression: d.condition_expression()),
             )
         } else if let Some(c) = t.condition_check() {
             (
                 "ConditionCheck",
-                write!(c, key: Some(Attrs(c.key())), condition_expression: Some(c.condition_expression())),
+                write_of!(c, key: Some(Attrs(c.key())), condition_expression: Some(c.condition_expression())),
             )
         } else {
             return Err(ser::Error::custom("a transaction item with no write"));
