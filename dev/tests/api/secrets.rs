@@ -1,5 +1,6 @@
 //! Issue 8 item 12: secrets come from Secrets Manager at cold start (the
-//! real SDK against the local emulator), each function gets only the
+//! functions' own signed reads, `shared::secrets` over `shared::awsjson`,
+//! against the local emulator), each function gets only the
 //! secrets and permissions it needs, and no secret value is in any
 //! function's environment in `template.yaml`.
 
