@@ -303,11 +303,6 @@ impl Client {
         self.retry
     }
 
-    /// The process's HTTPS connector this client sends over.
-    pub fn connector(&self) -> &SharedHttpConnector {
-        &self.connector
-    }
-
     /// Read the credentials now (init), so the first call does not. A
     /// failure is only logged: a call reads them again.
     pub async fn prefetch_credentials(&self) {
@@ -470,7 +465,7 @@ impl Client {
     }
 
     /// A success's body that is not what the operation answers.
-    pub fn answer_error(&self, why: impl std::fmt::Display, body: &[u8]) -> AwsError {
+    fn answer_error(&self, why: impl std::fmt::Display, body: &[u8]) -> AwsError {
         AwsError::Answer {
             service: self.service,
             why: format!("{why}: {}", String::from_utf8_lossy(body)),

@@ -79,7 +79,7 @@ pub struct Query<'a> {
 }
 
 /// One page of a `Query`: its items and the key to go on from, if any.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Page {
     pub items: Vec<Item>,
     pub last_evaluated_key: Option<Item>,
@@ -88,7 +88,7 @@ pub struct Page {
 /// Why a `TransactWriteItems` was cancelled: per item, in order, the
 /// reason's code (`None`, `ConditionalCheckFailed`,
 /// `TransactionConflict`, …) and the old item where one was asked for.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub struct Cancelled {
     pub reasons: Vec<(Option<String>, Option<Item>)>,
 }
@@ -116,24 +116,18 @@ impl Dynamo {
         })
     }
 
-    /// Where requests go (`{endpoint}/`).
-    pub fn url(&self) -> &str {
-        self.client.url()
-    }
-
     /// Read the credentials now (init), so the first call does not.
     pub async fn prefetch_credentials(&self) {
         self.client.prefetch_credentials().await
     }
 
+    /// `target`: `DynamoDB_20120810.<operation>`.
     async fn call<T: serde::de::DeserializeOwned>(
         &self,
-        op: &str,
+        target: &str,
         input: &impl Serialize,
     ) -> Result<T, AwsError> {
-        self.client
-            .call_json(&format!("DynamoDB_20120810.{op}"), &[], input)
-            .await
+        self.client.call_json(target, &[], input).await
     }
 
     /// `GetItem` of `key`, strongly consistent when `consistent`.
@@ -158,7 +152,7 @@ impl Dynamo {
         }
         let out: Output = self
             .call(
-                "GetItem",
+                "DynamoDB_20120810.GetItem",
                 &Input {
                     table_name: table,
                     key: Attrs(key),
@@ -187,7 +181,7 @@ impl Dynamo {
         }
         let _: IgnoredAny = self
             .call(
-                "PutItem",
+                "DynamoDB_20120810.PutItem",
                 &Input {
                     table_name: table,
                     item: Attrs(item),
@@ -226,7 +220,7 @@ impl Dynamo {
         }
         let out: Output = self
             .call(
-                "Query",
+                "DynamoDB_20120810.Query",
                 &Input {
                     table_name: query.table,
                     index_name: query.index,
@@ -260,7 +254,10 @@ impl Dynamo {
             transact_items: items,
             client_request_token: token,
         };
-        match self.call::<IgnoredAny>("TransactWriteItems", &input).await {
+        match self
+            .call::<IgnoredAny>("DynamoDB_20120810.TransactWriteItems", &input)
+            .await
+        {
             Ok(_) => Ok(()),
             Err(AwsError::Service { code, body, .. }) if code == "TransactionCanceledException" => {
                 Err(TransactError::Cancelled(cancelled(&body)?))
