@@ -8,9 +8,17 @@
 //! `GET /2018-06-01/runtime/invocation/next` long-polls for an event, then
 //! `POST …/invocation/{id}/response` or `…/invocation/{id}/error`. Here it
 //! is one keep-alive HTTP/1.1 connection to the loopback Runtime API with
-//! blocking reads and writes: one `write` and (mostly) one `read` per
-//! exchange, no event loop wake-ups. Blocking is what the process should do
-//! between invocations anyway: Lambda freezes it there.
+//! blocking reads and writes, no event loop wake-ups. Blocking is what the
+//! process should do between invocations anyway: Lambda freezes it there.
+//!
+//! An invocation's answer and the next `GET …/next` go out pipelined, in
+//! one `write` (HTTP/1.1 pipelining, RFC 9112 §9.3.2: the server answers them
+//! in order; Lambda's Runtime API, the runtime interface emulator and
+//! `cargo lambda watch` all serve a connection's requests one after the
+//! other). The answer to the POST is read before the event, so a refused
+//! answer is still logged and a failing Runtime API still stops the loop.
+//! Each loopback `write` wakes the other side and costs the kernel's whole
+//! TCP path, so this saves one per invocation (BENCHMARKS.md, "Round 11").
 //!
 //! What `lambda_runtime` gave a function is kept: the same
 //! [`lambda_runtime::Context`] (built by its own constructor), the same
@@ -85,7 +93,7 @@ where
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "the Runtime API sent an invalid invocation context");
-                api.fail(&event.request_id, "Runtime.InvalidContext", &e.to_string())?;
+                api.fail(&event.request_id, "Runtime.InvalidContext", &e.to_string());
                 continue;
             }
         };
@@ -98,7 +106,7 @@ where
                     "failed to deserialize the incoming data into the function's payload type: {e}"
                 );
                 span.in_scope(|| tracing::error!(error = %e, "invalid event"));
-                api.fail(&event.request_id, "InvalidEventDataError", &message)?;
+                api.fail(&event.request_id, "InvalidEventDataError", &message);
                 continue;
             }
         };
@@ -115,7 +123,7 @@ where
             .unwrap_or_else(|never| match never {});
         out.clear();
         match serde_json::to_writer(&mut out, &response) {
-            Ok(()) => api.respond(&event.request_id, &out)?,
+            Ok(()) => api.respond(&event.request_id, &out),
             Err(e) => {
                 span.in_scope(
                     || tracing::error!(error = %e, "the response could not be serialized"),
@@ -124,7 +132,7 @@ where
                     &event.request_id,
                     "Runtime.SerializationError",
                     &e.to_string(),
-                )?;
+                );
             }
         }
     }
@@ -167,7 +175,25 @@ pub struct RuntimeApi {
     conn: Option<TcpStream>,
     /// Bytes read from the connection and not yet consumed.
     buf: ReadBuf,
+    /// What the next exchange sends: an answer queued by [`respond`] or
+    /// [`fail`] (if any), then the `GET …/next` [`next_event`] adds.
+    ///
+    /// [`respond`]: RuntimeApi::respond
+    /// [`fail`]: RuntimeApi::fail
+    /// [`next_event`]: RuntimeApi::next_event
     request: Vec<u8>,
+    /// The queued answer at the start of `request`, whose own answer is
+    /// read before the event's.
+    posted: Option<Posted>,
+}
+
+/// An invocation's answer sent ahead of the next `GET …/next`.
+struct Posted {
+    /// `response` or `error`.
+    what: &'static str,
+    request_id: String,
+    /// Its length at the start of `request`.
+    len: usize,
 }
 
 /// An answer of the Runtime API.
@@ -194,12 +220,16 @@ impl RuntimeApi {
             conn: None,
             buf: ReadBuf::new(),
             request: Vec::with_capacity(4096),
+            posted: None,
         }
     }
 
-    /// Wait for the next event.
+    /// Send the answer queued by [`respond`](Self::respond) or
+    /// [`fail`](Self::fail), if any, and wait for the next event.
     pub fn next_event(&mut self) -> io::Result<Invocation> {
-        self.request.clear();
+        if self.posted.is_none() {
+            self.request.clear();
+        }
         self.request.extend_from_slice(b"GET ");
         self.request.extend_from_slice(self.prefix.as_bytes());
         self.request
@@ -227,26 +257,29 @@ impl RuntimeApi {
         })
     }
 
-    /// Post the function's answer to event `request_id`.
-    pub fn respond(&mut self, request_id: &str, body: &[u8]) -> io::Result<()> {
+    /// Queue the function's answer to event `request_id`: it goes out with
+    /// the next [`next_event`](Self::next_event), in the same write.
+    pub fn respond(&mut self, request_id: &str, body: &[u8]) {
         self.post(request_id, "response", None, body)
     }
 
-    /// Post an invocation error for event `request_id`.
-    pub fn fail(&mut self, request_id: &str, error_type: &str, message: &str) -> io::Result<()> {
+    /// Queue an invocation error for event `request_id`, likewise.
+    pub fn fail(&mut self, request_id: &str, error_type: &str, message: &str) {
         let body = serde_json::json!({ "errorType": error_type, "errorMessage": message });
-        let body = serde_json::to_vec(&body).map_err(io::Error::other)?;
+        // A `Value` of two strings always serializes.
+        let body = serde_json::to_vec(&body).unwrap_or_default();
         self.post(request_id, "error", Some(error_type), &body)
     }
 
     fn post(
         &mut self,
         request_id: &str,
-        what: &str,
+        what: &'static str,
         error_type: Option<&str>,
         body: &[u8],
-    ) -> io::Result<()> {
+    ) {
         debug_assert!(request_id_is_plain(request_id));
+        debug_assert!(self.posted.is_none(), "one answer per event");
         self.request.clear();
         self.request.extend_from_slice(b"POST ");
         self.request.extend_from_slice(self.prefix.as_bytes());
@@ -258,24 +291,11 @@ impl RuntimeApi {
         self.request.extend_from_slice(b" HTTP/1.1\r\n");
         self.finish_head(error_type, Some(body.len()));
         self.request.extend_from_slice(body);
-        let answer = self.exchange()?;
-        match answer.status {
-            200..=299 => Ok(()),
-            // The answer was refused (too large, or the invocation is
-            // gone); Lambda records the failure itself. Go on serving.
-            400..=499 => {
-                tracing::error!(
-                    status = answer.status,
-                    answer = %String::from_utf8_lossy(&answer.body),
-                    "the Runtime API refused the {what} of {request_id}"
-                );
-                Ok(())
-            }
-            status => Err(protocol(format!(
-                "POST invocation/{what} answered {status}: {}",
-                String::from_utf8_lossy(&answer.body)
-            ))),
-        }
+        self.posted = Some(Posted {
+            what,
+            request_id: request_id.to_owned(),
+            len: self.request.len(),
+        });
     }
 
     fn finish_head(&mut self, error_type: Option<&str>, content_length: Option<usize>) {
@@ -352,6 +372,31 @@ impl RuntimeApi {
         if self.buf.len == 0 {
             self.buf.fill(conn).map_err(stale)?;
         }
+        if let Some(posted) = self.posted.take() {
+            let (answer, used, keep_alive) = match read_answer(conn, &mut self.buf) {
+                Ok(read) => read,
+                Err(e) => {
+                    // Not answered: sent again with the GET on a new
+                    // connection if the server had closed this one.
+                    self.posted = Some(posted);
+                    return Err(e);
+                }
+            };
+            self.buf.consume(used);
+            // Answered: from here on only the GET is left to send again.
+            self.request.drain(..posted.len);
+            posted.check(answer)?;
+            if !keep_alive {
+                // The server closed after the answer, before reading the
+                // GET: ask again on a new connection.
+                self.conn = None;
+                self.buf.clear();
+                return self.try_exchange();
+            }
+            if self.buf.len == 0 {
+                self.buf.fill(conn).map_err(stale)?;
+            }
+        }
         let (answer, used, keep_alive) = read_answer(conn, &mut self.buf)?;
         self.buf.consume(used);
         if !keep_alive {
@@ -359,6 +404,32 @@ impl RuntimeApi {
             self.buf.clear();
         }
         Ok(answer)
+    }
+}
+
+impl Posted {
+    /// What the Runtime API said to an answer: refused (too large, or the
+    /// invocation is gone) is logged, and Lambda records the failure
+    /// itself, so serving goes on; a server error stops the loop.
+    fn check(self, answer: Answer) -> io::Result<()> {
+        let Posted {
+            what, request_id, ..
+        } = self;
+        match answer.status {
+            200..=299 => Ok(()),
+            400..=499 => {
+                tracing::error!(
+                    status = answer.status,
+                    answer = %String::from_utf8_lossy(&answer.body),
+                    "the Runtime API refused the {what} of {request_id}"
+                );
+                Ok(())
+            }
+            status => Err(protocol(format!(
+                "POST invocation/{what} answered {status}: {}",
+                String::from_utf8_lossy(&answer.body)
+            ))),
+        }
     }
 }
 
@@ -872,6 +943,66 @@ mod tests {
         let error = serve_echo(addr).await.unwrap_err();
         assert!(error.to_string().contains("answered 500: oops"), "{error}");
         server.join().unwrap();
+
+        // Failing an answer: its own answer is read before the event's.
+        let (addr, server) = fake(vec![
+            ev("a", r#"{"n":1}"#),
+            Step::Raw("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 4\r\n\r\ngone"),
+            ev("never", r#"{"n":2}"#),
+        ]);
+        let error = serve_echo(addr).await.unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("POST invocation/response answered 502: gone"),
+            "{error}"
+        );
+        let lines: Vec<String> = server.join().unwrap().into_iter().map(|s| s.line).collect();
+        assert_eq!(
+            lines[..2],
+            [NEXT, "POST /2018-06-01/runtime/invocation/a/response"]
+        );
+    }
+
+    #[test]
+    fn an_answer_and_the_next_ask_go_out_in_one_write() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut reads = Vec::new();
+            let mut buf = vec![0; 64 * 1024];
+            for answer in [
+                "HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: a\r\nContent-Length: 2\r\n\r\n{}",
+                "HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}\
+                 HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: b\r\nContent-Length: 2\r\n\r\n{}",
+            ] {
+                // Each read returns what one write sent (one segment on
+                // loopback); the client waits for the answer before its
+                // next write.
+                let n = conn.read(&mut buf).unwrap();
+                reads.push(String::from_utf8(buf[..n].to_vec()).unwrap());
+                conn.write_all(answer.as_bytes()).unwrap();
+            }
+            reads
+        });
+        let mut api = RuntimeApi::new(addr);
+        assert_eq!(api.next_event().unwrap().request_id, "a");
+        api.respond("a", b"{\"ok\":true}");
+        assert_eq!(api.next_event().unwrap().request_id, "b");
+        let reads = server.join().unwrap();
+        assert!(reads[0].starts_with("GET /2018-06-01/runtime/invocation/next "));
+        let (post, get) = reads[1]
+            .split_once("{\"ok\":true}")
+            .expect("the answer in the second write");
+        assert!(
+            post.starts_with("POST /2018-06-01/runtime/invocation/a/response "),
+            "{post}"
+        );
+        assert!(
+            get.starts_with("GET /2018-06-01/runtime/invocation/next "),
+            "the next ask in the same write: {get:?}"
+        );
     }
 
     #[test]
