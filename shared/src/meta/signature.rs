@@ -2,7 +2,7 @@
 //! Meta signs the exact bytes it sent, so the body is checked before it is
 //! parsed; the comparison is constant time.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
