@@ -54,8 +54,8 @@ where
     serve(RuntimeApi::new(endpoint), config_from_env(), service).await
 }
 
-/// What the heap grows by during a function's first invocation, about
-/// (BENCHMARKS.md, "Round 11": ~25 fresh pages). Below glibc's mmap
+/// About what the heap grows by during a function's first invocation
+/// (most of its page faults, BENCHMARKS.md "Round 11"). Below glibc's mmap
 /// threshold (128 KiB), so it is carved from the heap's top.
 const FIRST_HEAP_GROWTH: usize = 120 * 1024;
 
