@@ -42,7 +42,7 @@ def main():
     args = extra or [os.path.join(HERE, "..", "events", "webhook-ingest-messaging.json"), "--kind", "ingest",
                      "--tamper-every", "10", "--invocations", "400"]
     keys = [("init", "init_cpu_us"), ("first", "first_cpu_us"), ("warm", "warm_cpu_us"), ("rejected", "rejected_cpu_us"),
-            ("cold_ms", "cold_wall_ms")]
+            ("cold_ms", "cold_wall_ms"), ("from_exec", "cold_exec_ms"), ("throttled", "cold_throttled")]
     res = {label: {k: [] for k, _ in keys} for label, _, _ in variants}
     for r in range(rounds):
         for label, binary, env in (variants if r % 2 == 0 else variants[::-1]):
@@ -57,12 +57,17 @@ def main():
             for k, field in keys:
                 if run[field] is not None:
                     res[label][k].append(run[field])
-    print(f"median over {rounds} interleaved runs (min-max), CPU in us, cold start (init + first, wall) in ms")
+    print(f"median over {rounds} interleaved runs (min-max), CPU in us, cold start (init + first, wall) in ms "
+          f"from fork and from exec; throttled: cold starts that waited for the next quota period")
     for label, d in res.items():
         cols = []
         for k, _ in keys:
             xs = d[k]
-            f = ".1f" if k == "cold_ms" else ".0f"
+            if k == "throttled":
+                # How many cold starts waited for the next quota period.
+                cols.append(f"throttled {sum(1 for x in xs if x)}/{len(xs)}" if xs else "throttled -")
+                continue
+            f = ".1f" if k in ("cold_ms", "from_exec") else ".0f"
             cols.append(f"{k} {statistics.median(xs):6{f}} ({min(xs):{f}}-{max(xs):{f}})" if xs else f"{k} -")
         print(f"{label:14s} " + "  ".join(cols))
 
