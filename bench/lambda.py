@@ -22,10 +22,10 @@ What it does, per run:
     Wall times: fork -> first ask (init), first event handed -> answer.
     Cold start = fork -> first answer; also from exec (the harness's own fork
     of a large Python process and its pre-exec steps, moving the child into
-    its cgroups, left out) and, with
-    --quota, whether the cgroup was throttled before the first answer
-    (cpu.stat nr_throttled: init + first invocation did not fit the quota
-    left in a period, and waited for the next one).
+    its cgroups, left out) and, with --quota, whether the cgroup was
+    throttled by the end of the first invocation (cpu.stat nr_throttled:
+    init + first invocation did not fit the quota left in a period, and
+    waited for the next one).
   * checks every answer (status code; for webhook-ingest one SendMessage
     per signed webhook with its MessageSid and none for a tampered one).
 
@@ -396,13 +396,14 @@ class Cgroup:
         # ~0.1 ms). A stand-in pays it now, so that the binary's cold start
         # (timed from fork) does not include it. Rounds 1-10 of
         # BENCHMARKS.md were measured without this.
-        standin = subprocess.Popen(["sleep", "30"])
-        for d in (self.acct, self.cpu):
-            if d:
+        dirs = [d for d in (self.acct, self.cpu) if d]
+        if dirs:
+            standin = subprocess.Popen(["sleep", "30"])
+            for d in dirs:
                 with open(os.path.join(d, "cgroup.procs"), "w") as f:
                     f.write(str(standin.pid))
-        standin.kill()
-        standin.wait()
+            standin.kill()
+            standin.wait()
         if self.acct:
             with open(os.path.join(self.acct, "cpuacct.usage"), "w") as f:
                 f.write("0")
