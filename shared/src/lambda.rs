@@ -1,6 +1,6 @@
 //! Lambda wiring shared by every HTTP function's `main`.
 
-use lambda_http::request::LambdaRequest;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use lambda_http::{Body, Error, Request, Response};
 use std::convert::Infallible;
 use std::future::Future;
@@ -146,10 +146,10 @@ where
 
 /// Serve API Gateway requests with `handler` over dependencies built once.
 ///
-/// Every raw event goes through [`guard_event`] before `lambda_http` turns
-/// it into a [`Request`]: that conversion builds the URI with `expect`, so a
-/// raw query with `"`, `<` or `>` would panic (and, with `panic = "abort"`,
-/// kill the process). Such a request is answered 400 `invalid_query`.
+/// Every event is parsed straight into an HTTP API (payload format 2.0)
+/// event and turned into a [`Request`] by [`http_request`]: a request it
+/// cannot build (a raw query `http` does not take, a body that is not the
+/// base64 it claims to be) is answered 400 and the handler never runs.
 pub async fn serve_http<D, F, Fut>(deps: &'static D, handler: F) -> Result<(), Error>
 where
     D: Sync + 'static,
@@ -165,7 +165,7 @@ pub fn guarded_service<D, F, Fut>(
     deps: &'static D,
     handler: F,
 ) -> impl lambda_runtime::Service<
-    lambda_runtime::LambdaEvent<LambdaRequest>,
+    lambda_runtime::LambdaEvent<ApiGatewayV2httpRequest>,
     Response = impl serde::Serialize + Send + 'static,
     Error = Infallible,
 > + Clone
@@ -176,14 +176,12 @@ where
 {
     let handler = std::sync::Arc::new(handler);
     lambda_runtime::service_fn(
-        move |mut event: lambda_runtime::LambdaEvent<LambdaRequest>| {
-            guard_event(&mut event.payload);
-            let req = http_request(event);
-            let fut = (!req.headers().contains_key(INVALID_QUERY_MARK)).then(|| handler(deps, req));
+        move |event: lambda_runtime::LambdaEvent<ApiGatewayV2httpRequest>| {
+            let fut = http_request(event.payload, event.context).map(|req| handler(deps, req));
             async move {
                 let response = match fut {
-                    Some(fut) => fut.await,
-                    None => invalid_query().into_response(),
+                    Ok(fut) => fut.await,
+                    Err(refused) => refused.into_response(),
                 };
                 Ok::<_, Infallible>(api_gateway_response(response))
             }
@@ -191,20 +189,159 @@ where
     )
 }
 
-/// The request a handler gets, as `lambda_http`'s adapter builds it: the
-/// event as an `http::Request`, the invocation's X-Ray trace id as
-/// `x-amzn-trace-id`, and the Lambda context in its extensions.
-fn http_request(event: lambda_runtime::LambdaEvent<LambdaRequest>) -> Request {
+/// The request a handler gets: what `lambda_http`'s adapter builds from an
+/// HTTP API event (method, `scheme://host/path?query` URI, headers with the
+/// cookies as one `Cookie`, body, and the raw path, query and path
+/// parameters, stage variables and request context as extensions), plus
+/// the invocation's X-Ray trace id as `x-amzn-trace-id` and the Lambda
+/// context. Built here rather than by `lambda_http`, which parses every
+/// event twice (once to find its kind), parses the URI it builds with
+/// `url` and `expect`s where a raw event can be odd. Differences, all on
+/// input API Gateway does not send: a raw query `http` does not take is a
+/// 400 `invalid_query` and a body that is not valid base64 a 400
+/// `invalid_body` (both panics there); a Host (or domain name) that is not
+/// a plain host name is left out of the URI, and so is an
+/// `x-forwarded-proto` other than `http`/`https` (panics there too); path
+/// bytes a URI cannot hold are percent-encoded and `.`/`..` segments kept
+/// as they came (`url` resolves them).
+pub fn http_request(
+    event: ApiGatewayV2httpRequest,
+    context: lambda_runtime::Context,
+) -> Result<Request, crate::ApiError> {
     use lambda_http::RequestExt;
-    let lambda_runtime::LambdaEvent { payload, context } = event;
-    let mut req: Request = payload.into();
+    let ApiGatewayV2httpRequest {
+        raw_path,
+        raw_query_string,
+        cookies,
+        mut headers,
+        query_string_parameters,
+        path_parameters,
+        request_context,
+        stage_variables,
+        body,
+        is_base64_encoded,
+        ..
+    } = event;
+    let raw_path = raw_path.unwrap_or_default();
+    let uri = request_uri(
+        &headers,
+        request_context.domain_name.as_deref(),
+        request_context.stage.as_deref(),
+        &raw_path,
+        raw_query_string.as_deref(),
+    )?;
+    // `lambda_http` parses the raw query (the parsed map API Gateway sends
+    // joins repeated keys with commas).
+    let query = match raw_query_string.as_deref() {
+        Some(raw) => raw.parse().unwrap_or_else(|e: Infallible| match e {}),
+        None => query_string_parameters,
+    };
+    if let Some(cookies) = cookies
+        && let Ok(value) = http::HeaderValue::from_str(&cookies.join("; "))
+    {
+        headers.insert(http::header::COOKIE, value);
+    }
     if let Some(trace_id) = context.xray_trace_id.as_deref()
         && let Ok(value) = http::HeaderValue::from_str(trace_id)
     {
-        req.headers_mut()
-            .insert(http::HeaderName::from_static("x-amzn-trace-id"), value);
+        headers.insert(http::HeaderName::from_static("x-amzn-trace-id"), value);
     }
-    req.with_lambda_context(context)
+    let body = match body {
+        None => Body::Empty,
+        Some(text) if !is_base64_encoded => Body::Text(text),
+        Some(encoded) => {
+            use base64::Engine;
+            match base64::engine::general_purpose::STANDARD.decode(encoded) {
+                Ok(bytes) => Body::Binary(bytes),
+                Err(_) => {
+                    return Err(crate::ApiError::bad_request(
+                        "invalid_body",
+                        "the body is marked base64-encoded but is not valid base64",
+                    ));
+                }
+            }
+        }
+    };
+    let mut req = Request::new(body);
+    *req.method_mut() = request_context.http.method.clone();
+    *req.uri_mut() = uri;
+    *req.headers_mut() = headers;
+    Ok(req
+        .with_raw_http_path(raw_path)
+        .with_query_string_parameters(query)
+        .with_path_parameters(path_parameters)
+        .with_stage_variables(stage_variables)
+        .with_request_context(lambda_http::request::RequestContext::ApiGatewayV2(
+            request_context,
+        ))
+        .with_lambda_context(context))
+}
+
+/// `scheme://host/path?query` (`/path?query` without a usable host), as
+/// `lambda_http` builds it: the host from `Host`, else the domain name;
+/// the scheme from `x-forwarded-proto`, else `https`; the stage in front of
+/// the path unless it is `$default`, already there, or
+/// `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH` is set.
+fn request_uri(
+    headers: &http::HeaderMap,
+    domain_name: Option<&str>,
+    stage: Option<&str>,
+    raw_path: &str,
+    raw_query: Option<&str>,
+) -> Result<http::Uri, crate::ApiError> {
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| host_is_plain(h))
+        .or(domain_name.filter(|h| host_is_plain(h)));
+    let mut uri = String::with_capacity(
+        raw_path.len() + raw_query.map_or(0, str::len) + host.map_or(0, str::len) + 32,
+    );
+    if let Some(host) = host {
+        let scheme = match headers.get("x-forwarded-proto") {
+            Some(p) if p == "http" => "http",
+            _ => "https",
+        };
+        uri.push_str(scheme);
+        uri.push_str("://");
+        uri.push_str(host);
+    }
+    static IGNORE_STAGE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ignore_stage = *IGNORE_STAGE
+        .get_or_init(|| std::env::var_os("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH").is_some());
+    let path = raw_path.strip_prefix('/').unwrap_or(raw_path);
+    if let Some(stage) = stage.filter(|s| !ignore_stage && *s != "$default")
+        && !path
+            .strip_prefix(stage)
+            .is_some_and(|rest| rest.starts_with('/'))
+    {
+        uri.push('/');
+        push_path(&mut uri, stage);
+    }
+    uri.push('/');
+    push_path(&mut uri, path);
+    if let Some(query) = raw_query.filter(|q| !q.is_empty()) {
+        uri.push('?');
+        uri.push_str(query);
+    }
+    http::Uri::try_from(uri).map_err(|_| match raw_query {
+        Some(q) if !query_is_valid(q) => invalid_query(),
+        _ => crate::ApiError::bad_request("invalid_path", "the request path cannot be a URI"),
+    })
+}
+
+/// `path` into `uri`, with every byte outside RFC 3986's path characters
+/// (unreserved, sub-delims, `:`, `@`, `/` and `%`) percent-encoded.
+fn push_path(uri: &mut String, path: &str) {
+    for b in path.bytes() {
+        let plain = b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&b);
+        if plain {
+            uri.push(b as char);
+        } else {
+            use std::fmt::Write;
+            let _ = write!(uri, "%{b:02X}");
+        }
+    }
 }
 
 /// What API Gateway (HTTP API, payload format 2.0) takes back: what
@@ -278,10 +415,7 @@ fn is_text(headers: &http::HeaderMap) -> bool {
             .is_some_and(|v| v == "text")
 }
 
-/// The header [`guard_event`] sets on a request whose raw query it dropped
-/// (any such header from the client is removed first).
-pub const INVALID_QUERY_MARK: &str = "x-messaging-invalid-query";
-
+/// The answer to a raw query [`http_request`] cannot put in a URI.
 pub fn invalid_query() -> crate::ApiError {
     crate::ApiError::bad_request(
         "invalid_query",
@@ -289,14 +423,14 @@ pub fn invalid_query() -> crate::ApiError {
     )
 }
 
-/// Whether `lambda_http` can build a URI from this raw query (it `expect`s).
+/// Whether a URI can hold this raw query (`lambda_http` `expect`s it can).
 pub fn query_is_valid(raw_query: &str) -> bool {
     http::Uri::try_from(format!("/?{raw_query}")).is_ok()
 }
 
 /// A host name (letters, digits, `-`, `.`) with an optional port: what
-/// API Gateway sends, and what `lambda_http`'s `Url::parse(..).unwrap()`
-/// always accepts.
+/// API Gateway sends; the only host [`http_request`] puts in a URI (and one
+/// `lambda_http`'s `Url::parse(..).unwrap()` always accepts).
 pub fn host_is_plain(host: &str) -> bool {
     let (name, port) = match host.rsplit_once(':') {
         Some((name, port)) => (name, Some(port)),
@@ -310,68 +444,15 @@ pub fn host_is_plain(host: &str) -> bool {
         && port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.parse::<u16>().is_ok())
 }
 
-/// Make a raw event safe for `lambda_http`'s conversion: a raw query it
-/// could not put in a URI is dropped and the request marked, so the
-/// handler never runs and the answer is 400 `invalid_query`; a raw path not
-/// starting with `/` is made one.
-pub fn guard_event(event: &mut LambdaRequest) {
-    #[allow(clippy::single_match)]
-    match event {
-        LambdaRequest::ApiGatewayV2(ag) => {
-            ag.headers.remove(INVALID_QUERY_MARK);
-            // The host and scheme go through `Url::parse(..).unwrap()`: keep
-            // only ones it certainly takes (API Gateway sets both itself).
-            if ag
-                .headers
-                .get(http::header::HOST)
-                .is_some_and(|h| !h.to_str().is_ok_and(host_is_plain))
-            {
-                ag.headers.remove(http::header::HOST);
-            }
-            if ag
-                .request_context
-                .domain_name
-                .as_deref()
-                .is_some_and(|h| !host_is_plain(h))
-            {
-                ag.request_context.domain_name = None;
-            }
-            if ag
-                .headers
-                .get("x-forwarded-proto")
-                .is_some_and(|p| p != "https" && p != "http")
-            {
-                ag.headers.remove("x-forwarded-proto");
-            }
-            if let Some(path) = &ag.raw_path
-                && !path.starts_with('/')
-            {
-                ag.raw_path = Some(format!("/{path}"));
-            }
-            if ag
-                .raw_query_string
-                .as_deref()
-                .is_some_and(|q| !query_is_valid(q))
-            {
-                ag.raw_query_string = None;
-                ag.query_string_parameters = Default::default();
-                ag.headers.insert(
-                    http::HeaderName::from_static(INVALID_QUERY_MARK),
-                    http::HeaderValue::from_static("1"),
-                );
-            }
-        }
-        _ => {}
-    }
-}
-
 /// A sample API Gateway event from `events/` (the files `cargo lambda
 /// invoke` and `sam local invoke` take), parsed the way Lambda hands it to
 /// a function and checked to be `method path`. The functions' unit tests
 /// load their events with this, so the events cannot drift from the routes.
 pub fn sample_request(event: &str, method: &str, path: &str) -> Result<Request, String> {
-    let req = lambda_http::request::from_str(event)
+    let event: ApiGatewayV2httpRequest = serde_json::from_str(event)
         .map_err(|e| format!("not an API Gateway HTTP API event: {e}"))?;
+    let req = http_request(event, lambda_runtime::Context::default())
+        .map_err(|e| format!("not a request: {e:?}"))?;
     if req.method().as_str() != method || req.uri().path() != path {
         return Err(format!(
             "the event is {} {}, not {method} {path}",
@@ -404,7 +485,7 @@ mod response_tests {
         });
         let mut adapter: lambda_http::Adapter<'static, Response<Body>, _> =
             lambda_http::Adapter::from(inner);
-        let event: LambdaRequest =
+        let event: lambda_http::request::LambdaRequest =
             serde_json::from_str(include_str!("../../events/list-conversations.json")).unwrap();
         let answer = adapter
             .call(lambda_runtime::LambdaEvent::new(
@@ -524,20 +605,337 @@ mod response_tests {
         }
     }
 
-    #[tokio::test]
-    async fn the_request_should_carry_the_trace_id_and_the_context() {
+    #[test]
+    fn the_request_should_carry_the_trace_id_and_the_context() {
         use lambda_http::RequestExt;
-        let event: LambdaRequest =
+        let event: ApiGatewayV2httpRequest =
             serde_json::from_str(include_str!("../../events/list-conversations.json")).unwrap();
         let mut context = lambda_runtime::Context::default();
         context.request_id = "req-1".into();
         context.xray_trace_id = Some("Root=1-5759e988-bd862e3fe1be46a994272793".into());
-        let req = http_request(lambda_runtime::LambdaEvent::new(event, context));
+        let req = http_request(event, context).unwrap();
         assert_eq!(
             req.headers()["x-amzn-trace-id"],
             "Root=1-5759e988-bd862e3fe1be46a994272793"
         );
         assert_eq!(req.lambda_context_ref().unwrap().request_id, "req-1");
         assert_eq!(req.uri().path(), "/conversations");
+    }
+}
+
+/// [`http_request`] against `lambda_http`'s own conversion, the reference.
+#[cfg(test)]
+mod request_tests {
+    use super::*;
+    use lambda_http::RequestExt;
+    use serde_json::{Value, json};
+
+    const EVENTS: [(&str, &str); 24] = [
+        (
+            "create-conversation-start",
+            include_str!("../../events/create-conversation-start.json"),
+        ),
+        (
+            "create-conversation",
+            include_str!("../../events/create-conversation.json"),
+        ),
+        (
+            "get-conversation",
+            include_str!("../../events/get-conversation.json"),
+        ),
+        (
+            "get-messages",
+            include_str!("../../events/get-messages.json"),
+        ),
+        (
+            "list-conversations",
+            include_str!("../../events/list-conversations.json"),
+        ),
+        (
+            "manage-chat-accounts-add",
+            include_str!("../../events/manage-chat-accounts-add.json"),
+        ),
+        (
+            "manage-chat-accounts-list",
+            include_str!("../../events/manage-chat-accounts-list.json"),
+        ),
+        (
+            "manage-chat-accounts-remove",
+            include_str!("../../events/manage-chat-accounts-remove.json"),
+        ),
+        (
+            "manage-chat-accounts-settings-get",
+            include_str!("../../events/manage-chat-accounts-settings-get.json"),
+        ),
+        (
+            "manage-chat-accounts-settings",
+            include_str!("../../events/manage-chat-accounts-settings.json"),
+        ),
+        (
+            "manage-participants-add",
+            include_str!("../../events/manage-participants-add.json"),
+        ),
+        (
+            "manage-participants-list",
+            include_str!("../../events/manage-participants-list.json"),
+        ),
+        (
+            "manage-participants-remove",
+            include_str!("../../events/manage-participants-remove.json"),
+        ),
+        (
+            "mark-as-read",
+            include_str!("../../events/mark-as-read.json"),
+        ),
+        (
+            "meta-webhook-verify",
+            include_str!("../../events/meta-webhook-verify.json"),
+        ),
+        (
+            "meta-webhook",
+            include_str!("../../events/meta-webhook.json"),
+        ),
+        (
+            "provider-stats",
+            include_str!("../../events/provider-stats.json"),
+        ),
+        (
+            "send-message-whatsapp-template",
+            include_str!("../../events/send-message-whatsapp-template.json"),
+        ),
+        (
+            "send-message",
+            include_str!("../../events/send-message.json"),
+        ),
+        ("send-typing", include_str!("../../events/send-typing.json")),
+        (
+            "unread-count",
+            include_str!("../../events/unread-count.json"),
+        ),
+        (
+            "update-conversation",
+            include_str!("../../events/update-conversation.json"),
+        ),
+        (
+            "webhook-ingest-conversations",
+            include_str!("../../events/webhook-ingest-conversations.json"),
+        ),
+        (
+            "webhook-ingest-messaging",
+            include_str!("../../events/webhook-ingest-messaging.json"),
+        ),
+    ];
+
+    /// Everything a handler can read from a request, as JSON.
+    fn seen(req: &Request) -> Value {
+        let headers: Vec<(String, String)> = req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
+            .collect();
+        let body: &[u8] = match req.body() {
+            Body::Text(t) => t.as_bytes(),
+            Body::Binary(b) => b,
+            _ => &[],
+        };
+        let map = |m: lambda_http::aws_lambda_events::query_map::QueryMap| {
+            let mut pairs: Vec<(String, Vec<String>)> = m
+                .iter()
+                .map(|(k, _)| {
+                    (
+                        k.to_string(),
+                        m.all(k)
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|v| v.to_string())
+                            .collect(),
+                    )
+                })
+                .collect();
+            pairs.sort();
+            pairs.dedup();
+            pairs
+        };
+        json!({
+            "method": req.method().as_str(),
+            "uri": req.uri().to_string(),
+            "headers": headers,
+            "body": String::from_utf8_lossy(body),
+            "raw_path": req.raw_http_path(),
+            "query": map(req.query_string_parameters()),
+            "path_parameters": map(req.path_parameters()),
+            "stage_variables": map(req.stage_variables()),
+            "context": serde_json::to_value(req.request_context_ref()).unwrap(),
+        })
+    }
+
+    fn theirs(event: &Value) -> Value {
+        let event: lambda_http::request::LambdaRequest =
+            serde_json::from_value(event.clone()).unwrap();
+        seen(&Request::from(event))
+    }
+
+    fn ours(event: &Value) -> Result<Value, crate::ApiError> {
+        let event: ApiGatewayV2httpRequest = serde_json::from_value(event.clone()).unwrap();
+        http_request(event, lambda_runtime::Context::default()).map(|r| seen(&r))
+    }
+
+    /// Each sample event, and the same with the parts API Gateway may add
+    /// or vary: cookies, a base64 body, a named stage (with and without the
+    /// path carrying it), a repeated and encoded query, no host at all, an
+    /// empty path, a path with bytes a URI cannot hold.
+    fn variants(event: &Value) -> Vec<(&'static str, Value)> {
+        let with = |f: &dyn Fn(&mut Value)| {
+            let mut e = event.clone();
+            f(&mut e);
+            e
+        };
+        vec![
+            ("as it is", event.clone()),
+            ("cookies", with(&|e| e["cookies"] = json!(["a=1", "b=two"]))),
+            (
+                "base64 body",
+                with(&|e| {
+                    e["body"] = json!("aGVsbG8sIHdvcmxk");
+                    e["isBase64Encoded"] = json!(true);
+                }),
+            ),
+            (
+                "named stage",
+                with(&|e| e["requestContext"]["stage"] = json!("prod")),
+            ),
+            (
+                "named stage already in the path",
+                with(&|e| {
+                    e["requestContext"]["stage"] = json!("prod");
+                    let path = format!("/prod{}", e["rawPath"].as_str().unwrap());
+                    e["rawPath"] = json!(path);
+                }),
+            ),
+            (
+                "repeated and encoded query",
+                with(&|e| e["rawQueryString"] = json!("a=1&a=2&b=%20x+y&c")),
+            ),
+            (
+                "no host",
+                with(&|e| {
+                    e["headers"].as_object_mut().unwrap().remove("host");
+                    e["requestContext"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("domainName");
+                }),
+            ),
+            (
+                "http scheme",
+                with(&|e| e["headers"]["x-forwarded-proto"] = json!("http")),
+            ),
+            ("empty path", with(&|e| e["rawPath"] = json!(""))),
+            (
+                "path with a space and quotes",
+                with(&|e| e["rawPath"] = json!("/a b/\"c\"/<d>")),
+            ),
+        ]
+    }
+
+    #[test]
+    fn each_sample_event_should_be_the_request_lambda_http_builds() {
+        let mut compared = 0;
+        for (name, text) in EVENTS {
+            let event: Value = serde_json::from_str(text).unwrap();
+            for (why, event) in variants(&event) {
+                let ours = ours(&event).unwrap_or_else(|e| panic!("{name}, {why}: {e:?}"));
+                assert_eq!(ours, theirs(&event), "{name}, {why}");
+                compared += 1;
+            }
+        }
+        assert_eq!(compared, 24 * 10);
+    }
+
+    fn list_event() -> Value {
+        serde_json::from_str(include_str!("../../events/list-conversations.json")).unwrap()
+    }
+
+    fn refusal(event: &Value) -> Value {
+        let refused = ours(event).expect_err("refused");
+        let response = refused.into_response();
+        assert_eq!(response.status(), 400);
+        let Body::Text(text) = response.body() else {
+            panic!("a JSON body")
+        };
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn a_raw_query_no_uri_can_hold_should_be_400_invalid_query_where_lambda_http_panics() {
+        for q in ["limit=20&q=\"x\"", "q=<script>", "q=a>b", "q=\"<>\""] {
+            let mut event = list_event();
+            event["rawQueryString"] = json!(q);
+            let theirs = std::panic::catch_unwind(|| theirs(&event));
+            assert!(theirs.is_err(), "{q}: lambda_http no longer panics");
+            assert_eq!(refusal(&event)["error"]["code"], "invalid_query", "{q}");
+        }
+        let mut event = list_event();
+        event["rawQueryString"] = json!("q=%22x%22");
+        assert_eq!(ours(&event).unwrap()["uri"], theirs(&event)["uri"]);
+    }
+
+    #[test]
+    fn a_body_that_is_not_the_base64_it_claims_should_be_400_invalid_body_where_lambda_http_panics()
+    {
+        let mut event = list_event();
+        event["body"] = json!("not base64!");
+        event["isBase64Encoded"] = json!(true);
+        assert!(std::panic::catch_unwind(|| theirs(&event)).is_err());
+        assert_eq!(refusal(&event)["error"]["code"], "invalid_body");
+    }
+
+    #[test]
+    fn an_odd_host_or_scheme_should_be_left_out_of_the_uri_where_lambda_http_panics() {
+        for (host, proto) in [
+            ("exa mple.com", "https"),
+            ("api.example.com:99999", "https"),
+            ("[::1", "https"),
+            ("a%zz", "https"),
+        ] {
+            let mut event = list_event();
+            event["headers"]["host"] = json!(host);
+            event["headers"]["x-forwarded-proto"] = json!(proto);
+            event["requestContext"]["domainName"] = json!(host);
+            assert!(
+                std::panic::catch_unwind(|| theirs(&event)).is_err(),
+                "{host}"
+            );
+            let ours = ours(&event).unwrap();
+            assert_eq!(ours["uri"], "/conversations?limit=20", "{host}");
+        }
+        // An odd Host with a plain domain name: the domain name.
+        let mut event = list_event();
+        event["headers"]["host"] = json!("exa mple.com");
+        event["requestContext"]["domainName"] = json!("abc.example.com");
+        assert_eq!(
+            ours(&event).unwrap()["uri"],
+            "https://abc.example.com/conversations?limit=20"
+        );
+        // A scheme that is neither: https.
+        let mut event = list_event();
+        event["headers"]["x-forwarded-proto"] = json!("h t");
+        let uri = ours(&event).unwrap()["uri"].clone();
+        assert!(uri.as_str().unwrap().starts_with("https://"), "{uri}");
+    }
+
+    #[test]
+    fn a_path_should_keep_its_dot_segments_and_gain_its_leading_slash() {
+        let mut event = list_event();
+        event["rawPath"] = json!("conversations/../x/./y");
+        let seen = ours(&event).unwrap();
+        assert!(
+            seen["uri"]
+                .as_str()
+                .unwrap()
+                .ends_with(".com/conversations/../x/./y?limit=20"),
+            "{seen}"
+        );
+        assert_eq!(seen["raw_path"], "conversations/../x/./y");
     }
 }
