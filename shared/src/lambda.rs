@@ -7,11 +7,13 @@ use std::future::Future;
 
 use crate::app::{App, Core};
 
+pub mod log;
 pub mod runtime;
 
-/// JSON logs in Lambda, readable ones on a terminal. `RUST_LOG` filters by
-/// level and target (`info`, `warn,shared=debug`); a directive this filter
-/// does not take (span or field filters) falls back to `info`.
+/// JSON logs in Lambda (one line per event, [`log::JsonLines`]), readable
+/// ones on a terminal. `RUST_LOG` filters by level and target (`info`,
+/// `warn,shared=debug`); a directive this filter does not take (span or
+/// field filters) falls back to `info`.
 pub fn init_tracing() {
     use tracing_subscriber::filter::Targets;
     use tracing_subscriber::layer::SubscriberExt;
@@ -23,14 +25,7 @@ pub fn init_tracing() {
     let registry = tracing_subscriber::registry().with(filter);
     let result = if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
         registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .with_target(false)
-                    .with_current_span(false)
-                    .without_time()
-                    .with_ansi(false),
-            )
+            .with(log::JsonLines::new(std::io::stdout))
             .try_init()
     } else {
         registry
