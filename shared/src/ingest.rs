@@ -111,10 +111,14 @@ pub fn prepare<'a>(cfg: &IngestConfig, inc: &Incoming<'a>) -> Result<Unverified<
     let text = std::str::from_utf8(inc.body)
         .map_err(|_| ApiError::bad_request("invalid_body", "body is not valid UTF-8"))?;
     let body = if is_form {
-        ParsedBody::Form(
-            serde_urlencoded::from_str(text)
-                .map_err(|_| ApiError::bad_request("invalid_body", "body is not form-encoded"))?,
-        )
+        // Every byte string is a form (what `serde_urlencoded` parses with,
+        // without its per-pair deserializer): `+` and `%XX` decoded, bytes
+        // that are not UTF-8 after decoding replaced by U+FFFD.
+        let mut params = Vec::with_capacity(text.bytes().filter(|&b| b == b'&').count() + 1);
+        params.extend(
+            form_urlencoded::parse(text.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())),
+        );
+        ParsedBody::Form(params)
     } else {
         if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() {
             return Err(ApiError::bad_request(
@@ -225,6 +229,30 @@ mod tests {
             signature: sig,
             idempotency_token: Some("tok-1"),
             body,
+        }
+    }
+
+    #[test]
+    fn a_form_body_should_be_parsed_as_serde_urlencoded_parses_it() {
+        let bodies = [
+            "MessageSid=SM1&From=whatsapp%3A%2B15551234567&Body=hi+there",
+            "a=1&&b=2&",
+            "flag&empty=&=novalue&a=b=c",
+            "dup=1&dup=2&Dup=3",
+            "bad=%FF%FE&half=%E2%82&pct=100%25&raw=%zz&plus=%2B+",
+            "emoji=%F0%9F%A6%80&unicode=caf\u{e9}",
+            "",
+        ];
+        for body in bodies {
+            let inc = Incoming {
+                body: body.as_bytes(),
+                ..incoming(b"", Some("sig"))
+            };
+            let ParsedBody::Form(ours) = prepare(&cfg(), &inc).unwrap().body else {
+                panic!("a form")
+            };
+            let theirs: Vec<(String, String)> = serde_urlencoded::from_str(body).unwrap();
+            assert_eq!(ours, theirs, "{body}");
         }
     }
 
