@@ -15,14 +15,17 @@ What it does, per run:
     the previous answer (sparse traffic, as a quota'd Lambda sees it);
   * puts the process in its own cgroup v1: cpuacct (CPU in ns, all threads)
     and, with --quota, cpu.cfs_quota_us/cpu.cfs_period_us (7200/100000 is
-    7.2 % of a core, Lambda's share at 128 MB); pins it to one core (--cpu);
+    7.2 % of a core, Lambda's share at 128 MB); pins it to one core (--cpu).
+    A small /bin/sh, spawned with vfork, joins the cgroups and execs the
+    binary (--launch sh, the default), so the exec counted in init replaces
+    the shell, not a forked copy of this harness (--launch fork, rounds 1-11);
   * init CPU = the cgroup's CPU when the binary first asks for an event;
     first-invocation CPU = CPU between that and the next ask (the answer,
     its log line, everything); warm CPU = the same for every later event.
     Wall times: fork -> first ask (init), first event handed -> answer.
-    Cold start = fork -> first answer; also from exec (the harness's own fork
-    of a large Python process and its pre-exec steps, moving the child into
-    its cgroups, left out) and, with --quota, whether the cgroup was
+    Cold start = fork -> first answer; also from exec (the harness's spawn
+    and the launcher's steps, moving the child into its cgroups, left out)
+    and, with --quota, whether the cgroup was
     throttled by the end of the first invocation (cpu.stat nr_throttled:
     init + first invocation did not fit the quota left in a period, and
     waited for the next one).
