@@ -459,10 +459,9 @@ def one_run(args, env, events, stub, run_no):
     penv = dict(env)
     penv["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{api.port}"
     cg = Cgroup(f"lambda-bench-{os.getpid()}-{run_no}", args.quota)
-    # The child pins itself and joins its cgroups right before exec: all of
-    # init is counted, from exec on.
+    # The child is pinned and joins its cgroups right before exec: all of
+    # init is counted, from exec on. The pipe tells when that exec came.
     procs = [os.path.join(d, "cgroup.procs") for d in (cg.acct, cg.cpu) if d]
-    # The child's last word before exec: when it was.
     exec_r, exec_w = os.pipe()
     sent_before = len(stub.sent)
     start = time.perf_counter()
@@ -477,7 +476,6 @@ def one_run(args, env, events, stub, run_no):
             os.write(exec_w, struct.pack("d", time.perf_counter()))
 
         proc = subprocess.Popen([args.binary], env=penv, preexec_fn=pre, stdout=out, stderr=out)
-        cg.pid = proc.pid
         os.close(exec_w)
         t_exec = struct.unpack("d", os.read(exec_r, 8))[0]
     else:
@@ -495,11 +493,11 @@ def one_run(args, env, events, stub, run_no):
                                     env=penv, stdin=exec_w, stdout=out, stderr=out)
         finally:
             os.sched_setaffinity(0, affinity)
-        cg.pid = proc.pid
         os.close(exec_w)
         os.read(exec_r, 1)  # EOF: the shell let it go, next is exec
         t_exec = time.perf_counter()
     os.close(exec_r)
+    cg.pid = proc.pid
     # Init wall counts from before fork: on a loaded machine this thread may
     # get the CPU back from Popen only after the binary's first request.
     try:

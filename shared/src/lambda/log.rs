@@ -119,28 +119,28 @@ impl EventVisitor<'_> {
         push_json(self.out, field.name());
         self.out.push(b':');
     }
+
+    fn entry<T: serde::Serialize + ?Sized>(&mut self, field: &Field, value: &T) {
+        self.key(field);
+        push_json(self.out, value);
+    }
 }
 
 impl Visit for EventVisitor<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.key(field);
-        push_json(self.out, &value);
+        self.entry(field, &value);
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.key(field);
-        push_json(self.out, &value);
+        self.entry(field, &value);
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.key(field);
-        push_json(self.out, &value);
+        self.entry(field, &value);
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.key(field);
-        push_json(self.out, &value);
+        self.entry(field, &value);
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.key(field);
-        push_json(self.out, value);
+        self.entry(field, value);
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.key(field);
