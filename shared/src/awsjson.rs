@@ -12,8 +12,10 @@
 //!   before they expire (15 minutes for credentials without an expiry, as
 //!   the SDK's identity cache does), readable during init
 //!   ([`Client::prefetch_credentials`]).
-//! - **Signing**: [`aws_sigv4`], the SDK's own signer, with its default
-//!   settings (no payload-hash header), as the SDK signs these protocols.
+//! - **Signing**: SigV4 as the SDK's own signer ([`aws_sigv4`]) signs these
+//!   protocols with its default settings (no payload-hash header), by
+//!   [`crate::sigv4`], which keeps the signing key for its day; a request
+//!   outside its shape (an endpoint with a path) is signed by `aws_sigv4`.
 //! - **Retries**: the standard mode's attempts and backoff (3 attempts,
 //!   a random wait up to 1 s, then up to 2 s, … capped at 20 s; as the
 //!   configuration says). An attempt is retried after a network error, a
@@ -29,11 +31,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::SdkConfig;
+use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::http::{HttpConnector, SharedHttpConnector};
 use aws_smithy_runtime_api::client::identity::Identity;
+
+use crate::sigv4::Signer;
 
 /// Credentials without an expiry are read again after this long.
 const NO_EXPIRY_TTL: Duration = Duration::from_secs(15 * 60);
@@ -229,6 +234,8 @@ pub struct Client {
     content_type: &'static str,
     credentials: Option<SharedCredentialsProvider>,
     cached: Mutex<Option<(Identity, Instant)>>,
+    /// `None`: every request is signed by `aws_sigv4`.
+    signer: Option<Signer>,
     retry: Retry,
     attempt_timeout: Duration,
 }
@@ -274,13 +281,20 @@ impl Client {
                 "endpoint {endpoint:?}: not an http(s) URL"
             )));
         }
+        let url = format!("{endpoint}/");
+        let region = sdk
+            .region()
+            .map(|r| r.as_ref().to_string())
+            .unwrap_or_else(|| "us-east-1".into());
+        let signer = url
+            .parse()
+            .ok()
+            .and_then(|u| Signer::new(&u, &region, protocol.signing_name));
         Ok(Self {
             connector,
-            url: format!("{endpoint}/"),
-            region: sdk
-                .region()
-                .map(|r| r.as_ref().to_string())
-                .unwrap_or_else(|| "us-east-1".into()),
+            url,
+            region,
+            signer,
             signing_name: protocol.signing_name,
             service: protocol.service,
             content_type: protocol.content_type,
@@ -398,37 +412,33 @@ impl Client {
             ("content-type", self.content_type),
             ("x-amz-target", target),
         ];
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name(self.signing_name)
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| AwsError::Signing(e.to_string()))?
-            .into();
-        let signable = SignableRequest::new(
-            "POST",
-            &self.url,
-            headers.iter().chain(extra).copied(),
-            SignableBody::Bytes(input),
-        )
-        .map_err(|e| AwsError::Signing(e.to_string()))?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| AwsError::Signing(e.to_string()))?
-            .into_parts();
         let mut request = http::Request::builder()
             .method("POST")
             .uri(&self.url)
             .header("content-length", input.len());
-        for (name, value) in headers
-            .iter()
-            .chain(extra)
-            .copied()
-            .chain(instructions.headers())
-        {
-            request = request.header(name, value);
+        for (name, value) in headers.iter().chain(extra) {
+            request = request.header(*name, *value);
         }
+        let fast = self.signer.as_ref().and_then(|signer| {
+            let creds = identity.data::<Credentials>()?;
+            let mut all = Vec::with_capacity(headers.len() + extra.len());
+            all.extend_from_slice(&headers);
+            all.extend_from_slice(extra);
+            let signed = signer.sign(creds, SystemTime::now(), &all, input)?;
+            Some((signed, creds.session_token()))
+        });
+        let request = match fast {
+            Some((signed, token)) => {
+                let request = request
+                    .header("x-amz-date", signed.date_time)
+                    .header("authorization", signed.authorization);
+                match token {
+                    Some(token) => request.header("x-amz-security-token", token),
+                    None => request,
+                }
+            }
+            None => self.sign_with_sdk(request, &identity, &headers, extra, input)?,
+        };
         let request = request
             .body(aws_smithy_types::body::SdkBody::from(input.to_vec()))
             .map_err(|e| AwsError::Signing(e.to_string()))?;
@@ -462,6 +472,40 @@ impl Client {
             message,
             body: bytes.to_vec(),
         })
+    }
+
+    /// `request` with the headers `aws_sigv4` signs it with.
+    fn sign_with_sdk(
+        &self,
+        mut request: http::request::Builder,
+        identity: &Identity,
+        headers: &[(&str, &str)],
+        extra: &[(&str, &str)],
+        input: &[u8],
+    ) -> Result<http::request::Builder, AwsError> {
+        let params = v4::SigningParams::builder()
+            .identity(identity)
+            .region(&self.region)
+            .name(self.signing_name)
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| AwsError::Signing(e.to_string()))?
+            .into();
+        let signable = SignableRequest::new(
+            "POST",
+            &self.url,
+            headers.iter().chain(extra).copied(),
+            SignableBody::Bytes(input),
+        )
+        .map_err(|e| AwsError::Signing(e.to_string()))?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| AwsError::Signing(e.to_string()))?
+            .into_parts();
+        for (name, value) in instructions.headers() {
+            request = request.header(name, value);
+        }
+        Ok(request)
     }
 
     /// A success's body that is not what the operation answers.

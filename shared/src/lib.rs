@@ -37,6 +37,7 @@ pub mod provider;
 pub mod push;
 pub mod secrets;
 pub mod signature;
+pub mod sigv4;
 pub mod sqs;
 pub mod store;
 pub mod tls;
