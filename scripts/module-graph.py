@@ -29,7 +29,7 @@ for f in sorted(root.rglob("*.rs")):
         continue
     sizes.append((len(f.read_text().splitlines()), str(f.relative_to(root))))
     deps = graph.setdefault(m, set())
-    for dep in re.findall(r"\bcrate::([a-z_]+)", text):
+    for dep in re.findall(r"\bcrate::([a-z_][a-z0-9_]*)", text):
         if dep != m:
             deps.add(dep)
 

@@ -107,7 +107,7 @@ pub async fn start(opts: StackOptions) -> Result<Stack, BoxError> {
     // HTTPS connector, as in a function.
     let clients = match opts.dynamodb {
         Some(c) => c,
-        None => shared::store::DynamoClients::new(&sdk, shared::aws::https_connector()?)?,
+        None => shared::store::DynamoClients::new(&sdk, shared::aws::https_connector())?,
     };
     let dynamodb = clients.sdk.clone();
     let sqs_sdk = opts.sqs.unwrap_or_else(|| sdk.clone());
@@ -116,7 +116,7 @@ pub async fn start(opts: StackOptions) -> Result<Stack, BoxError> {
     // in a function.
     let queue = std::sync::Arc::new(shared::sqs::Queue::new(
         &sqs_sdk,
-        shared::aws::https_connector()?,
+        shared::aws::https_connector(),
     )?);
     let template = Template::load_default()?;
     let get = |k: &str| settings.get(k).cloned().or_else(|| env(k));

@@ -62,8 +62,6 @@ impl<S, T> std::ops::Deref for App<S, T> {
 pub enum InitError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-    #[error("http client: {0}")]
-    Http(#[from] reqwest::Error),
     #[error(transparent)]
     Secrets(#[from] crate::secrets::SecretsError),
     #[error(transparent)]
@@ -84,7 +82,7 @@ enum Warm {
 async fn init(
     warm: Warm,
 ) -> Result<(aws_config::SdkConfig, SharedHttpConnector, Settings), InitError> {
-    let connector = crate::aws::https_connector()?;
+    let connector = crate::aws::https_connector();
     let sdk = crate::aws::sdk_config(connector.clone()).await;
     let warm_up = async {
         let endpoint = match warm {
@@ -230,7 +228,7 @@ impl App {
     pub fn new(config: Config, dynamodb: DynamoClients) -> Result<Self, InitError> {
         Ok(Self {
             core: Core::new(config.core(), dynamodb),
-            twilio: TwilioClient::new(config.twilio.clone())?,
+            twilio: TwilioClient::new(config.twilio.clone()),
             meta: crate::meta::MetaClient::new(config.meta.clone()),
             config,
             outbox: OutboxQueue::Disabled,

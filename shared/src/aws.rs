@@ -8,7 +8,7 @@
 //!   linked: about 0.65 MB of every binary.
 //! - **Root certificates**: [`crate::tls`] (the Amazon Trust Services
 //!   roots compiled in, plus `SSL_CERT_FILE`), not the platform store.
-//! - **One HTTPS connector** ([`crate::https`]) shared by every client, with the SDK's default
+//! - **One HTTPS connector** ([`crate::h1`]) shared by every client, with the SDK's default
 //!   connect timeout (3.1 s): [`warm_up`] opens its first connection during
 //!   init (TCP, TLS handshake, the pool), and the first invocation reuses it.
 //! - **No stalled-stream protection**: it wraps every response body in a
@@ -41,20 +41,19 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(3_100);
 /// module docs).
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The one HTTPS connector of this process ([`crate::https`]: reqwest,
-/// rustls over *ring*), trusting the Amazon Trust Services roots and
-/// `SSL_CERT_FILE` (see [`crate::tls`]), its pool kept across invocations.
-pub fn https_connector() -> Result<SharedHttpConnector, reqwest::Error> {
+/// The one HTTPS connector of this process for AWS ([`crate::h1`]:
+/// HTTP/1.1 over rustls on *ring*), trusting the Amazon Trust Services
+/// roots and `SSL_CERT_FILE` (see [`crate::tls`]), its connections kept
+/// across invocations.
+pub fn https_connector() -> SharedHttpConnector {
     https_connector_with(crate::tls::extra_roots_pem().as_deref())
 }
 
 /// [`https_connector`] trusting these extra roots (PEM) instead of
 /// `SSL_CERT_FILE`'s.
-pub fn https_connector_with(
-    extra_roots_pem: Option<&[u8]>,
-) -> Result<SharedHttpConnector, reqwest::Error> {
+pub fn https_connector_with(extra_roots_pem: Option<&[u8]>) -> SharedHttpConnector {
     let tls = crate::tls::aws_tls_config_with(extra_roots_pem);
-    Ok(crate::https::ReqwestConnector::new(tls, CONNECT_TIMEOUT)?.shared())
+    crate::h1::H1Connector::new(tls, CONNECT_TIMEOUT).shared()
 }
 
 /// The SDK configuration every client of this process is built from, over
@@ -209,7 +208,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        lambda_sdk_config(https_connector().unwrap(), &move |k| env.get(k).cloned())
+        lambda_sdk_config(https_connector(), &move |k| env.get(k).cloned())
     }
 
     fn endpoint_for(sdk: &SdkConfig, service_id: &str) -> Option<String> {

@@ -1,10 +1,12 @@
-//! The AWS SDK's HTTP connector: reqwest (hyper's HTTP/1.1 client with its
-//! connection pool, rustls over *ring* configured by the caller) behind the
-//! SDK's `HttpConnector` trait, so the process links one HTTP client for
-//! AWS, Twilio and Meta. The SDK's own client (`aws-smithy-http-client`)
-//! would bring a second instance of hyper's client and, non-optionally, an
-//! HTTP/2 implementation that no AWS endpoint a function calls needs
-//! (~0.26 MB of every binary; BENCHMARKS.md, "Round 8").
+//! Media's HTTP connector (the `media` module's): reqwest (hyper's HTTP/1.1
+//! client with its connection pool, rustls over *ring* configured by the
+//! caller) behind the SDK's `HttpConnector` trait, its answers' bodies
+//! streamed, so a medium is read with a size limit as it arrives. The AWS
+//! calls go through the `h1` module's connector instead, which reads whole
+//! (small) answers on the calling task. The SDK's own client
+//! (`aws-smithy-http-client`) would bring a second instance of hyper's
+//! client and, non-optionally, an HTTP/2 implementation (~0.26 MB of every
+//! binary; BENCHMARKS.md, "Round 8").
 //!
 //! Errors are classified as the SDK's client does, so its retry policy
 //! sees the same kinds: a timeout as a timeout; a refused or reset

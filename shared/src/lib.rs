@@ -18,6 +18,7 @@ pub mod domain;
 pub mod dynamo;
 pub mod envelope;
 pub mod error;
+pub mod h1;
 pub mod http;
 pub mod https;
 pub mod idempotency;

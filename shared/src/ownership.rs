@@ -44,11 +44,7 @@ impl OwnershipCheck {
             timeout: Duration::from_secs(5),
             max_attempts: 2,
             backoff: Duration::from_millis(200),
-        })
-        .map_err(|e| ConfigError::Invalid {
-            name: "TWILIO_API_BASE_URL",
-            why: e.to_string(),
-        })?;
+        });
         Ok(Self {
             twilio,
             meta: MetaClient::new(MetaConfig::from_lookup(get)?),

@@ -327,7 +327,7 @@ mod tests {
             .behavior_version(aws_config::BehaviorVersion::latest())
             .build();
         let lookup = |n: &str| (n == "AUTH_JWT_SECRET").then(|| "from-env".to_string());
-        let connector = crate::aws::https_connector().unwrap();
+        let connector = crate::aws::https_connector();
         let settings = Settings::load(&sdk, connector, lookup).await.unwrap();
         assert_eq!(settings.get("AUTH_JWT_SECRET").as_deref(), Some("from-env"));
         assert_eq!(settings.get("TWILIO_AUTH_TOKEN"), None);

@@ -1,4 +1,4 @@
-//! SigV4 for [`crate::awsjson`]'s requests: a POST to `/` with no query, a
+//! SigV4 for the `awsjson` module's requests: a POST to `/` with no query, a
 //! few headers and a body in memory, signed as `aws_sigv4` signs it with
 //! its default settings (the headers given, `host`, `x-amz-date` and, with
 //! a session token, `x-amz-security-token`; no payload-hash header).

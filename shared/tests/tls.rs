@@ -113,8 +113,7 @@ async fn reqwest_get(config: rustls::ClientConfig, url: &str) -> Result<String, 
 }
 
 async fn sdk_get(extra_roots_pem: Option<&[u8]>, url: &str) -> Result<u16, String> {
-    let connector =
-        shared::aws::https_connector_with(extra_roots_pem).map_err(|e| e.to_string())?;
+    let connector = shared::aws::https_connector_with(extra_roots_pem);
     let request = HttpRequest::get(url).map_err(|e| e.to_string())?;
     connector
         .call(request)

@@ -225,7 +225,7 @@ async fn spawn_app_inner(
     let wire = shared::dynamo::Dynamo::new(
         &sdk,
         aws_smithy_runtime_api::client::http::SharedHttpConnector::new(CountingConnector {
-            inner: shared::aws::https_connector().unwrap(),
+            inner: shared::aws::https_connector(),
             counter: dynamo.clone(),
         }),
     )
@@ -770,7 +770,7 @@ pub async fn raw_dynamodb() -> aws_sdk_dynamodb::Client {
 /// them.
 pub async fn raw_clients() -> shared::store::DynamoClients {
     let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
-    shared::store::DynamoClients::new(&sdk, shared::aws::https_connector().unwrap()).unwrap()
+    shared::store::DynamoClients::new(&sdk, shared::aws::https_connector()).unwrap()
 }
 
 /// Every item of `table` whose `PK` starts with `prefix`.

@@ -535,7 +535,7 @@ async fn when_dynamodb_is_unreachable_every_record_should_be_reported_and_land_o
         .await;
     let unreachable = shared::App::new(
         t.app.config.clone(),
-        shared::store::DynamoClients::new(&sdk, shared::aws::https_connector().unwrap()).unwrap(),
+        shared::store::DynamoClients::new(&sdk, shared::aws::https_connector()).unwrap(),
     )
     .unwrap();
     // And one whose table is gone.

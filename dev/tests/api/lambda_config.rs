@@ -22,7 +22,7 @@ async fn when_a_function_is_configured_from_lambdas_environment_it_should_reach_
     ]
     .into_iter()
     .collect();
-    let connector = shared::aws::https_connector().unwrap();
+    let connector = shared::aws::https_connector();
     let sdk = shared::aws::lambda_sdk_config(connector.clone(), &|k| env.get(k).cloned());
 
     // DynamoDB: the global endpoint.

@@ -45,7 +45,7 @@ async fn when_a_function_names_its_secrets_it_should_read_them_from_secrets_mana
     let token_arn = put_secret(&sdk, "twilio-token-0123456789abcdef012\n").await;
     let settings = Settings::load(
         &sdk,
-        shared::aws::https_connector().unwrap(),
+        shared::aws::https_connector(),
         lookup(vec![
             ("TABLE_NAME", "t".into()),
             ("TWILIO_ACCOUNT_SID", "AC123".into()),
@@ -110,7 +110,7 @@ async fn when_a_function_names_several_secrets_they_should_come_in_one_batch_or_
     };
 
     // Three secrets: one request.
-    let settings = Settings::load(&via_proxy, shared::aws::https_connector().unwrap(), named())
+    let settings = Settings::load(&via_proxy, shared::aws::https_connector(), named())
         .await
         .expect("batch");
     check(&settings);
@@ -122,7 +122,7 @@ async fn when_a_function_names_several_secrets_they_should_come_in_one_batch_or_
     for nth in 1..=3 {
         proxy.inject("BatchGetSecretValue", nth, Fault::ServerError);
     }
-    let settings = Settings::load(&via_proxy, shared::aws::https_connector().unwrap(), named())
+    let settings = Settings::load(&via_proxy, shared::aws::https_connector(), named())
         .await
         .expect("one by one");
     check(&settings);
@@ -143,7 +143,7 @@ async fn when_the_environment_sets_a_secret_it_should_win_and_nothing_should_be_
     let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:no-such-secret-AbCdEf";
     let settings = Settings::load(
         &sdk,
-        shared::aws::https_connector().unwrap(),
+        shared::aws::https_connector(),
         lookup(vec![
             ("TABLE_NAME", "t".into()),
             ("AUTH_JWT_SECRET", jwt.clone()),
@@ -168,7 +168,7 @@ async fn when_a_named_secret_is_missing_or_empty_the_function_should_not_start()
     let real_arn = put_secret(&sdk, &"k".repeat(32)).await;
     let err = Settings::load(
         &sdk,
-        shared::aws::https_connector().unwrap(),
+        shared::aws::https_connector(),
         lookup(vec![
             ("AUTH_JWT_SECRET_ARN", real_arn),
             ("TWILIO_AUTH_TOKEN_ARN", missing.into()),
@@ -190,7 +190,7 @@ async fn when_a_named_secret_is_missing_or_empty_the_function_should_not_start()
     let blank = put_secret(&sdk, "  \n").await;
     let err = Settings::load(
         &sdk,
-        shared::aws::https_connector().unwrap(),
+        shared::aws::https_connector(),
         lookup(vec![("BOOKINGS_KEY_ARN", blank)]),
     )
     .await
@@ -205,7 +205,7 @@ async fn when_the_webhook_function_starts_its_auth_tokens_should_come_from_secre
     let secondary = put_secret(&sdk, "next-token-0123456789abcdef01234").await;
     let settings = Settings::load(
         &sdk,
-        shared::aws::https_connector().unwrap(),
+        shared::aws::https_connector(),
         lookup(vec![
             ("PUBLIC_BASE_URL", "https://api.example.com/prod".into()),
             ("QUEUE_URL", "https://sqs.example/q".into()),
@@ -226,7 +226,7 @@ async fn when_the_webhook_function_starts_its_auth_tokens_should_come_from_secre
     // Without the token (neither set nor named), the webhook refuses to start.
     let none = Settings::load(
         &sdk,
-        shared::aws::https_connector().unwrap(),
+        shared::aws::https_connector(),
         lookup(vec![
             ("PUBLIC_BASE_URL", "https://api.example.com/prod".into()),
             ("QUEUE_URL", "https://sqs.example/q".into()),
@@ -543,13 +543,12 @@ async fn when_a_function_starts_with_the_templates_settings_it_should_have_the_v
     full.push(("MEDIA_BUCKET", "stack-media".into()));
     for tokens in [true, false] {
         for (pairs, stores) in [(full.clone(), true), (base(), false)] {
-            let settings =
-                Settings::load(&sdk, shared::aws::https_connector().unwrap(), lookup(pairs))
-                    .await
-                    .unwrap();
+            let settings = Settings::load(&sdk, shared::aws::https_connector(), lookup(pairs))
+                .await
+                .unwrap();
             let core = shared::Core::from_settings(
                 &sdk,
-                shared::aws::https_connector().unwrap(),
+                shared::aws::https_connector(),
                 &|n| settings.get(n),
                 tokens,
             )

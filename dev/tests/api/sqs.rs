@@ -15,7 +15,7 @@ use shared::sqs::{Queue, SqsError};
 use crate::helpers::{aws_proxy, endpoint_or_explain};
 
 fn queue(sdk: &SdkConfig) -> Queue {
-    Queue::new(sdk, shared::aws::https_connector().unwrap()).unwrap()
+    Queue::new(sdk, shared::aws::https_connector()).unwrap()
 }
 
 async fn sdk_at(endpoint: &str) -> SdkConfig {
@@ -287,7 +287,7 @@ async fn when_sqs_checks_signatures_it_should_accept_ours_and_refuse_a_wrong_sec
 
     // DynamoDB's hand-made calls, signed the same way, on a table the
     // SDK's client (signed too) creates.
-    let connector = shared::aws::https_connector().unwrap();
+    let connector = shared::aws::https_connector();
     let with_client = |sdk: SdkConfig| {
         let c = connector.clone();
         sdk.into_builder()

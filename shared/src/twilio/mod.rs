@@ -6,12 +6,12 @@
 //! retried with backoff; a timeout after sending is reported as such and is
 //! never re-sent blindly.
 
-use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 
 use crate::config::TwilioConfig;
+use crate::h1::{H1Connector, RequestError};
 pub use crate::transport::{
     ConversationResource, ERR_PARTICIPANT_EXISTS, ERR_UNIQUE_NAME_EXISTS, MessageResource,
     NewParticipant, OutboundMessage, ParticipantResource, SmsResource, TwilioError,
@@ -47,26 +47,39 @@ pub struct TwilioClient {
     /// Built on first use, so functions that never call Twilio (most reads)
     /// do not parse its root certificates at cold start; it trusts the roots
     /// of [`crate::tls`] (the compiled-in bundle, not the platform store).
-    http: std::sync::Arc<std::sync::OnceLock<reqwest::Client>>,
+    http: std::sync::Arc<std::sync::OnceLock<H1Connector>>,
     cfg: TwilioConfig,
 }
 
 type Form = Vec<(&'static str, String)>;
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Method {
+    Get,
+    Post,
+    Delete,
+}
+
+impl Method {
+    fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
 impl TwilioClient {
-    pub fn new(cfg: TwilioConfig) -> Result<Self, reqwest::Error> {
-        Ok(Self {
+    pub fn new(cfg: TwilioConfig) -> Self {
+        Self {
             http: Default::default(),
             cfg,
-        })
+        }
     }
 
-    fn http(&self) -> Result<&reqwest::Client, TwilioError> {
-        if let Some(client) = self.http.get() {
-            return Ok(client);
-        }
-        let client = http_client(self.cfg.timeout)?;
-        Ok(self.http.get_or_init(|| client))
+    fn http(&self) -> &H1Connector {
+        self.http.get_or_init(http_client)
     }
 
     /// Open a pooled connection to the Conversations API now (DNS, TCP and
@@ -76,15 +89,14 @@ impl TwilioClient {
     /// (BENCHMARKS.md, "Round 8"). Failure is only logged: the first send
     /// then connects as it would have.
     pub async fn warm_up(&self) {
-        let Ok(http) = self.http() else { return };
-        warm_up(http, &self.cfg.conversations_base_url).await;
+        warm_up(self.http(), &self.cfg.conversations_base_url).await;
     }
 
     /// Use `early`'s HTTP client, and so the connection it opened, when it
-    /// was made for this client's Conversations API and timeout and this
-    /// client has not built its own yet. Returns whether it was taken.
+    /// was made for this client's Conversations API and this client has
+    /// not built its own yet. Returns whether it was taken.
     pub fn adopt(&self, early: EarlyConnection) -> bool {
-        if early.base_url != self.cfg.conversations_base_url || early.timeout != self.cfg.timeout {
+        if early.base_url != self.cfg.conversations_base_url {
             return false;
         }
         self.http.set(early.http).is_ok()
@@ -114,7 +126,7 @@ impl TwilioClient {
             form.push(("Participant", json.to_string()));
         }
         let url = self.conv_url("/v1/ConversationWithParticipants");
-        match self.send(Method::POST, &url, Some(&form)).await {
+        match self.send(Method::Post, &url, Some(&form)).await {
             Err(e) if e.is_api_code(ERR_UNIQUE_NAME_EXISTS) => {
                 self.fetch_conversation(unique_name).await
             }
@@ -128,7 +140,7 @@ impl TwilioClient {
         sid_or_unique_name: &str,
     ) -> Result<ConversationResource, TwilioError> {
         let url = self.conv_url(&format!("/v1/Conversations/{}", enc(sid_or_unique_name)));
-        self.send(Method::GET, &url, None).await
+        self.send(Method::Get, &url, None).await
     }
 
     pub async fn list_participants(
@@ -141,7 +153,7 @@ impl TwilioClient {
         ));
         let mut all = Vec::new();
         for _ in 0..10 {
-            let page: ParticipantPage = self.send(Method::GET, &url, None).await?;
+            let page: ParticipantPage = self.send(Method::Get, &url, None).await?;
             all.extend(page.participants);
             match page.meta.and_then(|m| m.next_page_url) {
                 Some(next) if next.starts_with(&self.cfg.conversations_base_url) => url = next,
@@ -165,7 +177,7 @@ impl TwilioClient {
             ("Identity", p.identity.to_string()),
             ("Attributes", p.attributes.clone()),
         ];
-        match self.send(Method::POST, &url, Some(&form)).await {
+        match self.send(Method::Post, &url, Some(&form)).await {
             Err(e) if e.is_api_code(ERR_PARTICIPANT_EXISTS) => {
                 let existing = self.list_participants(conversation_sid).await?;
                 existing
@@ -188,7 +200,7 @@ impl TwilioClient {
             enc(conversation_sid),
             enc(participant_sid)
         ));
-        match self.send_raw(Method::DELETE, &url, None).await {
+        match self.send_raw(Method::Delete, &url, None).await {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
             Err(e) => Err(e),
@@ -207,7 +219,7 @@ impl TwilioClient {
             enc(participant_sid)
         ));
         let form: Form = vec![("LastReadMessageIndex", index.to_string())];
-        self.send(Method::POST, &url, Some(&form)).await
+        self.send(Method::Post, &url, Some(&form)).await
     }
 
     /// Post a chat message as `author`. Twilio's own webhooks for it are
@@ -229,7 +241,7 @@ impl TwilioClient {
             ("Body", body.to_string()),
             ("Attributes", attributes.to_string()),
         ];
-        self.send(Method::POST, &url, Some(&form)).await
+        self.send(Method::Post, &url, Some(&form)).await
     }
 
     /// Close (or reopen) a conversation: `State=closed|active`.
@@ -240,7 +252,7 @@ impl TwilioClient {
     ) -> Result<ConversationResource, TwilioError> {
         let url = self.conv_url(&format!("/v1/Conversations/{}", enc(conversation_sid)));
         let form: Form = vec![("State", state.to_string())];
-        self.send(Method::POST, &url, Some(&form)).await
+        self.send(Method::Post, &url, Some(&form)).await
     }
 
     /// This client acting as an org's own Twilio account (its SID and REST
@@ -277,7 +289,7 @@ impl TwilioClient {
             enc(&self.cfg.account_sid),
             enc(number)
         );
-        match self.send::<Page>(Method::GET, &url, None).await {
+        match self.send::<Page>(Method::Get, &url, None).await {
             Ok(page) => Ok(page
                 .incoming_phone_numbers
                 .iter()
@@ -310,7 +322,7 @@ impl TwilioClient {
         let base = &self.cfg.messaging_base_url;
         let mut url = format!("{base}/v2/Channels/Senders?Channel=whatsapp&PageSize=100");
         for _ in 0..5 {
-            let page: Page = match self.send(Method::GET, &url, None).await {
+            let page: Page = match self.send(Method::Get, &url, None).await {
                 Ok(p) => p,
                 Err(TwilioError::Api {
                     status: 401 | 403 | 404,
@@ -348,7 +360,7 @@ impl TwilioClient {
             ("channel", "whatsapp".to_string()),
             ("messageId", message_sid.to_string()),
         ];
-        let answer: Answer = self.send(Method::POST, &url, Some(&form)).await?;
+        let answer: Answer = self.send(Method::Post, &url, Some(&form)).await?;
         if answer.success {
             Ok(())
         } else {
@@ -379,7 +391,7 @@ impl TwilioClient {
         if let Some(cb) = &m.status_callback {
             form.push(("StatusCallback", cb.clone()));
         }
-        self.send(Method::POST, &url, Some(&form)).await
+        self.send(Method::Post, &url, Some(&form)).await
     }
 
     async fn send<T: DeserializeOwned>(
@@ -399,27 +411,47 @@ impl TwilioClient {
         url: &str,
         form: Option<&Form>,
     ) -> Result<Vec<u8>, TwilioError> {
+        let auth = basic_auth(&self.cfg.username, &self.cfg.password);
+        let body = match form {
+            Some(form) => serde_urlencoded::to_string(form)
+                .map_err(|e| TwilioError::Unavailable(format!("form: {e}")))?,
+            None => String::new(),
+        };
+        let mut headers = vec![
+            ("accept", "*/*"),
+            ("user-agent", USER_AGENT),
+            ("authorization", auth.as_str()),
+        ];
+        if form.is_some() {
+            headers.push(("content-type", "application/x-www-form-urlencoded"));
+        }
         let mut attempt = 0;
         loop {
             attempt += 1;
             let last = attempt >= self.cfg.max_attempts;
             let backoff = self.cfg.backoff * 2u32.pow(attempt - 1);
-            let mut req = self
-                .http()?
-                .request(method.clone(), url)
-                .basic_auth(&self.cfg.username, Some(&self.cfg.password));
-            if let Some(form) = form {
-                req = req.form(form);
-            }
-            let resp = match req.send().await {
+            let sent = self
+                .http()
+                .request(
+                    method.as_str(),
+                    url,
+                    &headers,
+                    body.as_bytes(),
+                    self.cfg.timeout,
+                )
+                .await;
+            let resp = match sent {
                 Ok(r) => r,
-                Err(e) if e.is_connect() => {
-                    tracing::warn!(attempt, "twilio connection failed");
+                Err(RequestError::Connect(e)) => {
+                    tracing::warn!(attempt, error = %e, "twilio connection failed");
                     if last {
                         return Err(TwilioError::Unavailable("connection failed".into()));
                     }
                     tokio::time::sleep(backoff).await;
                     continue;
+                }
+                Err(RequestError::Invalid(why)) => {
+                    return Err(TwilioError::Unavailable(format!("invalid request: {why}")));
                 }
                 // Anything after the connection was made may have reached Twilio.
                 Err(e) => {
@@ -427,12 +459,10 @@ impl TwilioClient {
                     return Err(TwilioError::Timeout);
                 }
             };
-            let status = resp.status();
-            if status == StatusCode::TOO_MANY_REQUESTS {
+            let status = resp.status;
+            if status == 429 {
                 let retry_after = resp
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
+                    .header("retry-after")
                     .and_then(|v| v.trim().parse::<u64>().ok())
                     .map(Duration::from_secs);
                 tracing::warn!(attempt, "twilio rate limited");
@@ -446,53 +476,72 @@ impl TwilioClient {
                 tokio::time::sleep(wait).await;
                 continue;
             }
-            let bytes = match resp.bytes().await {
-                Ok(b) => b,
-                Err(_) => return Err(TwilioError::Timeout),
-            };
-            if status.is_success() {
-                return Ok(bytes.to_vec());
+            if (200..300).contains(&status) {
+                return Ok(resp.body);
             }
-            let parsed: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
+            let parsed: Option<ErrorBody> = serde_json::from_slice(&resp.body).ok();
             let err = TwilioError::Api {
-                status: status.as_u16(),
+                status,
                 code: parsed.as_ref().and_then(|b| b.code),
                 message: parsed
                     .as_ref()
                     .and_then(|b| b.message.clone())
-                    .unwrap_or_else(|| status.to_string()),
+                    .unwrap_or_else(|| status_text(status)),
                 more_info: parsed.and_then(|b| b.more_info),
             };
-            tracing::warn!(status = status.as_u16(), error = %err, "twilio refused a request");
+            tracing::warn!(status, error = %err, "twilio refused a request");
             return Err(err);
         }
     }
 }
 
-/// The HTTP client of every [`TwilioClient`]: requests cut after
-/// `timeout`, connections after 2 s, idle connections kept 50 s; it trusts
-/// the roots of [`crate::tls`] (the compiled-in bundle).
-fn http_client(timeout: Duration) -> Result<reqwest::Client, TwilioError> {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(Duration::from_secs(2))
-        .pool_idle_timeout(Duration::from_secs(50))
-        .user_agent(concat!("booking-messaging/", env!("CARGO_PKG_VERSION")))
-        .tls_backend_preconfigured(crate::tls::public_tls_config())
-        .build()
-        .map_err(|e| TwilioError::Unavailable(format!("http client: {e}")))
+const USER_AGENT: &str = concat!("booking-messaging/", env!("CARGO_PKG_VERSION"));
+
+/// `Basic base64(username:password)`.
+fn basic_auth(username: &str, password: &str) -> String {
+    use base64::Engine;
+    let mut out = String::from("Basic ");
+    base64::engine::general_purpose::STANDARD
+        .encode_string(format!("{username}:{password}"), &mut out);
+    out
+}
+
+/// A status line's text for an error without Twilio's JSON (`500 Internal
+/// Server Error`), as `http::StatusCode` displays it.
+fn status_text(status: u16) -> String {
+    http::StatusCode::from_u16(status)
+        .map(|s| s.to_string())
+        .unwrap_or_else(|_| status.to_string())
+}
+
+/// The HTTP client of every [`TwilioClient`] ([`crate::h1`]): connections
+/// cut after 2 s, idle connections kept 50 s; it trusts the roots of
+/// [`crate::tls`] (the compiled-in bundle). Each request's answer is
+/// awaited for the configured timeout once connected.
+fn http_client() -> H1Connector {
+    H1Connector::with_idle_timeout(
+        crate::tls::public_tls_config(),
+        Duration::from_secs(2),
+        Duration::from_secs(50),
+    )
 }
 
 /// `GET {base_url}/` within 2 s, its answer read to the end so the
-/// connection goes back to `http`'s pool; a failure is only logged.
-async fn warm_up(http: &reqwest::Client, base_url: &str) {
+/// connection stays open for the next request; a failure is only logged.
+async fn warm_up(http: &H1Connector, base_url: &str) {
     let url = format!("{base_url}/");
-    let answer = http.get(&url).timeout(Duration::from_secs(2)).send().await;
+    let answer = http
+        .request(
+            "GET",
+            &url,
+            &[("user-agent", USER_AGENT)],
+            b"",
+            Duration::from_secs(2),
+        )
+        .await;
     match answer {
         Ok(response) => {
-            let status = response.status().as_u16();
-            let _ = response.bytes().await;
-            tracing::debug!(url, status, "twilio connection warmed up");
+            tracing::debug!(url, status = response.status, "twilio connection warmed up")
         }
         Err(e) => tracing::debug!(url, error = %e, "twilio warm-up failed"),
     }
@@ -505,9 +554,8 @@ async fn warm_up(http: &reqwest::Client, base_url: &str) {
 /// read, then hands it to its client ([`TwilioClient::adopt`]), so the
 /// handshake overlaps the Secrets Manager call instead of following it.
 pub struct EarlyConnection {
-    http: reqwest::Client,
+    http: H1Connector,
     base_url: String,
-    timeout: Duration,
 }
 
 impl EarlyConnection {
@@ -515,11 +563,10 @@ impl EarlyConnection {
     /// [`TwilioConfig`] reads them from `get`; `None` when the timeout is
     /// invalid (the function's configuration then fails and says why).
     pub fn new(get: &impl Fn(&str) -> Option<String>) -> Option<Self> {
-        let timeout = crate::config::twilio_timeout(get).ok()?;
+        crate::config::twilio_timeout(get).ok()?;
         Some(Self {
-            http: http_client(timeout).ok()?,
+            http: http_client(),
             base_url: crate::config::conversations_base_url(get),
-            timeout,
         })
     }
 
@@ -562,7 +609,6 @@ mod tests {
             max_attempts: 3,
             backoff: Duration::from_millis(5),
         })
-        .unwrap()
     }
 
     fn message_json() -> serde_json::Value {
@@ -660,7 +706,7 @@ mod tests {
         early.open().await;
         assert_eq!(connections.load(Ordering::SeqCst), 1);
         let twilio = client(&base, 2_000);
-        assert!(twilio.adopt(early), "same base URL and timeout");
+        assert!(twilio.adopt(early), "same base URL");
         assert_eq!(twilio.fetch_conversation("CH1").await.unwrap().sid, "CH1");
         assert_eq!(
             connections.load(Ordering::SeqCst),
@@ -674,17 +720,29 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_early_connection_made_for_other_settings_should_not_be_adopted() {
+    async fn an_early_connection_made_for_another_api_should_not_be_adopted() {
         use std::sync::atomic::Ordering;
         let (base, connections, _) = counting_server(r#"{"sid":"CH1"}"#, false).await;
         let twilio = client(&base, 2_000);
-        // Another timeout, another API: the client keeps its own settings.
-        assert!(!twilio.adopt(early(&base, "3000").unwrap()));
+        // Another API: the client keeps its own connections.
         assert!(!twilio.adopt(early("http://127.0.0.1:9", "2000").unwrap()));
         twilio.warm_up().await;
         assert_eq!(connections.load(Ordering::SeqCst), 1);
         // Once the client has its own HTTP client, a matching one is refused too.
         assert!(!twilio.adopt(early(&base, "2000").unwrap()));
+        assert_eq!(twilio.fetch_conversation("CH1").await.unwrap().sid, "CH1");
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn an_early_connection_should_serve_a_client_with_another_timeout() {
+        use std::sync::atomic::Ordering;
+        // The timeout is each request's, not the connection's.
+        let (base, connections, _) = counting_server(r#"{"sid":"CH1"}"#, false).await;
+        let early = early(&base, "3000").unwrap();
+        early.open().await;
+        let twilio = client(&base, 2_000);
+        assert!(twilio.adopt(early));
         assert_eq!(twilio.fetch_conversation("CH1").await.unwrap().sid, "CH1");
         assert_eq!(connections.load(Ordering::SeqCst), 1);
     }
