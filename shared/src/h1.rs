@@ -256,30 +256,32 @@ struct Target {
 
 impl Inner {
     async fn send(&self, request: HttpRequest) -> Result<SdkResponse<SdkBody>, ConnectorError> {
-        let method = request.method().to_string();
-        let url = request.uri().to_string();
-        let headers: Vec<(String, String)> = request
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let body = request.into_body();
-        let body: bytes::Bytes = match body.bytes() {
-            Some(b) => bytes::Bytes::copy_from_slice(b),
+        // An in-memory body (every AWS call's) is encoded from the request
+        // as it is; a streamed one is collected first.
+        let (target, wire) = match request.body().bytes() {
+            Some(body) => encode(
+                request.method(),
+                request.uri(),
+                request.headers().iter(),
+                body,
+            )?,
             None => {
                 use http_body_util::BodyExt;
-                body.collect()
+                let mut request = request;
+                let body = request
+                    .take_body()
+                    .collect()
                     .await
                     .map_err(|e| Failure::User(format!("request body: {e}")))?
-                    .to_bytes()
+                    .to_bytes();
+                encode(
+                    request.method(),
+                    request.uri(),
+                    request.headers().iter(),
+                    &body,
+                )?
             }
         };
-        let (target, wire) = encode(
-            &method,
-            &url,
-            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            &body,
-        )?;
         let mut conn = self.open(&target).await?;
         let answer = conn.exchange(&wire, target.head_only).await?;
         let status = StatusCode::try_from(answer.status)

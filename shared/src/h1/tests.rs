@@ -202,6 +202,27 @@ async fn a_request_should_go_out_as_one_http_1_1_message_with_host_and_length() 
 }
 
 #[tokio::test]
+async fn a_streamed_request_body_should_be_sent_whole_with_its_length() {
+    let s = server(Script::answering(|_| ok("{}"))).await;
+    let body = http_body_util::Full::new(bytes::Bytes::from_static(b"{\"streamed\":true}"));
+    let request = http::Request::builder()
+        .method("PUT")
+        .uri(format!("{}/object", s.url))
+        .body(SdkBody::from_body_1_x(body))
+        .unwrap();
+    let request = HttpRequest::try_from(request).unwrap();
+    assert!(request.body().bytes().is_none(), "not in memory");
+    let r = connector().call(request).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let seen = String::from_utf8(s.seen()[0].bytes.clone()).unwrap();
+    assert!(
+        seen.starts_with("PUT /object HTTP/1.1\r\n")
+            && seen.ends_with("content-length: 17\r\n\r\n{\"streamed\":true}"),
+        "{seen}"
+    );
+}
+
+#[tokio::test]
 async fn the_host_header_should_leave_out_the_default_port() {
     let json = [("content-type", "application/x-amz-json-1.0")];
     for (url, host, line) in [
