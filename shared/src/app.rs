@@ -10,13 +10,13 @@ use crate::auth::JwtVerifier;
 use crate::clock::Clock;
 use crate::config::{Config, CoreConfig};
 use crate::cursor::CursorCodec;
+use crate::h1::H1Connector;
 use crate::outbox::OutboxQueue;
 use crate::secrets::Settings;
 use crate::sqs::Queue;
 use crate::store::{DynamoClients, Store};
 use crate::twilio::TwilioClient;
 use crate::vault::Vault;
-use aws_smithy_runtime_api::client::http::SharedHttpConnector;
 
 /// `S`: the storage adapter (DynamoDB in every function; in-memory in the
 /// rules' unit tests).
@@ -79,9 +79,7 @@ enum Warm {
 /// process's settings: the environment, then the secrets it names (see
 /// [`crate::secrets`]), read while the first connection to DynamoDB or SQS
 /// opens (see [`crate::aws`]).
-async fn init(
-    warm: Warm,
-) -> Result<(aws_config::SdkConfig, SharedHttpConnector, Settings), InitError> {
+async fn init(warm: Warm) -> Result<(aws_config::SdkConfig, H1Connector, Settings), InitError> {
     let connector = crate::aws::https_connector();
     let sdk = crate::aws::sdk_config(connector.clone()).await;
     let warm_up = async {
@@ -154,7 +152,7 @@ impl Core {
     /// (`CREDENTIALS_PREFIX`) and the media bucket (`MEDIA_BUCKET`).
     pub fn from_settings(
         sdk: &aws_config::SdkConfig,
-        connector: SharedHttpConnector,
+        connector: impl Into<crate::awsjson::Transport>,
         get: &impl Fn(&str) -> Option<String>,
         tokens: bool,
     ) -> Result<Self, InitError> {

@@ -45,15 +45,15 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// HTTP/1.1 over rustls on *ring*), trusting the Amazon Trust Services
 /// roots and `SSL_CERT_FILE` (see [`crate::tls`]), its connections kept
 /// across invocations.
-pub fn https_connector() -> SharedHttpConnector {
+pub fn https_connector() -> crate::h1::H1Connector {
     https_connector_with(crate::tls::extra_roots_pem().as_deref())
 }
 
 /// [`https_connector`] trusting these extra roots (PEM) instead of
 /// `SSL_CERT_FILE`'s.
-pub fn https_connector_with(extra_roots_pem: Option<&[u8]>) -> SharedHttpConnector {
+pub fn https_connector_with(extra_roots_pem: Option<&[u8]>) -> crate::h1::H1Connector {
     let tls = crate::tls::aws_tls_config_with(extra_roots_pem);
-    crate::h1::H1Connector::new(tls, CONNECT_TIMEOUT).shared()
+    crate::h1::H1Connector::new(tls, CONNECT_TIMEOUT)
 }
 
 /// The SDK configuration every client of this process is built from, over
@@ -62,7 +62,7 @@ pub fn https_connector_with(extra_roots_pem: Option<&[u8]>) -> SharedHttpConnect
 /// loader (its profile-file parser, IMDS, SSO, ECS and web-identity
 /// providers, and the STS client they call, none of which a function uses):
 /// see [`lambda_sdk_config`].
-pub async fn sdk_config(connector: SharedHttpConnector) -> SdkConfig {
+pub async fn sdk_config(connector: impl Into<SharedHttpConnector>) -> SdkConfig {
     lambda_sdk_config(connector, &|k| {
         std::env::var(k).ok().filter(|v| !v.is_empty())
     })
@@ -82,9 +82,10 @@ pub async fn sdk_config(connector: SharedHttpConnector) -> SdkConfig {
 /// - **timeouts**: [`CONNECT_TIMEOUT`], [`ATTEMPT_TIMEOUT`]; no
 ///   stalled-stream protection (see the module docs).
 pub fn lambda_sdk_config(
-    connector: SharedHttpConnector,
+    connector: impl Into<SharedHttpConnector>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> SdkConfig {
+    let connector: SharedHttpConnector = connector.into();
     let client: SharedHttpClient = http_client_fn(move |_, _| connector.clone());
     let flag = |k: &str| env(k).map(|v| v.eq_ignore_ascii_case("true"));
     let ignore_endpoints = flag("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").unwrap_or(false);
@@ -177,7 +178,7 @@ impl LoadServiceConfig for EnvEndpoints {
 /// invocation. An unsigned `GET /`, its answer read to the end so the
 /// connection goes back to the pool. Failure is only logged: the first
 /// invocation then connects as it would have.
-pub async fn warm_up(connector: &SharedHttpConnector, endpoint: &str) {
+pub async fn warm_up(connector: &impl HttpConnector, endpoint: &str) {
     let url = format!("{}/", endpoint.trim_end_matches('/'));
     let request = match SdkRequest::get(&url) {
         Ok(r) => r,

@@ -7,6 +7,11 @@
 //! Used for SQS `SendMessage` (the `sqs` module) and DynamoDB's item calls
 //! (the `dynamo` module).
 //!
+//! The request goes straight to the process's HTTP/1.1 client
+//! ([`Transport::Direct`]: headers and body as they are, no SDK request,
+//! body or byte-stream types), or through any connector of the SDK's type
+//! ([`Transport::Sdk`], how tests record what is sent).
+//!
 //! What it keeps from the SDK, from the same [`SdkConfig`]:
 //! - **Credentials**: the SDK's provider chain, cached until five minutes
 //!   before they expire (15 minutes for credentials without an expiry, as
@@ -38,6 +43,7 @@ use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::http::{HttpConnector, SharedHttpConnector};
 use aws_smithy_runtime_api::client::identity::Identity;
 
+use crate::h1::{H1Connector, RequestError};
 use crate::sigv4::Signer;
 
 /// Credentials without an expiry are read again after this long.
@@ -219,10 +225,43 @@ pub fn resolved(
     }
 }
 
+/// How a [`Client`]'s requests reach the service.
+#[derive(Clone, Debug)]
+pub enum Transport {
+    /// The process's HTTP/1.1 client, called directly: the request goes
+    /// out as its headers and body, without the SDK's request and body
+    /// types (what every function uses).
+    Direct(H1Connector),
+    /// Any connector of the SDK's type (tests record requests through one).
+    Sdk(SharedHttpConnector),
+}
+
+impl From<H1Connector> for Transport {
+    fn from(c: H1Connector) -> Self {
+        Self::Direct(c)
+    }
+}
+
+impl From<SharedHttpConnector> for Transport {
+    fn from(c: SharedHttpConnector) -> Self {
+        Self::Sdk(c)
+    }
+}
+
+impl Transport {
+    /// As a connector of the SDK's type (for the SDK's own clients).
+    pub fn sdk(&self) -> SharedHttpConnector {
+        match self {
+            Self::Direct(c) => c.clone().into(),
+            Self::Sdk(c) => c.clone(),
+        }
+    }
+}
+
 /// A signed JSON-protocol client for one service at one endpoint (see the
 /// module docs).
 pub struct Client {
-    connector: SharedHttpConnector,
+    transport: Transport,
     /// `{endpoint}/`, where every call is posted.
     url: String,
     region: String,
@@ -268,7 +307,7 @@ impl Client {
     /// timeout settings.
     pub fn new(
         sdk: &SdkConfig,
-        connector: SharedHttpConnector,
+        transport: impl Into<Transport>,
         endpoint: &str,
         protocol: Protocol,
     ) -> Result<Self, AwsError> {
@@ -291,7 +330,7 @@ impl Client {
             .ok()
             .and_then(|u| Signer::new(&u, &region, protocol.signing_name));
         Ok(Self {
-            connector,
+            transport: transport.into(),
             url,
             region,
             signer,
@@ -408,59 +447,82 @@ impl Client {
         input: &[u8],
     ) -> Result<bytes::Bytes, AwsError> {
         let identity = self.identity().await?;
-        let headers = [
-            ("content-type", self.content_type),
-            ("x-amz-target", target),
-        ];
-        let mut request = http::Request::builder()
-            .method("POST")
-            .uri(&self.url)
-            .header("content-length", input.len());
-        for (name, value) in headers.iter().chain(extra) {
-            request = request.header(*name, *value);
-        }
-        let fast = self.signer.as_ref().and_then(|signer| {
-            let creds = identity.data::<Credentials>()?;
-            let mut all = Vec::with_capacity(headers.len() + extra.len());
-            all.extend_from_slice(&headers);
-            all.extend_from_slice(extra);
-            let signed = signer.sign(creds, SystemTime::now(), &all, input)?;
+        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(5 + extra.len());
+        headers.push(("content-type", self.content_type));
+        headers.push(("x-amz-target", target));
+        headers.extend_from_slice(extra);
+        let unsigned = headers.len();
+        let creds = identity.data::<Credentials>();
+        let fast = self.signer.as_ref().zip(creds).and_then(|(signer, creds)| {
+            let signed = signer.sign(creds, SystemTime::now(), &headers, input)?;
             Some((signed, creds.session_token()))
         });
-        let request = match fast {
-            Some((signed, token)) => {
-                let request = request
-                    .header("x-amz-date", signed.date_time)
-                    .header("authorization", signed.authorization);
-                match token {
-                    Some(token) => request.header("x-amz-security-token", token),
-                    None => request,
+        let by_sdk;
+        let signed;
+        match fast {
+            Some((s, token)) => {
+                signed = s;
+                headers.push(("x-amz-date", &signed.date_time));
+                headers.push(("authorization", &signed.authorization));
+                if let Some(token) = token {
+                    headers.push(("x-amz-security-token", token));
                 }
             }
-            None => self.sign_with_sdk(request, &identity, &headers, extra, input)?,
-        };
-        let request = request
-            .body(aws_smithy_types::body::SdkBody::from(input.to_vec()))
-            .map_err(|e| AwsError::Signing(e.to_string()))?;
-        let request = aws_smithy_runtime_api::client::orchestrator::HttpRequest::try_from(request)
-            .map_err(|e| AwsError::Signing(e.to_string()))?;
+            None => {
+                by_sdk = self.sign_with_sdk(&identity, &headers[..unsigned], input)?;
+                headers.extend(by_sdk.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            }
+        }
         let network = |why: String| AwsError::Network {
             service: self.service,
             why,
         };
-        let response = self.connector.call(request).await.map_err(|e| {
-            network(aws_smithy_types::error::display::DisplayErrorContext(&e).to_string())
-        })?;
-        let status = response.status().as_u16();
-        let query_error = response
-            .headers()
-            .get("x-amzn-query-error")
-            .map(str::to_string);
-        let bytes = aws_smithy_types::byte_stream::ByteStream::new(response.into_body())
-            .collect()
-            .await
-            .map_err(|e| network(e.to_string()))?
-            .into_bytes();
+        let (status, query_error, bytes) = match &self.transport {
+            Transport::Direct(h1) => {
+                let answer = h1
+                    .request("POST", &self.url, &headers, input, self.attempt_timeout)
+                    .await
+                    .map_err(|e| match e {
+                        RequestError::Timeout(after) => AwsError::Timeout {
+                            service: self.service,
+                            after,
+                        },
+                        RequestError::Invalid(why) => AwsError::Config(why),
+                        e => network(e.to_string()),
+                    })?;
+                let query_error = answer.header("x-amzn-query-error").map(str::to_string);
+                (answer.status, query_error, bytes::Bytes::from(answer.body))
+            }
+            Transport::Sdk(connector) => {
+                let mut request = http::Request::builder()
+                    .method("POST")
+                    .uri(&self.url)
+                    .header("content-length", input.len());
+                for (name, value) in &headers {
+                    request = request.header(*name, *value);
+                }
+                let request = request
+                    .body(aws_smithy_types::body::SdkBody::from(input.to_vec()))
+                    .map_err(|e| AwsError::Signing(e.to_string()))?;
+                let request =
+                    aws_smithy_runtime_api::client::orchestrator::HttpRequest::try_from(request)
+                        .map_err(|e| AwsError::Signing(e.to_string()))?;
+                let response = connector.call(request).await.map_err(|e| {
+                    network(aws_smithy_types::error::display::DisplayErrorContext(&e).to_string())
+                })?;
+                let status = response.status().as_u16();
+                let query_error = response
+                    .headers()
+                    .get("x-amzn-query-error")
+                    .map(str::to_string);
+                let bytes = aws_smithy_types::byte_stream::ByteStream::new(response.into_body())
+                    .collect()
+                    .await
+                    .map_err(|e| network(e.to_string()))?
+                    .into_bytes();
+                (status, query_error, bytes)
+            }
+        };
         if (200..300).contains(&status) {
             return Ok(bytes);
         }
@@ -474,15 +536,13 @@ impl Client {
         })
     }
 
-    /// `request` with the headers `aws_sigv4` signs it with.
+    /// The headers `aws_sigv4` signs a request with `headers` with.
     fn sign_with_sdk(
         &self,
-        mut request: http::request::Builder,
         identity: &Identity,
         headers: &[(&str, &str)],
-        extra: &[(&str, &str)],
         input: &[u8],
-    ) -> Result<http::request::Builder, AwsError> {
+    ) -> Result<Vec<(String, String)>, AwsError> {
         let params = v4::SigningParams::builder()
             .identity(identity)
             .region(&self.region)
@@ -495,17 +555,18 @@ impl Client {
         let signable = SignableRequest::new(
             "POST",
             &self.url,
-            headers.iter().chain(extra).copied(),
+            headers.iter().copied(),
             SignableBody::Bytes(input),
         )
         .map_err(|e| AwsError::Signing(e.to_string()))?;
         let (instructions, _) = sign(signable, &params)
             .map_err(|e| AwsError::Signing(e.to_string()))?
             .into_parts();
-        for (name, value) in instructions.headers() {
-            request = request.header(name, value);
-        }
-        Ok(request)
+        let signed = instructions
+            .headers()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        Ok(signed)
     }
 
     /// A success's body that is not what the operation answers.

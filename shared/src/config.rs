@@ -23,6 +23,8 @@ pub struct TwilioConfig {
     pub api_base_url: String,
     /// Twilio's Messaging v2 API (WhatsApp typing indicators).
     pub messaging_base_url: String,
+    /// How long an answer is awaited once connected (connecting has its
+    /// own 2 s, `twilio`'s client).
     pub timeout: Duration,
     /// Attempts for requests that never reached Twilio (connect errors, 429).
     pub max_attempts: u32,

@@ -33,7 +33,6 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
-use aws_smithy_runtime_api::client::http::SharedHttpConnector;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -110,7 +109,10 @@ pub struct Dynamo {
 impl Dynamo {
     /// Calls to the DynamoDB endpoint of `sdk` ([`endpoint`]) over
     /// `connector`, with `sdk`'s credentials, retries and timeouts.
-    pub fn new(sdk: &SdkConfig, connector: SharedHttpConnector) -> Result<Self, AwsError> {
+    pub fn new(
+        sdk: &SdkConfig,
+        connector: impl Into<awsjson::Transport>,
+    ) -> Result<Self, AwsError> {
         Ok(Self {
             client: awsjson::Client::new(sdk, connector, &endpoint(sdk)?, PROTOCOL)?,
         })

@@ -163,6 +163,12 @@ impl H1Connector {
     }
 }
 
+impl From<H1Connector> for SharedHttpConnector {
+    fn from(c: H1Connector) -> Self {
+        c.shared()
+    }
+}
+
 impl HttpConnector for H1Connector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let inner = self.inner.clone();

@@ -23,8 +23,6 @@
 
 use std::collections::HashMap;
 
-use aws_smithy_runtime_api::client::http::SharedHttpConnector;
-
 use crate::awsjson::{self, AwsError};
 
 const PROTOCOL: awsjson::Protocol = awsjson::Protocol {
@@ -108,7 +106,7 @@ impl Settings {
     /// (`sdk`'s region, credentials and endpoint, over `connector`).
     pub async fn from_env(
         sdk: &aws_config::SdkConfig,
-        connector: SharedHttpConnector,
+        connector: impl Into<awsjson::Transport>,
     ) -> Result<Self, SecretsError> {
         Settings::load(sdk, connector, env as fn(&str) -> Option<String>).await
     }
@@ -126,7 +124,7 @@ impl<L: Fn(&str) -> Option<String>> Settings<L> {
     /// Without any such name nothing is called.
     pub async fn load(
         sdk: &aws_config::SdkConfig,
-        connector: SharedHttpConnector,
+        connector: impl Into<awsjson::Transport>,
         lookup: L,
     ) -> Result<Self, SecretsError> {
         let wanted: Vec<(&'static str, String)> = SECRET_SETTINGS

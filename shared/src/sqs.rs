@@ -23,7 +23,6 @@
 //! the exchange; the Rust SDK does not check it either).
 
 use aws_config::SdkConfig;
-use aws_smithy_runtime_api::client::http::SharedHttpConnector;
 
 use crate::awsjson::{self, partition_domain};
 pub use crate::awsjson::{AwsError as SqsError, Retry};
@@ -92,7 +91,10 @@ pub fn endpoint_with(
 impl Queue {
     /// A client for the SQS endpoint of `sdk` (see [`endpoint`]), over
     /// `connector`, with `sdk`'s credentials, retry and timeout settings.
-    pub fn new(sdk: &SdkConfig, connector: SharedHttpConnector) -> Result<Self, SqsError> {
+    pub fn new(
+        sdk: &SdkConfig,
+        connector: impl Into<awsjson::Transport>,
+    ) -> Result<Self, SqsError> {
         Ok(Self {
             client: awsjson::Client::new(sdk, connector, &endpoint(sdk)?, PROTOCOL)?,
         })

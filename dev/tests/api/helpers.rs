@@ -225,7 +225,7 @@ async fn spawn_app_inner(
     let wire = shared::dynamo::Dynamo::new(
         &sdk,
         aws_smithy_runtime_api::client::http::SharedHttpConnector::new(CountingConnector {
-            inner: shared::aws::https_connector(),
+            inner: shared::aws::https_connector().into(),
             counter: dynamo.clone(),
         }),
     )

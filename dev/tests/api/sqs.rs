@@ -292,7 +292,7 @@ async fn when_sqs_checks_signatures_it_should_accept_ours_and_refuse_a_wrong_sec
         let c = connector.clone();
         sdk.into_builder()
             .http_client(aws_smithy_runtime_api::client::http::http_client_fn(
-                move |_, _| c.clone(),
+                move |_, _| c.clone().into(),
             ))
             .build()
     };

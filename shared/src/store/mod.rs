@@ -142,7 +142,7 @@ impl DynamoClients {
     /// in a function).
     pub fn new(
         sdk: &aws_config::SdkConfig,
-        connector: aws_smithy_runtime_api::client::http::SharedHttpConnector,
+        connector: impl Into<crate::awsjson::Transport>,
     ) -> Result<Self, crate::awsjson::AwsError> {
         Ok(Self {
             sdk: Client::new(sdk),
