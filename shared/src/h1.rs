@@ -101,14 +101,7 @@ impl H1Connector {
     /// A connector trusting what `tls` trusts, with this connect timeout
     /// (TCP and the TLS handshake).
     pub fn new(tls: rustls::ClientConfig, connect_timeout: Duration) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                tls: tokio_rustls::TlsConnector::from(Arc::new(tls)),
-                connect_timeout,
-                idle_timeout: IDLE_TIMEOUT,
-                idle: Mutex::new(Vec::new()),
-            }),
-        }
+        Self::with_idle_timeout(tls, connect_timeout, IDLE_TIMEOUT)
     }
 
     /// The same, keeping idle connections at most `idle_timeout` (instead
@@ -118,11 +111,14 @@ impl H1Connector {
         connect_timeout: Duration,
         idle_timeout: Duration,
     ) -> Self {
-        let mut c = Self::new(tls, connect_timeout);
-        if let Some(inner) = Arc::get_mut(&mut c.inner) {
-            inner.idle_timeout = idle_timeout;
+        Self {
+            inner: Arc::new(Inner {
+                tls: tokio_rustls::TlsConnector::from(Arc::new(tls)),
+                connect_timeout,
+                idle_timeout,
+                idle: Mutex::new(Vec::new()),
+            }),
         }
-        c
     }
 
     /// One request outside the SDK (Twilio's REST API): `headers` besides
