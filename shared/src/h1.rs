@@ -207,18 +207,71 @@ impl From<Failure> for ConnectorError {
     }
 }
 
-/// An answer to [`H1Connector::request`]; header names in lower case.
+/// An answer to [`H1Connector::request`].
 #[derive(Debug)]
 pub struct Answer {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
+    pub headers: Headers,
     pub body: Vec<u8>,
 }
 
 impl Answer {
     /// The first value of header `name` (lower case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        header(&self.headers, name)
+        self.headers.get(name)
+    }
+}
+
+/// An answer's headers, names in lower case, in the order they came: all
+/// of them in one string (two allocations per answer, where a pair of
+/// strings per header cost two each).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Headers {
+    text: String,
+    /// Where each header's name and value end in `text`; each starts where
+    /// the one before it ends.
+    ends: Vec<(u32, u32)>,
+}
+
+impl Headers {
+    fn with_capacity(headers: usize, bytes: usize) -> Self {
+        Headers {
+            text: String::with_capacity(bytes),
+            ends: Vec::with_capacity(headers),
+        }
+    }
+
+    fn push(&mut self, name: &str, value: &str) {
+        let start = self.text.len();
+        self.text.push_str(name);
+        self.text[start..].make_ascii_lowercase();
+        let name_end = self.text.len() as u32;
+        self.text.push_str(value);
+        self.ends.push((name_end, self.text.len() as u32));
+    }
+
+    /// `(name, value)` of each header.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        let mut start = 0;
+        self.ends.iter().map(move |&(name_end, value_end)| {
+            let (n, v) = (name_end as usize, value_end as usize);
+            let pair = (&self.text[start..n], &self.text[n..v]);
+            start = v;
+            pair
+        })
+    }
+
+    /// The first value of header `name` (lower case).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
     }
 }
 
@@ -292,10 +345,10 @@ impl Inner {
             self.checkin(target.key, conn);
         }
         let mut response = SdkResponse::new(status, SdkBody::from(answer.body));
-        for (name, value) in answer.headers {
+        for (name, value) in answer.headers.iter() {
             response
                 .headers_mut()
-                .try_append(name, value)
+                .try_append(name.to_owned(), value.to_owned())
                 .map_err(|e| Failure::Malformed(format!("header: {e}")))?;
         }
         Ok(response)
@@ -631,7 +684,7 @@ impl Conn {
 /// An answer as read: header names in lower case.
 struct Raw {
     status: u16,
-    headers: Vec<(String, String)>,
+    headers: Headers,
     body: Vec<u8>,
     /// The connection can carry another request.
     reusable: bool,
@@ -648,7 +701,7 @@ async fn read_some<S: AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>) -> std::i
     s.read_buf(buf).await
 }
 
-type Head = (u16, Vec<(String, String)>, usize, bool);
+type Head = (u16, Headers, usize, bool);
 
 /// A complete answer head in `buf`: status, headers, its length, and
 /// whether the connection stays open after the answer.
@@ -662,7 +715,12 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, Failure> {
     };
     let status = response.code.unwrap_or(0);
     let version = response.version.unwrap_or(0);
-    let mut out = Vec::with_capacity(response.headers.len());
+    let bytes = response
+        .headers
+        .iter()
+        .map(|h| h.name.len() + h.value.len())
+        .sum();
+    let mut out = Headers::with_capacity(response.headers.len(), bytes);
     let mut close = version == 0;
     for h in response.headers.iter() {
         let value = std::str::from_utf8(h.value)
@@ -677,16 +735,13 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, Failure> {
                 }
             }
         }
-        out.push((h.name.to_ascii_lowercase(), value.to_string()));
+        out.push(h.name, value);
     }
     Ok(Some((status, out, head_len, !close)))
 }
 
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
+fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
+    headers.get(name)
 }
 
 #[cfg(test)]

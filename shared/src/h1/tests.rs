@@ -549,3 +549,30 @@ async fn over_tls_a_connection_should_be_reused_across_requests() {
     let e = connector().call(post(&url)).await.unwrap_err();
     assert!(e.is_io(), "{e:?}");
 }
+
+#[test]
+fn headers_should_keep_each_name_in_lower_case_and_their_order() {
+    let mut h = Headers::default();
+    assert!(h.is_empty());
+    for (name, value) in [
+        ("X-Amzn-RequestId", "r1"),
+        ("Content-Length", "0"),
+        ("x-empty", ""),
+        ("X-AMZN-REQUESTID", "r2"),
+    ] {
+        h.push(name, value);
+    }
+    assert_eq!(h.len(), 4);
+    assert_eq!(
+        h.iter().collect::<Vec<_>>(),
+        [
+            ("x-amzn-requestid", "r1"),
+            ("content-length", "0"),
+            ("x-empty", ""),
+            ("x-amzn-requestid", "r2"),
+        ]
+    );
+    assert_eq!(h.get("x-amzn-requestid"), Some("r1"), "the first of a name");
+    assert_eq!(h.get("x-empty"), Some(""));
+    assert_eq!(h.get("content-type"), None);
+}

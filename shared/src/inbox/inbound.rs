@@ -99,7 +99,7 @@ async fn process_with(
     // A delivery may batch several events; each write is idempotent, so a
     // redelivery after a partial failure repeats only what did not land.
     let mut unroutable = false;
-    for event in &events {
+    for event in events {
         match event {
             ProviderEvent::Message(m) => {
                 if let Routed::Unroutable = inbound_message(app, &env, m, raw, mode).await? {
@@ -107,11 +107,11 @@ async fn process_with(
                 }
             }
             ProviderEvent::Status(s) => {
-                if env.source != Source::Meta && !status_account_matches(app, &env, s).await? {
+                if env.source != Source::Meta && !status_account_matches(app, &env, &s).await? {
                     tracing::warn!(signed_by = ?env.account, "a status callback signed by another Twilio account than the sending number's; ignored");
                     continue;
                 }
-                status_update(app, &env, s).await?
+                status_update(app, &env, &s).await?
             }
             // A replay leaves it parked (it was parked for an operator).
             ProviderEvent::Unaddressable { .. } if mode == Mode::Replay => unroutable = true,
@@ -119,11 +119,11 @@ async fn process_with(
                 message_id,
                 business_address,
             } => {
-                tracing::warn!(to = %redact(business_address), "a sender no reply can reach; parked");
+                tracing::warn!(to = %redact(&business_address), "a sender no reply can reach; parked");
                 // No registration makes such a sender reachable: parked
                 // for an operator, not for a replay.
                 app.store
-                    .park_unroutable(&env.received_at, message_id, business_address, raw, None)
+                    .park_unroutable(&env.received_at, &message_id, &business_address, raw, None)
                     .await?;
             }
             ProviderEvent::Skipped { what } => {
@@ -235,7 +235,7 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 async fn inbound_message(
     app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore + ContactStore>,
     env: &Envelope,
-    m: &InboundMessage,
+    mut m: InboundMessage,
     raw: &str,
     mode: Mode,
 ) -> Result<Routed, ProcessError> {
@@ -243,7 +243,7 @@ async fn inbound_message(
     // routing, and a number that moved is resolved again (once more here,
     // then by SQS redelivery).
     for _ in 0..2 {
-        match inbound_once(app, env, m, raw, mode).await? {
+        match inbound_once(app, env, &mut m, raw, mode).await? {
             done @ (Routed::Done | Routed::Unroutable) => return Ok(done),
             Routed::Moved(address) => {
                 tracing::info!(to = %redact(&address), "the number moved to another org; re-routing");
@@ -274,7 +274,7 @@ enum Routed {
 async fn inbound_once(
     app: &Core<impl ConversationStore + MessageStore + InboxStore + AccountStore + ContactStore>,
     env: &Envelope,
-    m: &InboundMessage,
+    m: &mut InboundMessage,
     raw: &str,
     mode: Mode,
 ) -> Result<Routed, ProcessError> {
@@ -328,7 +328,9 @@ async fn inbound_once(
         twilio_sid: Some(sid.to_string()),
         twilio_index: None,
         status: MessageStatus::Received,
-        details: Some(m.details.clone()),
+        // Moved into the message (it is large: every webhook parameter),
+        // and back if the message is routed again.
+        details: Some(std::mem::take(&mut m.details)),
         error_code: None,
     };
     let name = m.profile_name.as_deref();
@@ -379,7 +381,10 @@ async fn inbound_once(
                 crate::inbox::media::store_missing_media(app, &org, m.provider, to, &msg).await?;
                 return Ok(Routed::Done);
             }
-            InboundOutcome::Rerouted => return Ok(Routed::Moved(to.to_string())),
+            InboundOutcome::Rerouted => {
+                m.details = msg.details.unwrap_or_default();
+                return Ok(Routed::Moved(to.to_string()));
+            }
             InboundOutcome::Conflict => pause(attempt).await,
         }
     }

@@ -417,6 +417,17 @@ async fn when_a_number_moves_to_another_org_the_next_message_should_route_there_
         1,
         "routed to the new owner"
     );
+    let rerouted = &core.store.messages_of(&org_b)[0];
+    let params = rerouted
+        .details
+        .as_ref()
+        .and_then(|d| d.get("twilio_params"))
+        .and_then(|p| p.as_array());
+    assert!(
+        params.is_some_and(|p| p.contains(&serde_json::json!(["MessageSid", "SM2"]))),
+        "a message routed again keeps its details: {:?}",
+        rerouted.details
+    );
     assert_eq!(
         core.store.messages_of(&conv_id()).len(),
         1,

@@ -106,14 +106,7 @@ where
     let mut out = Vec::with_capacity(4096);
     loop {
         let event = api.next_event()?;
-        // `Context::new` panics without a deadline (Lambda always sends
-        // one): answer such an event with an error instead.
-        let context = if event.headers.contains_key("lambda-runtime-deadline-ms") {
-            Context::new(&event.request_id, config.clone(), &event.headers)
-        } else {
-            Err("no Lambda-Runtime-Deadline-Ms".into())
-        };
-        let context = match context {
+        let context = match event.headers.context(&event.request_id, config.clone()) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "the Runtime API sent an invalid invocation context");
@@ -123,7 +116,9 @@ where
         };
         set_trace_env(context.xray_trace_id.as_deref());
         let span = lambda_runtime::layers::trace::request_span(&context);
-        let payload: E = match serde_json::from_slice(&event.body) {
+        let payload: Result<E, _> = serde_json::from_slice(&event.body);
+        api.recycle(event.body);
+        let payload = match payload {
             Ok(p) => p,
             Err(e) => {
                 let message = format!(
@@ -184,8 +179,111 @@ fn set_trace_env(trace_id: Option<&str>) {
 /// One invocation as the Runtime API handed it over.
 pub struct Invocation {
     pub request_id: String,
-    pub headers: http::HeaderMap,
+    pub headers: InvocationHeaders,
     pub body: Vec<u8>,
+}
+
+/// The headers of the Runtime API's answers that make an invocation's
+/// [`Context`] (the first of each, as `HeaderMap::get` gives it). No
+/// other header is kept: a `HeaderMap` of every header (its table, one
+/// allocation per value) cost more than the rest of the exchange's parsing
+/// (BENCHMARKS.md, "Round 14").
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct InvocationHeaders {
+    pub request_id: Option<Vec<u8>>,
+    pub deadline_ms: Option<Vec<u8>>,
+    pub invoked_function_arn: Option<Vec<u8>>,
+    pub trace_id: Option<Vec<u8>>,
+    pub client_context: Option<Vec<u8>>,
+    pub cognito_identity: Option<Vec<u8>>,
+    pub tenant_id: Option<Vec<u8>>,
+}
+
+impl InvocationHeaders {
+    /// Keep `value` if `name` is one of these headers and the first of its
+    /// name; `false` for any other header.
+    fn take(&mut self, name: &str, value: &[u8]) -> bool {
+        let slot = match name.len() {
+            29 if name.eq_ignore_ascii_case("lambda-runtime-aws-request-id") => {
+                &mut self.request_id
+            }
+            26 if name.eq_ignore_ascii_case("lambda-runtime-deadline-ms") => &mut self.deadline_ms,
+            35 if name.eq_ignore_ascii_case("lambda-runtime-invoked-function-arn") => {
+                &mut self.invoked_function_arn
+            }
+            23 if name.eq_ignore_ascii_case("lambda-runtime-trace-id") => &mut self.trace_id,
+            29 if name.eq_ignore_ascii_case("lambda-runtime-client-context") => {
+                &mut self.client_context
+            }
+            31 if name.eq_ignore_ascii_case("lambda-runtime-cognito-identity") => {
+                &mut self.cognito_identity
+            }
+            28 if name.eq_ignore_ascii_case("lambda-runtime-aws-tenant-id") => &mut self.tenant_id,
+            _ => return false,
+        };
+        if slot.is_none() {
+            *slot = Some(value.to_vec());
+        }
+        true
+    }
+
+    /// The invocation's [`Context`], as `lambda_runtime::Context::new`
+    /// makes it from the same headers (a test compares the two), except
+    /// that a missing deadline is an error here where `Context::new`
+    /// panics (Lambda always sends one).
+    pub fn context(
+        &self,
+        request_id: &str,
+        env_config: Arc<lambda_runtime::Config>,
+    ) -> Result<Context, lambda_runtime::Error> {
+        let lossy = |v: &Option<Vec<u8>>| {
+            v.as_deref()
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        };
+        let client_context = json_header(&self.client_context)?;
+        let identity = json_header(&self.cognito_identity)?;
+        let deadline = visible(
+            self.deadline_ms
+                .as_deref()
+                .ok_or("no Lambda-Runtime-Deadline-Ms")?,
+        )?
+        .parse::<u64>()?;
+        let invoked_function_arn = match &self.invoked_function_arn {
+            Some(v) => visible(v)?.to_owned(),
+            None => "No header lambda-runtime-invoked-function-arn found.".to_owned(),
+        };
+        let mut context = Context::default();
+        context.request_id = request_id.to_owned();
+        context.deadline = deadline;
+        context.invoked_function_arn = invoked_function_arn;
+        context.xray_trace_id = lossy(&self.trace_id);
+        context.client_context = client_context;
+        context.identity = identity;
+        context.tenant_id = lossy(&self.tenant_id);
+        context.env_config = env_config;
+        Ok(context)
+    }
+}
+
+/// A header of JSON: `None` when absent or empty.
+fn json_header<T: serde::de::DeserializeOwned>(
+    v: &Option<Vec<u8>>,
+) -> Result<Option<T>, lambda_runtime::Error> {
+    match v.as_deref().map(visible).transpose()? {
+        Some(raw) if !raw.is_empty() => Ok(Some(serde_json::from_str(raw)?)),
+        _ => Ok(None),
+    }
+}
+
+/// A header value as text when it is visible ASCII (and tabs), what
+/// `HeaderValue::to_str` accepts.
+fn visible(v: &[u8]) -> Result<&str, lambda_runtime::Error> {
+    if v.iter().all(|&b| b == b'\t' || (32..127).contains(&b)) {
+        // All ASCII: valid UTF-8.
+        Ok(std::str::from_utf8(v)?)
+    } else {
+        Err("a header value that is not visible ASCII".into())
+    }
 }
 
 /// A blocking HTTP/1.1 client of the Runtime API over one keep-alive
@@ -209,6 +307,10 @@ pub struct RuntimeApi {
     /// The queued answer at the start of `request`, whose own answer is
     /// read before the event's.
     posted: Option<Posted>,
+    /// Storage for the next answer's body: an event's body comes back
+    /// through [`recycle`](Self::recycle), so a warm process reads events
+    /// without allocating for each.
+    spare: Vec<u8>,
 }
 
 /// An invocation's answer sent ahead of the next `GET …/next`.
@@ -223,7 +325,7 @@ struct Posted {
 /// An answer of the Runtime API.
 struct Answer {
     status: u16,
-    headers: http::HeaderMap,
+    headers: InvocationHeaders,
     body: Vec<u8>,
 }
 
@@ -245,6 +347,7 @@ impl RuntimeApi {
             buf: ReadBuf::new(),
             request: Vec::with_capacity(4096),
             posted: None,
+            spare: Vec::new(),
         }
     }
 
@@ -269,8 +372,9 @@ impl RuntimeApi {
         }
         let request_id = answer
             .headers
-            .get("lambda-runtime-aws-request-id")
-            .and_then(|v| v.to_str().ok())
+            .request_id
+            .as_deref()
+            .and_then(|v| std::str::from_utf8(v).ok())
             .filter(|id| request_id_is_plain(id))
             .ok_or_else(|| protocol("an event without a usable Lambda-Runtime-Aws-Request-Id"))?
             .to_owned();
@@ -279,6 +383,14 @@ impl RuntimeApi {
             headers: answer.headers,
             body: answer.body,
         })
+    }
+
+    /// Hand back an event's body once it is read: its storage holds the
+    /// next answer's (up to 1 MiB of it is kept).
+    pub fn recycle(&mut self, body: Vec<u8>) {
+        if body.capacity() <= 1 << 20 {
+            self.spare = body;
+        }
     }
 
     /// Queue the function's answer to event `request_id`: it goes out with
@@ -397,7 +509,8 @@ impl RuntimeApi {
             self.buf.fill(conn).map_err(stale)?;
         }
         if let Some(posted) = self.posted.take() {
-            let (answer, used, keep_alive) = match read_answer(conn, &mut self.buf) {
+            let spare = std::mem::take(&mut self.spare);
+            let (answer, used, keep_alive) = match read_answer(conn, &mut self.buf, spare) {
                 Ok(read) => read,
                 Err(e) => {
                     // Not answered: sent again with the GET on a new
@@ -409,7 +522,8 @@ impl RuntimeApi {
             self.buf.consume(used);
             // Answered: from here on only the GET is left to send again.
             self.request.drain(..posted.len);
-            posted.check(answer)?;
+            posted.check(&answer)?;
+            self.spare = answer.body;
             if !keep_alive {
                 // The server closed after the answer, before reading the
                 // GET: ask again on a new connection.
@@ -421,7 +535,8 @@ impl RuntimeApi {
                 self.buf.fill(conn).map_err(stale)?;
             }
         }
-        let (answer, used, keep_alive) = read_answer(conn, &mut self.buf)?;
+        let spare = std::mem::take(&mut self.spare);
+        let (answer, used, keep_alive) = read_answer(conn, &mut self.buf, spare)?;
         self.buf.consume(used);
         if !keep_alive {
             self.conn = None;
@@ -435,7 +550,7 @@ impl Posted {
     /// What the Runtime API said to an answer: refused (too large, or the
     /// invocation is gone) is logged, and Lambda records the failure
     /// itself, so serving goes on; a server error stops the loop.
-    fn check(self, answer: Answer) -> io::Result<()> {
+    fn check(self, answer: &Answer) -> io::Result<()> {
         let Posted {
             what, request_id, ..
         } = self;
@@ -508,7 +623,12 @@ impl ReadBuf {
 /// Parse one HTTP/1.1 answer from `buf`, reading from `conn` as needed.
 /// Returns the answer, how many bytes of `buf` it took, and whether the
 /// connection stays open.
-fn read_answer(conn: &mut impl Read, buf: &mut ReadBuf) -> io::Result<(Answer, usize, bool)> {
+fn read_answer(
+    conn: &mut impl Read,
+    buf: &mut ReadBuf,
+    mut body: Vec<u8>,
+) -> io::Result<(Answer, usize, bool)> {
+    body.clear();
     loop {
         let mut slots = [httparse::EMPTY_HEADER; 32];
         let mut parsed = httparse::Response::new(&mut slots);
@@ -522,28 +642,31 @@ fn read_answer(conn: &mut impl Read, buf: &mut ReadBuf) -> io::Result<(Answer, u
             httparse::Status::Complete(head) => {
                 let status = parsed.code.unwrap_or(0);
                 let mut keep_alive = parsed.version == Some(1);
-                let mut headers = http::HeaderMap::with_capacity(parsed.headers.len());
+                // httparse has checked every name (a token) and value (no
+                // control characters but tabs), what `HeaderName` and
+                // `HeaderValue` check.
+                let mut headers = InvocationHeaders::default();
                 let mut length = None;
                 let mut chunked = false;
                 for h in parsed.headers.iter() {
-                    let name = http::HeaderName::from_bytes(h.name.as_bytes()).map_err(protocol)?;
-                    let value = http::HeaderValue::from_bytes(h.value).map_err(protocol)?;
-                    if name == http::header::CONTENT_LENGTH {
-                        let n = value
-                            .to_str()
+                    if headers.take(h.name, h.value) {
+                        continue;
+                    }
+                    let (name, value) = (h.name, h.value);
+                    if name.eq_ignore_ascii_case("content-length") {
+                        let n = std::str::from_utf8(value)
                             .ok()
                             .and_then(|v| v.trim().parse::<usize>().ok())
                             .ok_or_else(|| protocol("an invalid Content-Length"))?;
                         length = Some(n);
-                    } else if name == http::header::TRANSFER_ENCODING {
-                        chunked = value.as_bytes().eq_ignore_ascii_case(b"chunked");
-                    } else if name == http::header::CONNECTION {
-                        keep_alive &= !value.as_bytes().eq_ignore_ascii_case(b"close");
+                    } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                        chunked = value.eq_ignore_ascii_case(b"chunked");
+                    } else if name.eq_ignore_ascii_case("connection") {
+                        keep_alive &= !value.eq_ignore_ascii_case(b"close");
                     }
-                    headers.append(name, value);
                 }
                 let (body, end) = if chunked {
-                    read_chunked(conn, buf, head)?
+                    read_chunked(conn, buf, head, body)?
                 } else {
                     let n = length.unwrap_or(0);
                     if n > MAX_BODY {
@@ -552,7 +675,8 @@ fn read_answer(conn: &mut impl Read, buf: &mut ReadBuf) -> io::Result<(Answer, u
                     while buf.len < head + n {
                         buf.fill(conn)?;
                     }
-                    (buf.filled()[head..head + n].to_vec(), head + n)
+                    body.extend_from_slice(&buf.filled()[head..head + n]);
+                    (body, head + n)
                 };
                 return Ok((
                     Answer {
@@ -574,8 +698,8 @@ fn read_chunked(
     conn: &mut impl Read,
     buf: &mut ReadBuf,
     start: usize,
+    mut body: Vec<u8>,
 ) -> io::Result<(Vec<u8>, usize)> {
-    let mut body = Vec::new();
     let mut at = start;
     loop {
         let (size, size_len) = loop {
@@ -1044,14 +1168,21 @@ mod tests {
                 Ok(1)
             }
         }
-        let wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\nHTTP/1.1";
+        let wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\nlambda-runtime-TRACE-id: t1\r\nLambda-Runtime-Trace-Id: t2\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\nHTTP/1.1";
         let mut conn = Trickle(wire.to_vec(), 0);
         let mut buf = ReadBuf::new();
         buf.fill(&mut conn).unwrap();
-        let (answer, used, keep_alive) = read_answer(&mut conn, &mut buf).unwrap();
+        let (answer, used, keep_alive) = read_answer(&mut conn, &mut buf, Vec::new()).unwrap();
         assert_eq!(answer.status, 200);
         assert_eq!(answer.body, b"abcde");
-        assert_eq!(answer.headers["x-a"], "1");
+        assert_eq!(
+            answer.headers,
+            InvocationHeaders {
+                trace_id: Some(b"t1".to_vec()),
+                ..Default::default()
+            },
+            "the first of a name, in any case; other headers are not kept"
+        );
         assert!(keep_alive);
         assert_eq!(
             &buf.filled()[used..],
@@ -1069,7 +1200,7 @@ mod tests {
             let mut conn = Trickle(bad.to_vec(), 0);
             let mut buf = ReadBuf::new();
             buf.fill(&mut conn).unwrap();
-            let error = read_answer(&mut conn, &mut buf).err();
+            let error = read_answer(&mut conn, &mut buf, Vec::new()).err();
             assert!(
                 error.is_some_and(|e| e.kind() == io::ErrorKind::InvalidData),
                 "{}",
@@ -1083,7 +1214,7 @@ mod tests {
         );
         let mut buf = ReadBuf::new();
         buf.fill(&mut conn).unwrap();
-        let error = read_answer(&mut conn, &mut buf).err().unwrap();
+        let error = read_answer(&mut conn, &mut buf, Vec::new()).err().unwrap();
         assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
     }
 
@@ -1100,6 +1231,86 @@ mod tests {
                 "GET /.rt/2018-06-01/runtime/invocation/next",
             ]
         );
+    }
+
+    /// The context made from the kept headers is the one
+    /// `lambda_runtime::Context::new` makes from all of them.
+    #[test]
+    fn the_context_is_lambda_runtimes_context() {
+        let config = Arc::new(lambda_runtime::Config {
+            function_name: "f".into(),
+            memory: 128,
+            version: "$LATEST".into(),
+            log_stream: "s".into(),
+            log_group: "g".into(),
+        });
+        let client = r#"{"client":{"installation_id":"i","app_title":"t","app_version_name":"v","app_version_code":"c","app_package_name":"p"},"custom":{"k":"v"},"environment":{"e":"1"}}"#;
+        let identity = r#"{"cognitoIdentityId":"id","cognitoIdentityPoolId":"pool"}"#;
+        let cases: Vec<Vec<(&str, &[u8])>> = vec![
+            vec![("Lambda-Runtime-Deadline-Ms", b"1767258012020")],
+            vec![
+                ("Lambda-Runtime-Deadline-Ms", b"1767258012020"),
+                (
+                    "Lambda-Runtime-Invoked-Function-Arn",
+                    b"arn:aws:lambda:us-east-1:1:function:f",
+                ),
+                (
+                    "Lambda-Runtime-Trace-Id",
+                    b"Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+                ),
+                ("Lambda-Runtime-Client-Context", client.as_bytes()),
+                ("Lambda-Runtime-Cognito-Identity", identity.as_bytes()),
+                ("Lambda-Runtime-Aws-Tenant-Id", b"tenant-1"),
+                ("Content-Type", b"application/json"),
+            ],
+            vec![
+                ("lambda-runtime-deadline-ms", b"1"),
+                ("lambda-runtime-client-context", b""),
+                ("lambda-runtime-cognito-identity", b""),
+                ("lambda-runtime-trace-id", b"caf\xc3\xa9 \xff"),
+                ("lambda-runtime-aws-tenant-id", b""),
+            ],
+        ];
+        for case in cases {
+            let mut ours = InvocationHeaders::default();
+            let mut map = http::HeaderMap::new();
+            for (name, value) in &case {
+                ours.take(name, value);
+                map.append(
+                    http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    http::HeaderValue::from_bytes(value).unwrap(),
+                );
+            }
+            let expected = Context::new("rid", config.clone(), &map).unwrap();
+            assert_eq!(
+                ours.context("rid", config.clone()).unwrap(),
+                expected,
+                "{case:?}"
+            );
+        }
+        // What `Context::new` refuses (or panics on) is an error here.
+        for bad in [
+            vec![],
+            vec![("Lambda-Runtime-Deadline-Ms", &b"soon"[..])],
+            vec![
+                ("Lambda-Runtime-Deadline-Ms", b"1"),
+                ("Lambda-Runtime-Client-Context", b"{"),
+            ],
+            vec![
+                ("Lambda-Runtime-Deadline-Ms", b"1"),
+                ("Lambda-Runtime-Cognito-Identity", b"[]"),
+            ],
+            vec![
+                ("Lambda-Runtime-Deadline-Ms", b"1"),
+                ("Lambda-Runtime-Invoked-Function-Arn", b"arn\xc3\xa9"),
+            ],
+        ] {
+            let mut ours = InvocationHeaders::default();
+            for (name, value) in &bad {
+                ours.take(name, value);
+            }
+            assert!(ours.context("rid", config.clone()).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
