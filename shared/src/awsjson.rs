@@ -433,10 +433,10 @@ impl Client {
         extra: &[(&str, &str)],
         input: &impl serde::Serialize,
     ) -> Result<T, AwsError> {
-        let body = serde_json::to_vec(input)
+        let body = crate::json::to_vec(input)
             .map_err(|e| AwsError::Config(format!("{} {target} request: {e}", self.service)))?;
         let answer = self.call(target, extra, &body).await?;
-        serde_json::from_slice(&answer).map_err(|e| self.answer_error(e, &answer))
+        crate::json::from_bytes(&answer).map_err(|e| self.answer_error(e, &answer))
     }
 
     /// One signed request and its answer.

@@ -301,15 +301,14 @@ fn uuid_v4() -> String {
     let mut b: [u8; 16] = fastrand::u128(..).to_be_bytes();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    let mut out = String::with_capacity(36);
+    for (i, &x) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        crate::domain::push_hex(&mut out, x);
+    }
+    out
 }
 
 #[derive(Serialize)]
@@ -464,11 +463,17 @@ impl<'de> Deserialize<'de> for ItemDe {
                 f.write_str("a DynamoDB item")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ItemDe, A::Error> {
-                let mut item = HashMap::with_capacity(map.size_hint().unwrap_or(8));
+                // JSON does not say how many attributes follow: they are
+                // gathered first and the map is made once at its size, not
+                // grown (every growth hashes each key again).
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(16));
                 while let Some(k) = map.next_key::<String>()? {
                     let v: AvDe = map.next_value()?;
-                    item.insert(k, v.0);
+                    pairs.push((k, v.0));
                 }
+                let mut item = HashMap::with_capacity(pairs.len());
+                // A repeated name keeps its last value, as inserting did.
+                item.extend(pairs);
                 Ok(ItemDe(item))
             }
         }

@@ -622,7 +622,10 @@ impl Conn {
                 Ok(_) => {}
             }
         }
-        Ok(self.buf.drain(..n).collect())
+        // Copied whole; collecting the drained bytes went one at a time.
+        let body = self.buf[..n].to_vec();
+        self.buf.drain(..n);
+        Ok(body)
     }
 
     async fn read_to_end(&mut self) -> Result<Vec<u8>, Failure> {

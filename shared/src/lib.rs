@@ -24,6 +24,7 @@ pub mod https;
 pub mod idempotency;
 pub mod inbox;
 pub mod ingest;
+pub mod json;
 pub mod jwt;
 pub mod lambda;
 pub mod media;

@@ -550,3 +550,19 @@ fn when_no_endpoint_is_configured_it_should_be_the_one_the_sdk_resolves() {
         "no region, no endpoint"
     );
 }
+
+#[test]
+fn a_client_token_should_be_a_random_version_4_uuid() {
+    let a = uuid_v4();
+    assert_eq!(a.len(), 36, "{a}");
+    for (i, c) in a.char_indices() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            assert_eq!(c, '-', "{a}");
+        } else {
+            assert!(c.is_ascii_hexdigit() && !c.is_ascii_uppercase(), "{a}");
+        }
+    }
+    assert_eq!(&a[14..15], "4", "version 4: {a}");
+    assert!("89ab".contains(&a[19..20]), "RFC 4122 variant: {a}");
+    assert_ne!(a, uuid_v4());
+}

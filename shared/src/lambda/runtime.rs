@@ -116,7 +116,7 @@ where
         };
         set_trace_env(context.xray_trace_id.as_deref());
         let span = lambda_runtime::layers::trace::request_span(&context);
-        let payload: Result<E, _> = serde_json::from_slice(&event.body);
+        let payload: Result<E, _> = crate::json::from_bytes(&event.body);
         api.recycle(event.body);
         let payload = match payload {
             Ok(p) => p,
