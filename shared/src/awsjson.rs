@@ -435,7 +435,17 @@ impl Client {
     ) -> Result<T, AwsError> {
         let body = crate::json::to_vec(input)
             .map_err(|e| AwsError::Config(format!("{} {target} request: {e}", self.service)))?;
-        let answer = self.call(target, extra, &body).await?;
+        self.call_body(target, extra, &body).await
+    }
+
+    /// [`call_json`](Self::call_json) of a body already written as JSON.
+    pub async fn call_body<T: serde::de::DeserializeOwned>(
+        &self,
+        target: &str,
+        extra: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<T, AwsError> {
+        let answer = self.call(target, extra, body).await?;
         crate::json::from_bytes(&answer).map_err(|e| self.answer_error(e, &answer))
     }
 

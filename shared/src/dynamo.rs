@@ -30,13 +30,11 @@ use std::collections::HashMap;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::ser::{self, SerializeMap, SerializeSeq, Serializer};
+use serde::ser::{self, SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 
 use crate::awsjson::{self, AwsError};
@@ -252,12 +250,10 @@ impl Dynamo {
         items: &[TransactWriteItem],
         token: &str,
     ) -> Result<(), TransactError> {
-        let input = TransactInput {
-            transact_items: items,
-            client_request_token: token,
-        };
+        let body = write::transact_body(items, token).map_err(AwsError::Config)?;
         match self
-            .call::<IgnoredAny>("DynamoDB_20120810.TransactWriteItems", &input)
+            .client
+            .call_body::<IgnoredAny>("DynamoDB_20120810.TransactWriteItems", &[], &body)
             .await
         {
             Ok(_) => Ok(()),
@@ -309,97 +305,6 @@ fn uuid_v4() -> String {
         crate::domain::push_hex(&mut out, x);
     }
     out
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct TransactInput<'a> {
-    #[serde(serialize_with = "transact_items")]
-    transact_items: &'a [TransactWriteItem],
-    client_request_token: &'a str,
-}
-
-fn transact_items<S: Serializer>(items: &&[TransactWriteItem], s: S) -> Result<S::Ok, S::Error> {
-    let mut seq = s.serialize_seq(Some(items.len()))?;
-    for item in items.iter() {
-        seq.serialize_element(&TxItem(item))?;
-    }
-    seq.end()
-}
-
-/// One write of a transaction, as `{"Put": {...}}` and so on.
-struct TxItem<'a>(&'a TransactWriteItem);
-
-/// The fields of a transaction's write (every kind has a subset).
-#[derive(Serialize, Default)]
-#[serde(rename_all = "PascalCase")]
-struct Write<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    item: Option<Attrs<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    key: Option<Attrs<'a>>,
-    table_name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    update_expression: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    condition_expression: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expression_attribute_names: Option<&'a HashMap<String, String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expression_attribute_values: Option<Attrs<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    return_values_on_condition_check_failure: Option<&'a str>,
-}
-
-impl Serialize for TxItem<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let t = self.0;
-        fn rv(r: Option<&ReturnValuesOnConditionCheckFailure>) -> Option<&str> {
-            r.map(|r| r.as_str())
-        }
-        // The fields every kind of write has, then the kind's own.
-        macro_rules! write_of {
-            ($w:expr, $($field:ident: $value:expr),*) => {
-                Write {
-                    table_name: $w.table_name(),
-                    expression_attribute_names: $w.expression_attribute_names(),
-                    expression_attribute_values: $w.expression_attribute_values().map(Attrs),
-                    return_values_on_condition_check_failure: rv(
-                        $w.return_values_on_condition_check_failure(),
-                    ),
-                    $($field: $value,)*
-                    ..Default::default()
-                }
-            };
-        }
-        let (kind, write) = if let Some(p) = t.put() {
-            (
-                "Put",
-                write_of!(p, item: Some(Attrs(p.item())), condition_expression: p.condition_expression()),
-            )
-        } else if let Some(u) = t.update() {
-            (
-                "Update",
-                write_of!(u, key: Some(Attrs(u.key())), update_expression: Some(u.update_expression()),
-                    condition_expression: u.condition_expression()),
-            )
-        } else if let Some(d) = t.delete() {
-            (
-                "Delete",
-                write_of!(d, key: Some(Attrs(d.key())), condition_expression: d.condition_expression()),
-            )
-        } else if let Some(c) = t.condition_check() {
-            (
-                "ConditionCheck",
-                write_of!(c, key: Some(Attrs(c.key())), condition_expression: Some(c.condition_expression())),
-            )
-        } else {
-            return Err(ser::Error::custom("a transaction item with no write"));
-        };
-        let mut map = s.serialize_map(Some(1))?;
-        map.serialize_entry(kind, &write)?;
-        map.end()
-    }
 }
 
 /// An item (or key, or expression values) in DynamoDB's JSON.
@@ -618,3 +523,4 @@ impl<'de> Deserialize<'de> for ListDe {
 
 #[cfg(test)]
 mod tests;
+mod write;

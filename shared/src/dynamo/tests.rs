@@ -566,3 +566,26 @@ fn a_client_token_should_be_a_random_version_4_uuid() {
     assert!("89ab".contains(&a[19..20]), "RFC 4122 variant: {a}");
     assert_ne!(a, uuid_v4());
 }
+
+#[test]
+fn a_string_written_by_hand_should_be_what_serde_json_writes() {
+    let mut every_byte = String::new();
+    for c in (0u8..0x80).map(char::from) {
+        every_byte.push(c);
+    }
+    for s in [
+        "",
+        "plain",
+        "quote \" backslash \\ slash /",
+        "line\nfeed\r\ttab\u{8}\u{c}",
+        "caf\u{e9} \u{1f600} \u{2028}",
+        every_byte.as_str(),
+    ] {
+        let mut out = Vec::new();
+        super::write::string(&mut out, s);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            serde_json::to_string(s).unwrap()
+        );
+    }
+}
