@@ -42,61 +42,35 @@ struct Fields<'a> {
 }
 
 fn tx_item(out: &mut Vec<u8>, t: &TransactWriteItem) -> Result<(), String> {
-    let (kind, f) = if let Some(p) = t.put() {
-        let f = Fields {
-            item: Some(p.item()),
-            key: None,
-            table_name: p.table_name(),
-            update_expression: None,
-            condition_expression: p.condition_expression(),
-            names: p.expression_attribute_names(),
-            values: p.expression_attribute_values(),
-            return_values: p
-                .return_values_on_condition_check_failure()
-                .map(|r| r.as_str()),
+    // The fields every kind of write has, then the kind's own (the SDK's
+    // four write types share no trait).
+    macro_rules! fields {
+        ($w:expr, $($field:ident: $value:expr),*) => {
+            Fields {
+                table_name: $w.table_name(),
+                names: $w.expression_attribute_names(),
+                values: $w.expression_attribute_values(),
+                return_values: $w.return_values_on_condition_check_failure().map(|r| r.as_str()),
+                $($field: $value,)*
+            }
         };
+    }
+    let (kind, f) = if let Some(p) = t.put() {
+        let f = fields!(p, item: Some(p.item()), key: None, update_expression: None,
+            condition_expression: p.condition_expression());
         ("Put", f)
     } else if let Some(u) = t.update() {
-        let f = Fields {
-            item: None,
-            key: Some(u.key()),
-            table_name: u.table_name(),
+        let f = fields!(u, item: None, key: Some(u.key()),
             update_expression: Some(u.update_expression()),
-            condition_expression: u.condition_expression(),
-            names: u.expression_attribute_names(),
-            values: u.expression_attribute_values(),
-            return_values: u
-                .return_values_on_condition_check_failure()
-                .map(|r| r.as_str()),
-        };
+            condition_expression: u.condition_expression());
         ("Update", f)
     } else if let Some(d) = t.delete() {
-        let f = Fields {
-            item: None,
-            key: Some(d.key()),
-            table_name: d.table_name(),
-            update_expression: None,
-            condition_expression: d.condition_expression(),
-            names: d.expression_attribute_names(),
-            values: d.expression_attribute_values(),
-            return_values: d
-                .return_values_on_condition_check_failure()
-                .map(|r| r.as_str()),
-        };
+        let f = fields!(d, item: None, key: Some(d.key()), update_expression: None,
+            condition_expression: d.condition_expression());
         ("Delete", f)
     } else if let Some(c) = t.condition_check() {
-        let f = Fields {
-            item: None,
-            key: Some(c.key()),
-            table_name: c.table_name(),
-            update_expression: None,
-            condition_expression: Some(c.condition_expression()),
-            names: c.expression_attribute_names(),
-            values: c.expression_attribute_values(),
-            return_values: c
-                .return_values_on_condition_check_failure()
-                .map(|r| r.as_str()),
-        };
+        let f = fields!(c, item: None, key: Some(c.key()), update_expression: None,
+            condition_expression: Some(c.condition_expression()));
         ("ConditionCheck", f)
     } else {
         return Err("a transaction item with no write".into());
