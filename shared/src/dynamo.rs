@@ -302,7 +302,7 @@ fn uuid_v4() -> String {
         if matches!(i, 4 | 6 | 8 | 10) {
             out.push('-');
         }
-        crate::domain::push_hex(&mut out, x);
+        crate::sigv4::push_hex(&mut out, &[x]);
     }
     out
 }

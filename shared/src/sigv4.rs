@@ -239,7 +239,7 @@ fn trim_all(value: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-fn push_hex(out: &mut String, bytes: &[u8]) {
+pub(crate) fn push_hex(out: &mut String, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for b in bytes {
         out.push(HEX[(b >> 4) as usize] as char);

@@ -137,18 +137,8 @@ pub fn short_hash(parts: &[&str]) -> String {
     }
     let digest = h.finalize();
     let mut out = String::with_capacity(26);
-    for &b in digest.iter().take(13) {
-        push_hex(&mut out, b);
-    }
+    crate::sigv4::push_hex(&mut out, &digest[..13]);
     out
-}
-
-/// `b` as two lower-case hex digits (what `format!("{b:02x}")` writes,
-/// without formatting machinery or an allocation per byte).
-pub fn push_hex(out: &mut String, b: u8) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    out.push(DIGITS[usize::from(b >> 4)] as char);
-    out.push(DIGITS[usize::from(b & 0xf)] as char);
 }
 
 /// A participant's side in a booking chat.
@@ -390,7 +380,7 @@ mod tests {
     fn hex_digits_should_be_what_format_writes() {
         for b in 0..=u8::MAX {
             let mut out = String::new();
-            super::push_hex(&mut out, b);
+            crate::sigv4::push_hex(&mut out, &[b]);
             assert_eq!(out, format!("{b:02x}"));
         }
         // SHA-256 of "twilio\0SMabc\0", its first 13 bytes.
