@@ -506,6 +506,12 @@ impl RuntimeApi {
         };
         conn.write_all(&self.request).map_err(stale)?;
         if self.buf.len == 0 {
+            if self.posted.is_some() {
+                // The answer to the POST comes first and on its own is a
+                // hundred-odd bytes; the event follows once there is one.
+                // Sleep through the first: wake once, for both.
+                wait_for_both(conn).map_err(stale)?;
+            }
             self.buf.fill(conn).map_err(stale)?;
         }
         if let Some(posted) = self.posted.take() {
@@ -570,6 +576,56 @@ impl Posted {
             ))),
         }
     }
+}
+
+/// What a POST's answer and the `GET …/next` answer sent with it always
+/// come to together: the event's head alone, with its request id, deadline,
+/// ARN and trace id headers, is longer.
+const BOTH_ANSWERS_AT_LEAST: libc::c_int = 256;
+
+/// How long [`wait_for_both`] sleeps through a POST's answer at most.
+const BOTH_ANSWERS_WAIT_MS: libc::c_int = 250;
+
+/// Wait until `conn` holds both the answer to a POST and the start of the
+/// event asked for with it, or the POST's answer and a quarter second has
+/// passed: the POST's answer alone, a hundred-odd bytes, then no longer
+/// wakes the process a moment before the event does. Linux wakes a poller
+/// only once `SO_RCVLOWAT` bytes are there (or at end of stream, or on an
+/// error). The wait is bounded, so a Runtime API with shorter answers than
+/// Lambda's costs at most that quarter second per event, never a hang; any
+/// failure to wait only costs the wakeup it would save. The socket is
+/// left as it was (reads wake at the first byte again), or this is an
+/// error.
+fn wait_for_both(conn: &TcpStream) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = conn.as_raw_fd();
+    let set_low_water = |bytes: libc::c_int| {
+        // SAFETY: a socket and a pointer to an int of the size given.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVLOWAT,
+                (&bytes as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        }
+    };
+    if set_low_water(BOTH_ANSWERS_AT_LEAST) != 0 {
+        return Ok(());
+    }
+    let mut pollfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one pollfd, as counted. EINTR and the timeout both end the
+    // wait early, which is harmless.
+    unsafe { libc::poll(&mut pollfd, 1, BOTH_ANSWERS_WAIT_MS) };
+    if set_low_water(1) != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Bytes read from a connection and not yet consumed. The storage stays
@@ -783,6 +839,9 @@ mod tests {
         Drop,
         /// These bytes as the answer.
         Raw(&'static str),
+        /// These bytes as the answer, in two writes 300 ms apart (longer
+        /// than `BOTH_ANSWERS_WAIT_MS`).
+        Split(&'static str, &'static str),
     }
 
     /// A request the fake received: `METHOD path`, the error-type header,
@@ -855,6 +914,17 @@ mod tests {
                         ),
                         Step::Drop => continue 'conns,
                         Step::Raw(answer) => answer.to_string(),
+                        Step::Split(first, rest) => {
+                            seen.push(Seen {
+                                line,
+                                error_type,
+                                body,
+                            });
+                            conn.write_all(first.as_bytes()).unwrap();
+                            std::thread::sleep(std::time::Duration::from_millis(300));
+                            conn.write_all(rest.as_bytes()).unwrap();
+                            continue;
+                        }
                     };
                     seen.push(Seen {
                         line,
@@ -935,6 +1005,22 @@ mod tests {
             }),
         )
         .await
+    }
+
+    /// [`serve_echo`] on its own thread, failing the test if it has not
+    /// returned within `secs` (its reads block, so a timer on the same
+    /// thread would never fire).
+    fn serve_echo_within(addr: String, secs: u64) -> Result<(), String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let _ = tx.send(rt.block_on(serve_echo(addr)).map_err(|e| e.to_string()));
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(secs))
+            .expect("the loop waited for ever")
     }
 
     #[tokio::test]
@@ -1072,6 +1158,61 @@ mod tests {
         assert_eq!(
             lines[3],
             "POST /2018-06-01/runtime/invocation/next/response"
+        );
+    }
+
+    /// An event answer far shorter than Lambda's: with a 40-byte answer to
+    /// the POST before it, the two come to less than
+    /// `BOTH_ANSWERS_AT_LEAST`.
+    const SHORT_EVENT: &str = "HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: s\r\n\
+         Lambda-Runtime-Deadline-Ms: 1\r\nContent-Length: 7\r\n\r\n{\"n\":2}";
+
+    #[test]
+    fn answers_shorter_than_lambdas_are_waited_for_a_moment_not_for_ever() {
+        assert!(40 + SHORT_EVENT.len() < BOTH_ANSWERS_AT_LEAST as usize);
+        let (addr, server) = fake(vec![
+            ev("a-1", r#"{"n":1}"#),
+            Step::Status(202),
+            Step::Raw(SHORT_EVENT),
+            Step::Status(202),
+        ]);
+        serve_echo_within(addr, 20).unwrap_err();
+        let got = server.join().unwrap();
+        assert_eq!(got.len(), 5, "{got:?}");
+        assert_eq!(
+            got[3],
+            seen(
+                "POST /2018-06-01/runtime/invocation/s/response",
+                None,
+                json!({"n": 2, "id": "s"})
+            )
+        );
+    }
+
+    #[test]
+    fn after_the_wait_a_read_wakes_at_the_first_byte_again() {
+        // The POST's answer and the event's first bytes come to less than
+        // `BOTH_ANSWERS_AT_LEAST`, then nothing for longer than the wait:
+        // the rest of the event (also less than that) must still be read.
+        let (addr, server) = fake(vec![
+            ev("a-1", r#"{"n":1}"#),
+            Step::Status(202),
+            Step::Split(
+                "HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: s\r\n",
+                "Lambda-Runtime-Deadline-Ms: 1\r\nContent-Length: 7\r\n\r\n{\"n\":2}",
+            ),
+            Step::Status(202),
+        ]);
+        serve_echo_within(addr, 20).unwrap_err();
+        let got = server.join().unwrap();
+        assert_eq!(got.len(), 5, "{got:?}");
+        assert_eq!(
+            got[3],
+            seen(
+                "POST /2018-06-01/runtime/invocation/s/response",
+                None,
+                json!({"n": 2, "id": "s"})
+            )
         );
     }
 
