@@ -77,6 +77,15 @@ CG_CPU = "/sys/fs/cgroup/cpu"
 CG_ACCT = "/sys/fs/cgroup/cpuacct"
 
 
+def template_global(name):
+    """The value template.yaml's Globals give every function as `name`."""
+    import re
+    with open(os.path.join(ROOT, "template.yaml")) as fh:
+        globals_part = fh.read().split("\nResources:", 1)[0]
+    m = re.search(rf"^\s+{re.escape(name)}:\s*(\S+)\s*$", globals_part, re.M)
+    return m.group(1) if m else None
+
+
 # ---------------------------------------------------------------- TLS stub
 def make_cert(dirpath, kind="ec"):
     """The stub's self-signed certificate: ECDSA P-256 (`ec`, what earlier
@@ -682,6 +691,9 @@ def main():
                  "PUBLIC_BASE_URL": "https://abcd123456.execute-api.us-east-1.amazonaws.com",
                  "DEFAULT_ORG_ID": "org_bench"}.items():
         env.setdefault(k, v)
+    # As deployed: the glibc tunables template.yaml gives every function
+    # (an empty GLIBC_TUNABLES in the environment measures glibc's defaults).
+    env.setdefault("GLIBC_TUNABLES", template_global("GLIBC_TUNABLES") or "")
     env.setdefault("TWILIO_CONVERSATIONS_BASE_URL", f"https://localhost:{stub.port}")
     env.setdefault("TWILIO_API_BASE_URL", f"https://localhost:{stub.port}")
     env.setdefault("QUEUE_URL", f"https://localhost:{stub.port}/123456789012/messaging-local-InboundQueue")
