@@ -7,8 +7,11 @@ use std::future::Future;
 
 use crate::app::{App, Core};
 
+pub mod http_event;
 pub mod log;
 pub mod runtime;
+
+pub use http_event::HttpEvent;
 
 /// JSON logs in Lambda (one line per event, [`log::JsonLines`]), readable
 /// ones on a terminal. `RUST_LOG` filters by level and target (`info`,
@@ -160,7 +163,7 @@ pub fn guarded_service<D, F, Fut>(
     deps: &'static D,
     handler: F,
 ) -> impl lambda_runtime::Service<
-    lambda_runtime::LambdaEvent<ApiGatewayV2httpRequest>,
+    lambda_runtime::LambdaEvent<HttpEvent>,
     Response = impl serde::Serialize + Send + 'static,
     Error = Infallible,
 > + Clone
@@ -170,18 +173,16 @@ where
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
     let handler = std::sync::Arc::new(handler);
-    lambda_runtime::service_fn(
-        move |event: lambda_runtime::LambdaEvent<ApiGatewayV2httpRequest>| {
-            let fut = http_request(event.payload, event.context).map(|req| handler(deps, req));
-            async move {
-                let response = match fut {
-                    Ok(fut) => fut.await,
-                    Err(refused) => refused.into_response(),
-                };
-                Ok::<_, Infallible>(api_gateway_response(response))
-            }
-        },
-    )
+    lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<HttpEvent>| {
+        let fut = http_request(event.payload.0, event.context).map(|req| handler(deps, req));
+        async move {
+            let response = match fut {
+                Ok(fut) => fut.await,
+                Err(refused) => refused.into_response(),
+            };
+            Ok::<_, Infallible>(api_gateway_response(response))
+        }
+    })
 }
 
 /// The request a handler gets: what `lambda_http`'s adapter builds from an
@@ -444,9 +445,9 @@ pub fn host_is_plain(host: &str) -> bool {
 /// a function and checked to be `method path`. The functions' unit tests
 /// load their events with this, so the events cannot drift from the routes.
 pub fn sample_request(event: &str, method: &str, path: &str) -> Result<Request, String> {
-    let event: ApiGatewayV2httpRequest = serde_json::from_str(event)
+    let event: HttpEvent = serde_json::from_str(event)
         .map_err(|e| format!("not an API Gateway HTTP API event: {e}"))?;
-    let req = http_request(event, lambda_runtime::Context::default())
+    let req = http_request(event.0, lambda_runtime::Context::default())
         .map_err(|e| format!("not a request: {e:?}"))?;
     if req.method().as_str() != method || req.uri().path() != path {
         return Err(format!(

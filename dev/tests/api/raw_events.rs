@@ -51,7 +51,10 @@ async fn when_a_raw_event_cannot_be_a_request_the_function_should_answer_400_not
     let mut service = shared::lambda::guarded_service(&t.app.core, list_conversations::handle);
     let mut call = async |event| {
         let resp = service
-            .call(LambdaEvent::new(event, Context::default()))
+            .call(LambdaEvent::new(
+                shared::lambda::HttpEvent(event),
+                Context::default(),
+            ))
             .await
             .map(|r| serde_json::to_value(r).unwrap())
             .unwrap();
