@@ -55,6 +55,7 @@ import http.server
 import json
 import os
 import queue
+import re
 import socket
 import ssl
 import statistics
@@ -79,7 +80,6 @@ CG_ACCT = "/sys/fs/cgroup/cpuacct"
 
 def template_global(name):
     """The value template.yaml's Globals give every function as `name`."""
-    import re
     with open(os.path.join(ROOT, "template.yaml")) as fh:
         globals_part = fh.read().split("\nResources:", 1)[0]
     m = re.search(rf"^\s+{re.escape(name)}:\s*(\S+)\s*$", globals_part, re.M)

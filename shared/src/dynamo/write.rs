@@ -2,8 +2,9 @@
 //! the message paths (a stored message, its SID claim and the conversation's
 //! update, ~4 KB), where serde_json's serializer spent more instructions
 //! per byte than anything else in process-inbound (a call into the writer
-//! per quote, key and value; BENCHMARKS.md, "Round 14"). The JSON is the
-//! serde form's (`TxItem`, `Attrs`, `Av`), field for field; the
+//! per quote, key and value; BENCHMARKS.md, "Round 14"). The JSON is what
+//! the serde form it replaced wrote, field for field (items and values as
+//! `Attrs` and `Av` still write them for the other requests); the
 //! request-equality tests compare it with the SDK's.
 
 use std::collections::HashMap;
@@ -212,7 +213,7 @@ fn value(out: &mut Vec<u8>, v: &AttributeValue) -> Result<(), String> {
 /// `s` as a JSON string, escaped as serde_json escapes it: `"`, `\` and
 /// the control characters; everything else (UTF-8 included) as it is.
 pub(super) fn string(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+    use crate::sigv4::HEX_DIGITS as HEX;
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');

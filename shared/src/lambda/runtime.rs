@@ -886,6 +886,8 @@ mod tests {
                         });
                         break 'conns;
                     };
+                    // What is sent after a pause, if anything.
+                    let mut later = None;
                     let answer = match step {
                         Step::Event { id, body, chunked } => {
                             let head = format!(
@@ -915,15 +917,8 @@ mod tests {
                         Step::Drop => continue 'conns,
                         Step::Raw(answer) => answer.to_string(),
                         Step::Split(first, rest) => {
-                            seen.push(Seen {
-                                line,
-                                error_type,
-                                body,
-                            });
-                            conn.write_all(first.as_bytes()).unwrap();
-                            std::thread::sleep(std::time::Duration::from_millis(300));
-                            conn.write_all(rest.as_bytes()).unwrap();
-                            continue;
+                            later = Some(rest);
+                            first.to_string()
                         }
                     };
                     seen.push(Seen {
@@ -932,6 +927,10 @@ mod tests {
                         body,
                     });
                     conn.write_all(answer.as_bytes()).unwrap();
+                    if let Some(rest) = later {
+                        std::thread::sleep(std::time::Duration::from_millis(300));
+                        conn.write_all(rest.as_bytes()).unwrap();
+                    }
                     if answer.contains("Connection: close") {
                         continue 'conns;
                     }
