@@ -294,7 +294,7 @@ pub struct RuntimeApi {
     /// What comes before `/2018-06-01/…` in every path: empty in Lambda,
     /// `/.rt` under `cargo lambda watch`.
     prefix: String,
-    conn: Option<TcpStream>,
+    conn: Option<Conn>,
     /// Bytes read from the connection and not yet consumed.
     buf: ReadBuf,
     /// What the next exchange sends: an answer queued by [`respond`] or
@@ -470,9 +470,9 @@ impl RuntimeApi {
     fn try_exchange(&mut self) -> io::Result<Answer> {
         let reused = self.conn.is_some();
         if !reused {
-            let conn = TcpStream::connect(&self.authority)?;
-            conn.set_nodelay(true)?;
-            self.conn = Some(conn);
+            let stream = TcpStream::connect(&self.authority)?;
+            stream.set_nodelay(true)?;
+            self.conn = Some(Conn::new(stream));
             self.buf.clear();
         }
         let result = self.send_and_read(reused);
@@ -510,9 +510,10 @@ impl RuntimeApi {
                 // The answer to the POST comes first and on its own is a
                 // hundred-odd bytes; the event follows once there is one.
                 // Sleep through the first: wake once, for both.
-                wait_for_both(conn).map_err(stale)?;
+                self.buf.fill(&mut Both(conn)).map_err(stale)?;
+            } else {
+                self.buf.fill(conn).map_err(stale)?;
             }
-            self.buf.fill(conn).map_err(stale)?;
         }
         if let Some(posted) = self.posted.take() {
             let spare = std::mem::take(&mut self.spare);
@@ -583,49 +584,124 @@ impl Posted {
 /// ARN and trace id headers, is longer.
 const BOTH_ANSWERS_AT_LEAST: libc::c_int = 256;
 
-/// How long [`wait_for_both`] sleeps through a POST's answer at most.
-const BOTH_ANSWERS_WAIT_MS: libc::c_int = 250;
+/// How long a read for both answers sleeps through a POST's answer at most.
+const BOTH_ANSWERS_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// Wait until `conn` holds both the answer to a POST and the start of the
-/// event asked for with it, or the POST's answer and a quarter second has
-/// passed: the POST's answer alone, a hundred-odd bytes, then no longer
-/// wakes the process a moment before the event does. Linux wakes a poller
-/// only once `SO_RCVLOWAT` bytes are there (or at end of stream, or on an
-/// error). The wait is bounded, so a Runtime API with shorter answers than
-/// Lambda's costs at most that quarter second per event, never a hang; any
-/// failure to wait only costs the wakeup it would save. The socket is
-/// left as it was (reads wake at the first byte again), or this is an
-/// error.
-fn wait_for_both(conn: &TcpStream) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let fd = conn.as_raw_fd();
-    let set_low_water = |bytes: libc::c_int| {
+/// The connection to the Runtime API, and what its socket's receive
+/// low-water mark (`SO_RCVLOWAT`) is set to.
+///
+/// After an invocation's answer and the next `GET …/next` go out, the
+/// answer to the POST comes first and on its own (a hundred-odd bytes)
+/// would wake the process a moment before the event does. A read for both
+/// ([`Both`]) is a blocking read with the mark at
+/// [`BOTH_ANSWERS_AT_LEAST`]: Linux wakes the reader only once that many
+/// bytes are queued (or at end of stream, or on an error), so one wakeup
+/// brings both. Its wait is bounded by `SO_RCVTIMEO` ([`BOTH_ANSWERS_WAIT`]),
+/// after which the read returns what came, or reads again the plain way:
+/// a Runtime API with shorter answers than Lambda's costs at most that
+/// quarter second per event, never a hang. Every other read sets the mark
+/// back to one byte first, so it wakes at the first byte.
+///
+/// The socket keeps its settings between reads: when each event arrives in
+/// one piece (Lambda's are sent in one write), a warm invocation reads with
+/// one `recv` and no `setsockopt` or `poll` at all.
+struct Conn {
+    stream: TcpStream,
+    /// `SO_RCVLOWAT` as last set: 1 (the default) or
+    /// [`BOTH_ANSWERS_AT_LEAST`].
+    low_water: libc::c_int,
+    /// Whether `SO_RCVTIMEO` is set ([`BOTH_ANSWERS_WAIT`]); from the first
+    /// read for both on, plain reads that time out read again.
+    timed: bool,
+}
+
+impl Conn {
+    fn new(stream: TcpStream) -> Self {
+        Conn {
+            stream,
+            low_water: 1,
+            timed: false,
+        }
+    }
+
+    fn set_low_water(&mut self, bytes: libc::c_int) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        if self.low_water == bytes {
+            return Ok(());
+        }
         // SAFETY: a socket and a pointer to an int of the size given.
-        unsafe {
+        let failed = unsafe {
             libc::setsockopt(
-                fd,
+                self.stream.as_raw_fd(),
                 libc::SOL_SOCKET,
                 libc::SO_RCVLOWAT,
                 (&bytes as *const libc::c_int).cast(),
                 std::mem::size_of::<libc::c_int>() as libc::socklen_t,
             )
+        } != 0;
+        if failed {
+            return Err(io::Error::last_os_error());
         }
-    };
-    if set_low_water(BOTH_ANSWERS_AT_LEAST) != 0 {
-        return Ok(());
+        self.low_water = bytes;
+        Ok(())
     }
-    let mut pollfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one pollfd, as counted. EINTR and the timeout both end the
-    // wait early, which is harmless.
-    unsafe { libc::poll(&mut pollfd, 1, BOTH_ANSWERS_WAIT_MS) };
-    if set_low_water(1) != 0 {
-        return Err(io::Error::last_os_error());
+
+    /// A read for both answers (see [`Conn`]). A failure to set the socket
+    /// up for it only costs the wakeup it would save: the read is then a
+    /// plain one.
+    fn read_both(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if !self.timed {
+            if self
+                .stream
+                .set_read_timeout(Some(BOTH_ANSWERS_WAIT))
+                .is_err()
+            {
+                return self.read(out);
+            }
+            self.timed = true;
+        }
+        if self.set_low_water(BOTH_ANSWERS_AT_LEAST).is_err() {
+            return self.read(out);
+        }
+        match self.stream.read(out) {
+            // Nothing at all within the wait: wait on the plain way.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.read(out),
+            other => other,
+        }
     }
-    Ok(())
+}
+
+/// A plain read: it returns as soon as there is a byte.
+impl Read for Conn {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        self.set_low_water(1)?;
+        loop {
+            match self.stream.read(out) {
+                // `SO_RCVTIMEO` ran out before anything came: wait again.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.timed => continue,
+                other => return other,
+            }
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.stream.write(bytes)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+/// [`Conn`]'s read for both answers, as a [`Read`].
+struct Both<'a>(&'a mut Conn);
+
+impl Read for Both<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        self.0.read_both(out)
+    }
 }
 
 /// Bytes read from a connection and not yet consumed. The storage stays
@@ -840,7 +916,7 @@ mod tests {
         /// These bytes as the answer.
         Raw(&'static str),
         /// These bytes as the answer, in two writes 300 ms apart (longer
-        /// than `BOTH_ANSWERS_WAIT_MS`).
+        /// than `BOTH_ANSWERS_WAIT`).
         Split(&'static str, &'static str),
     }
 
@@ -1204,6 +1280,66 @@ mod tests {
             "HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: s\r\n",
             "Lambda-Runtime-Deadline-Ms: 1\r\nContent-Length: 7\r\n\r\n{\"n\":2}",
         ));
+    }
+
+    /// The receive low-water mark of `conn`'s socket, as the kernel has it.
+    fn low_water_of(conn: &Conn) -> libc::c_int {
+        use std::os::fd::AsRawFd;
+        let mut bytes: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: a socket, and an int with its size.
+        let rc = unsafe {
+            libc::getsockopt(
+                conn.stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVLOWAT,
+                (&mut bytes as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0);
+        bytes
+    }
+
+    /// `bytes` written to `server` after `ms` milliseconds, on another
+    /// thread that hands `server` back.
+    fn write_later(mut server: TcpStream, ms: u64, bytes: &'static [u8]) -> JoinHandle<TcpStream> {
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            server.write_all(bytes).unwrap();
+            server
+        })
+    }
+
+    #[test]
+    fn reads_for_both_answers_and_plain_reads_set_the_socket_as_they_need() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut conn = Conn::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
+        let (mut server, _) = listener.accept().unwrap();
+        let mut out = [0u8; 1024];
+
+        // Both answers in one piece: one read, and the mark stays set for
+        // the next read for both.
+        server.write_all(&[b'a'; 300]).unwrap();
+        assert_eq!(Both(&mut conn).read(&mut out).unwrap(), 300);
+        assert_eq!(low_water_of(&conn), BOTH_ANSWERS_AT_LEAST);
+
+        // Less than the mark, then nothing: what came, once the wait is over.
+        server.write_all(&[b'b'; 40]).unwrap();
+        assert_eq!(Both(&mut conn).read(&mut out).unwrap(), 40);
+
+        // Nothing at all within the wait: the read goes on waiting.
+        let server = write_later(server, 400, b"0123456789");
+        assert_eq!(Both(&mut conn).read(&mut out).unwrap(), 10);
+        let server = server.join().unwrap();
+
+        // A plain read: the mark is one byte again, and a read that outlasts
+        // the socket's timeout goes on waiting too.
+        let server = write_later(server, 400, b"c");
+        assert_eq!(conn.read(&mut out).unwrap(), 1);
+        assert_eq!(low_water_of(&conn), 1);
+        drop(server.join().unwrap());
+        assert_eq!(conn.read(&mut out).unwrap(), 0, "end of stream");
     }
 
     #[tokio::test]
