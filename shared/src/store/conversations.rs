@@ -212,11 +212,11 @@ impl ConversationStore for Store {
                 })
                 .await
                 .map_err(wire_err)?;
-            for item in &page.items {
-                let sk = get_s(item, "SK").unwrap_or_default();
-                if sk == META_SK {
+            for item in page.items {
+                let sk = item.get("SK").and_then(|v| v.as_s().ok());
+                if sk.is_some_and(|sk| sk == META_SK) {
                     meta = Some(meta_from(item)?);
-                } else if sk.starts_with("#PART#") {
+                } else if sk.is_some_and(|sk| sk.starts_with("#PART#")) {
                     participants.push(participant_from(item)?);
                 }
             }
@@ -235,7 +235,7 @@ impl ConversationStore for Store {
         let keys: Vec<Item> = ids.iter().map(|id| key(conv_pk(id), META_SK)).collect();
         let mut found = HashMap::new();
         for item in self.batch_get(keys).await? {
-            let m = meta_from(&item)?;
+            let m = meta_from(item)?;
             found.insert(m.id.clone(), m);
         }
         Ok(found)
@@ -449,46 +449,53 @@ fn inbox_fields(i: &mut Item, m: &ConversationMeta, inbox: &InboxMeta) {
     }
 }
 
-pub(super) fn meta_from(i: &Item) -> Result<ConversationMeta, StoreError> {
-    let participants = match i.get("participants") {
+/// A conversation's meta item, read into its model (the item's strings
+/// are moved, not copied).
+pub(super) fn meta_from(mut i: Item) -> Result<ConversationMeta, StoreError> {
+    let participants = match i.remove("participants") {
         Some(AttributeValue::L(list)) => list
-            .iter()
-            .filter_map(|v| v.as_m().ok())
-            .map(|m| {
+            .into_iter()
+            .filter_map(|v| match v {
+                AttributeValue::M(m) => Some(m),
+                _ => None,
+            })
+            .map(|mut m| {
                 Ok(ParticipantSummary {
-                    user_id: get_s(m, "user_id").unwrap_or_default(),
-                    user_type: stored_participant_type(&get_s(m, "user_type").unwrap_or_default())?,
-                    display_name: get_s(m, "display_name").unwrap_or_default(),
-                    is_active: get_bool(m, "is_active").unwrap_or(false),
+                    user_id: take_s(&mut m, "user_id").unwrap_or_default(),
+                    user_type: stored_participant_type(
+                        &take_s(&mut m, "user_type").unwrap_or_default(),
+                    )?,
+                    display_name: take_s(&mut m, "display_name").unwrap_or_default(),
+                    is_active: get_bool(&m, "is_active").unwrap_or(false),
                 })
             })
             .collect::<Result<_, StoreError>>()?,
         _ => Vec::new(),
     };
     Ok(ConversationMeta {
-        id: req_s(i, "id")?,
-        kind: req_s(i, "kind")?,
-        booking_id: get_s(i, "booking_id"),
-        status: stored_status(&req_s(i, "status")?)?,
-        twilio_sid: get_s(i, "twilio_sid"),
-        created_at: req_s(i, "created_at")?,
-        created_by: get_s(i, "created_by").unwrap_or_default(),
-        version: get_n(i, "version").unwrap_or(0),
-        message_count: get_n(i, "message_count").unwrap_or(0),
-        participant_count: get_n(i, "participant_count").unwrap_or(0),
-        first_message_at: get_s(i, "first_message_at"),
-        last_message_at: get_s(i, "last_message_at"),
-        last_message_id: get_s(i, "last_message_id"),
-        last_message_preview: get_s(i, "last_message_preview"),
-        last_message_author: get_s(i, "last_message_author"),
-        last_message_index: get_n(i, "last_message_index"),
-        response_count: get_n(i, "response_count").unwrap_or(0),
-        response_total_ms: get_n(i, "response_total_ms").unwrap_or(0),
-        first_response_ms: get_n(i, "first_response_ms"),
-        pending_side: get_s(i, "pending_side"),
-        pending_since: get_s(i, "pending_since"),
+        id: take_req_s(&mut i, "id")?,
+        kind: take_req_s(&mut i, "kind")?,
+        booking_id: take_s(&mut i, "booking_id"),
+        status: stored_status(&take_req_s(&mut i, "status")?)?,
+        twilio_sid: take_s(&mut i, "twilio_sid"),
+        created_at: take_req_s(&mut i, "created_at")?,
+        created_by: take_s(&mut i, "created_by").unwrap_or_default(),
+        version: get_n(&i, "version").unwrap_or(0),
+        message_count: get_n(&i, "message_count").unwrap_or(0),
+        participant_count: get_n(&i, "participant_count").unwrap_or(0),
+        first_message_at: take_s(&mut i, "first_message_at"),
+        last_message_at: take_s(&mut i, "last_message_at"),
+        last_message_id: take_s(&mut i, "last_message_id"),
+        last_message_preview: take_s(&mut i, "last_message_preview"),
+        last_message_author: take_s(&mut i, "last_message_author"),
+        last_message_index: get_n(&i, "last_message_index"),
+        response_count: get_n(&i, "response_count").unwrap_or(0),
+        response_total_ms: get_n(&i, "response_total_ms").unwrap_or(0),
+        first_response_ms: get_n(&i, "first_response_ms"),
+        pending_side: take_s(&mut i, "pending_side"),
+        pending_since: take_s(&mut i, "pending_since"),
         participants,
-        inbox: inbox_meta_from(i)?,
+        inbox: inbox_meta_from(&mut i)?,
     })
 }
 
@@ -511,19 +518,20 @@ pub(super) fn participant_item(conv: &str, p: &Participant, activity: &str) -> I
     i
 }
 
-pub(super) fn participant_from(i: &Item) -> Result<Participant, StoreError> {
+/// A participant item, read into its model (strings moved, not copied).
+pub(super) fn participant_from(mut i: Item) -> Result<Participant, StoreError> {
     Ok(Participant {
-        user_id: req_s(i, "user_id")?,
-        user_type: stored_participant_type(&req_s(i, "user_type")?)?,
-        display_name: get_s(i, "display_name").unwrap_or_default(),
-        identity: get_s(i, "identity").unwrap_or_default(),
-        twilio_sid: get_s(i, "twilio_sid"),
-        is_active: get_bool(i, "is_active").unwrap_or(false),
-        joined_at: get_s(i, "joined_at").unwrap_or_default(),
-        left_at: get_s(i, "left_at"),
-        unread_count: get_n(i, "unread_count").unwrap_or(0),
-        last_read_at: get_s(i, "last_read_at"),
-        last_read_message_id: get_s(i, "last_read_message_id"),
+        user_id: take_req_s(&mut i, "user_id")?,
+        user_type: stored_participant_type(&take_req_s(&mut i, "user_type")?)?,
+        display_name: take_s(&mut i, "display_name").unwrap_or_default(),
+        identity: take_s(&mut i, "identity").unwrap_or_default(),
+        twilio_sid: take_s(&mut i, "twilio_sid"),
+        is_active: get_bool(&i, "is_active").unwrap_or(false),
+        joined_at: take_s(&mut i, "joined_at").unwrap_or_default(),
+        left_at: take_s(&mut i, "left_at"),
+        unread_count: get_n(&i, "unread_count").unwrap_or(0),
+        last_read_at: take_s(&mut i, "last_read_at"),
+        last_read_message_id: take_s(&mut i, "last_read_message_id"),
     })
 }
 

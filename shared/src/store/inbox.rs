@@ -24,11 +24,11 @@ use super::*;
 use crate::domain::{MessageStatus, Provider, StatsDelta};
 
 /// The inbox part of a conversation item (`None`: a booking chat).
-pub(super) fn inbox_meta_from(i: &Item) -> Result<Option<InboxMeta>, StoreError> {
-    let Some(org_id) = get_s(i, "org_id") else {
+pub(super) fn inbox_meta_from(i: &mut Item) -> Result<Option<InboxMeta>, StoreError> {
+    let Some(org_id) = take_s(i, "org_id") else {
         return Ok(None);
     };
-    let provider = match get_s(i, "provider") {
+    let provider = match take_s(i, "provider") {
         None => Provider::Twilio,
         Some(p) => Provider::parse(&p)
             .map_err(|_| StoreError::Corrupt(format!("conversation provider {p:?}")))?,
@@ -36,13 +36,13 @@ pub(super) fn inbox_meta_from(i: &Item) -> Result<Option<InboxMeta>, StoreError>
     Ok(Some(InboxMeta {
         org_id,
         provider,
-        channel: get_s(i, "channel").unwrap_or_default(),
-        contact_address: get_s(i, "contact_address").unwrap_or_default(),
-        contact_name: get_s(i, "contact_name"),
-        business_address: get_s(i, "business_address").unwrap_or_default(),
-        last_user_message_at: get_s(i, "last_user_message_at"),
+        channel: take_s(i, "channel").unwrap_or_default(),
+        contact_address: take_s(i, "contact_address").unwrap_or_default(),
+        contact_name: take_s(i, "contact_name"),
+        business_address: take_s(i, "business_address").unwrap_or_default(),
+        last_user_message_at: take_s(i, "last_user_message_at"),
         unread_count: get_n(i, "unread_count").unwrap_or(0),
-        last_read_at: get_s(i, "last_read_at"),
+        last_read_at: take_s(i, "last_read_at"),
         opted_out: get_bool(i, "opted_out").unwrap_or(false),
     }))
 }
@@ -237,7 +237,7 @@ impl InboxStore for Store {
     ) -> Result<Option<ConversationMeta>, StoreError> {
         self.get(key(conv_pk(conv_id), META_SK))
             .await?
-            .map(|i| meta_from(&i))
+            .map(meta_from)
             .transpose()
     }
 

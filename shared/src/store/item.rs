@@ -33,6 +33,21 @@ pub fn req_s(item: &Item, k: &str) -> Result<String, StoreError> {
     get_s(item, k).ok_or_else(|| StoreError::Corrupt(format!("missing string attribute {k}")))
 }
 
+/// [`get_s`] for an item about to be dropped: the string is moved out,
+/// not copied (the attribute is gone from `item` afterwards, whatever its
+/// type).
+pub fn take_s(item: &mut Item, k: &str) -> Option<String> {
+    match item.remove(k) {
+        Some(AttributeValue::S(v)) => Some(v),
+        _ => None,
+    }
+}
+
+/// [`req_s`], moving the string out as [`take_s`] does.
+pub fn take_req_s(item: &mut Item, k: &str) -> Result<String, StoreError> {
+    take_s(item, k).ok_or_else(|| StoreError::Corrupt(format!("missing string attribute {k}")))
+}
+
 pub fn get_n(item: &Item, k: &str) -> Option<i64> {
     item.get(k)
         .and_then(|v| v.as_n().ok())

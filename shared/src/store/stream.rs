@@ -97,13 +97,13 @@ pub fn decode(rec: &StreamRecord) -> Result<Option<Changed>, StoreError> {
         StreamChange::Meta {
             last_read_by: new.as_ref().and_then(|i| get_s(i, "last_read_by")),
             last_read_message_id: new.as_ref().and_then(|i| get_s(i, "last_read_message_id")),
-            old: old.as_ref().map(meta_from).transpose()?.map(Box::new),
-            new: new.as_ref().map(meta_from).transpose()?.map(Box::new),
+            old: old.map(meta_from).transpose()?.map(Box::new),
+            new: new.map(meta_from).transpose()?.map(Box::new),
         }
     } else if sk.starts_with("#PART#") {
         StreamChange::Participant {
-            old: old.as_ref().map(participant_from).transpose()?,
-            new: new.as_ref().map(participant_from).transpose()?,
+            old: old.map(participant_from).transpose()?,
+            new: new.map(participant_from).transpose()?,
         }
     } else {
         return Ok(None);
