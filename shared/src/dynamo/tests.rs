@@ -589,3 +589,45 @@ fn a_string_written_by_hand_should_be_what_serde_json_writes() {
         );
     }
 }
+
+#[test]
+fn a_string_written_by_hand_should_escape_wherever_the_byte_falls_in_its_eight_byte_words() {
+    // The writer looks for bytes to escape eight at a time: every byte to
+    // escape (and some that must not be, either side of the limits), at
+    // every offset of a 24-byte text, alone and next to UTF-8 and another
+    // escape.
+    let mut specials: Vec<char> = (0u8..0x20).map(char::from).collect();
+    specials.extend([
+        '"',
+        '\\',
+        ' ',
+        '!',
+        '#',
+        '[',
+        ']',
+        '\u{7f}',
+        '\u{e9}',
+        '\u{1f600}',
+    ]);
+    for c in specials {
+        for at in 0..24 {
+            for filler in [
+                "abcdefghijklmnopqrstuvwx",
+                "\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}",
+            ] {
+                let mut s: String = filler.chars().take(at).collect();
+                s.push(c);
+                s.push_str(&filler.chars().skip(at).collect::<String>());
+                for s in [s.clone(), format!("{s}\"{c}")] {
+                    let mut out = Vec::new();
+                    super::write::string(&mut out, &s);
+                    assert_eq!(
+                        String::from_utf8(out).unwrap(),
+                        serde_json::to_string(&s).unwrap(),
+                        "{s:?}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -218,11 +218,10 @@ pub(super) fn string(out: &mut Vec<u8>, s: &str) {
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if b >= 0x20 && b != b'"' && b != b'\\' {
-            continue;
-        }
+    while let Some(at) = next_escape(&bytes[start..]) {
+        let i = start + at;
         out.extend_from_slice(&bytes[start..i]);
+        let b = bytes[i];
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -244,4 +243,36 @@ pub(super) fn string(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// Where the first byte a JSON string must escape (a control character,
+/// `"` or `\`) is in `bytes`, if anywhere. Eight bytes are tested at a
+/// time: a word has a byte below 0x20 when `(w - 0x20…20) & !w & 0x80…80`
+/// is not zero, and a byte equal to `c` when the same test for zero holds
+/// for `w ^ c…c`; both are exact for the word as a whole (only the bytes
+/// after a match can be flagged wrongly), so the word that matches is then
+/// searched byte by byte.
+fn next_escape(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut at = 0;
+    for word in bytes.chunks_exact(8) {
+        let w = u64::from_le_bytes([
+            word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
+        ]);
+        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+        if control
+            | has_zero(w ^ (ONES * u64::from(b'"')))
+            | has_zero(w ^ (ONES * u64::from(b'\\')))
+            != 0
+        {
+            break;
+        }
+        at += 8;
+    }
+    bytes[at..]
+        .iter()
+        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
+        .map(|i| at + i)
 }

@@ -269,12 +269,43 @@ async fn the_host_header_should_leave_out_the_default_port() {
         ("GET", ("bad name", "v")),
         ("GET", ("transfer-encoding", "chunked")),
         ("get", ("x-a", "1")),
+        ("GET", ("x-a:b", "v")),
+        ("GET", ("x-a\n", "v")),
+        ("GET", ("", "v")),
     ] {
         assert!(
             encode(method, "http://x/", [header].into_iter(), b"").is_err(),
             "{method} {header:?}"
         );
     }
+    // A lone CR or LF anywhere in a long value (a signed request's
+    // Authorization runs to hundreds of bytes) is refused too.
+    let long = "a".repeat(300);
+    for at in [0, 1, 15, 16, 31, 32, 33, 150, 299] {
+        for cut in ['\r', '\n'] {
+            let mut value = long.clone();
+            value.replace_range(at..=at, &cut.to_string());
+            assert!(
+                encode(
+                    "GET",
+                    "http://x/",
+                    [("authorization", value.as_str())].into_iter(),
+                    b""
+                )
+                .is_err(),
+                "{cut:?} at {at}"
+            );
+        }
+    }
+    assert!(
+        encode(
+            "GET",
+            "http://x/",
+            [("authorization", long.as_str())].into_iter(),
+            b""
+        )
+        .is_ok()
+    );
 }
 
 #[tokio::test]
