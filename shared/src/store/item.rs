@@ -30,7 +30,12 @@ pub fn get_s(item: &Item, k: &str) -> Option<String> {
 }
 
 pub fn req_s(item: &Item, k: &str) -> Result<String, StoreError> {
-    get_s(item, k).ok_or_else(|| StoreError::Corrupt(format!("missing string attribute {k}")))
+    get_s(item, k).ok_or_else(|| missing_s(k))
+}
+
+/// What a required string attribute's absence is: a corrupt item.
+fn missing_s(k: &str) -> StoreError {
+    StoreError::Corrupt(format!("missing string attribute {k}"))
 }
 
 /// [`get_s`] for an item about to be dropped: the string is moved out,
@@ -45,7 +50,7 @@ pub fn take_s(item: &mut Item, k: &str) -> Option<String> {
 
 /// [`req_s`], moving the string out as [`take_s`] does.
 pub fn take_req_s(item: &mut Item, k: &str) -> Result<String, StoreError> {
-    take_s(item, k).ok_or_else(|| StoreError::Corrupt(format!("missing string attribute {k}")))
+    take_s(item, k).ok_or_else(|| missing_s(k))
 }
 
 pub fn get_n(item: &Item, k: &str) -> Option<i64> {
