@@ -18,8 +18,10 @@
 //!   fresh `ClientRequestToken` (a random UUID, as the crate generates),
 //!   the same on each retry of the call, so a transaction whose answer was
 //!   lost and is retried is applied once.
-//! - **Answers**: items are read into the crate's types; a cancelled
-//!   transaction's reasons (code, and the old item where asked) are kept.
+//! - **Answers**: items are read into the crate's types, or, for the
+//!   store's hottest reads, straight into a fixed shape ([`Record`]: no
+//!   map, no copy of the attribute names); a cancelled transaction's
+//!   reasons (code, and the old item where asked) are kept.
 //!
 //! Tests: each request's JSON is compared with the one the crate's client
 //! sends for the same input, and each answer read is compared with the
@@ -77,9 +79,19 @@ pub struct Query<'a> {
 
 /// One page of a `Query`: its items and the key to go on from, if any.
 #[derive(Debug)]
-pub struct Page {
-    pub items: Vec<Item>,
+pub struct Page<I = Item> {
+    pub items: Vec<I>,
     pub last_evaluated_key: Option<Item>,
+}
+
+impl<I> Page<I> {
+    /// The same page, each item turned into `J`.
+    fn map<J>(self, f: impl FnMut(I) -> J) -> Page<J> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            last_evaluated_key: self.last_evaluated_key,
+        }
+    }
 }
 
 /// Why a `TransactWriteItems` was cancelled: per item, in order, the
@@ -137,6 +149,28 @@ impl Dynamo {
         key: &Item,
         consistent: bool,
     ) -> Result<Option<Item>, AwsError> {
+        let item: Option<ItemDe> = self.get_as(table, key, consistent).await?;
+        Ok(item.map(|i| i.0))
+    }
+
+    /// [`get_item`](Self::get_item), the item read straight into a
+    /// [`Record`].
+    pub async fn get_record<T: Record>(
+        &self,
+        table: &str,
+        key: &Item,
+        consistent: bool,
+    ) -> Result<Option<T>, AwsError> {
+        let item: Option<RecordDe<T>> = self.get_as(table, key, consistent).await?;
+        Ok(item.map(|i| i.0))
+    }
+
+    async fn get_as<I: serde::de::DeserializeOwned>(
+        &self,
+        table: &str,
+        key: &Item,
+        consistent: bool,
+    ) -> Result<Option<I>, AwsError> {
         #[derive(Serialize)]
         #[serde(rename_all = "PascalCase")]
         struct Input<'a> {
@@ -146,11 +180,12 @@ impl Dynamo {
             consistent_read: Option<bool>,
         }
         #[derive(Deserialize)]
-        struct Output {
+        #[serde(bound = "I: Deserialize<'de>")]
+        struct Output<I> {
             #[serde(rename = "Item", default)]
-            item: Option<ItemDe>,
+            item: Option<I>,
         }
-        let out: Output = self
+        let out: Output<I> = self
             .call(
                 "DynamoDB_20120810.GetItem",
                 &Input {
@@ -160,7 +195,7 @@ impl Dynamo {
                 },
             )
             .await?;
-        Ok(out.item.map(|i| i.0))
+        Ok(out.item)
     }
 
     /// `PutItem` of `item`, under `condition` if any (a failed condition is
@@ -194,6 +229,20 @@ impl Dynamo {
 
     /// One page of `query`.
     pub async fn query(&self, query: &Query<'_>) -> Result<Page, AwsError> {
+        let page: Page<ItemDe> = self.query_as(query).await?;
+        Ok(page.map(|i| i.0))
+    }
+
+    /// [`query`](Self::query), each item read straight into a [`Record`].
+    pub async fn query_records<T: Record>(&self, query: &Query<'_>) -> Result<Page<T>, AwsError> {
+        let page: Page<RecordDe<T>> = self.query_as(query).await?;
+        Ok(page.map(|i| i.0))
+    }
+
+    async fn query_as<I: serde::de::DeserializeOwned>(
+        &self,
+        query: &Query<'_>,
+    ) -> Result<Page<I>, AwsError> {
         #[derive(Serialize)]
         #[serde(rename_all = "PascalCase")]
         struct Input<'a> {
@@ -212,13 +261,14 @@ impl Dynamo {
             expression_attribute_values: Attrs<'a>,
         }
         #[derive(Deserialize)]
-        struct Output {
+        #[serde(bound = "I: Deserialize<'de>")]
+        struct Output<I> {
             #[serde(rename = "Items", default)]
-            items: Vec<ItemDe>,
+            items: Vec<I>,
             #[serde(rename = "LastEvaluatedKey", default)]
             last_evaluated_key: Option<ItemDe>,
         }
-        let out: Output = self
+        let out: Output<I> = self
             .call(
                 "DynamoDB_20120810.Query",
                 &Input {
@@ -234,7 +284,7 @@ impl Dynamo {
             )
             .await?;
         Ok(Page {
-            items: out.items.into_iter().map(|i| i.0).collect(),
+            items: out.items,
             last_evaluated_key: out.last_evaluated_key.map(|k| k.0),
         })
     }
@@ -384,6 +434,77 @@ impl<'de> Deserialize<'de> for ItemDe {
         }
         d.deserialize_map(V)
     }
+}
+
+/// An item read attribute by attribute into a fixed shape, without an
+/// [`Item`] in between: no map, no copy of each attribute's name, and the
+/// attributes the shape has no place for are skipped without being kept.
+/// The store reads its hottest items so (a conversation's head).
+pub trait Record: Default {
+    /// Where an attribute goes.
+    type Slot: Copy;
+    /// The place of the attribute `name`; `None`: skip it.
+    fn slot(name: &str) -> Option<Self::Slot>;
+    /// Keep `value` in `slot` (a later value for the same slot replaces
+    /// it, as a repeated name does in an [`Item`]).
+    fn put(&mut self, slot: Self::Slot, value: AttributeValue);
+}
+
+/// A [`Record`] read from DynamoDB's JSON.
+pub struct RecordDe<T>(pub T);
+
+impl<'de, T: Record> Deserialize<'de> for RecordDe<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Name<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Record> de::DeserializeSeed<'de> for Name<T> {
+            type Value = Option<T::Slot>;
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_str(self)
+            }
+        }
+        impl<T: Record> Visitor<'_> for Name<T> {
+            type Value = Option<T::Slot>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an attribute name")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(T::slot(v))
+            }
+        }
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Record> Visitor<'de> for V<T> {
+            type Value = RecordDe<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a DynamoDB item")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RecordDe<T>, A::Error> {
+                let mut record = T::default();
+                while let Some(slot) = map.next_key_seed(Name::<T>(std::marker::PhantomData))? {
+                    match slot {
+                        Some(slot) => record.put(slot, map.next_value::<AvDe>()?.0),
+                        None => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(RecordDe(record))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+/// [`Record`] of an [`Item`] already read (the same slots, the same
+/// values): the one way a record is made from an SDK answer or a stream
+/// record's image.
+pub fn record_of<T: Record>(item: Item) -> T {
+    let mut record = T::default();
+    for (name, value) in item {
+        if let Some(slot) = T::slot(&name) {
+            record.put(slot, value);
+        }
+    }
+    record
 }
 
 /// An attribute value read from DynamoDB's JSON.

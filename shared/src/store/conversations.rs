@@ -5,11 +5,11 @@ use crate::ports::{ConversationPage, ConversationStore};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
-use super::inbox::inbox_meta_from;
+use super::head::{ConvRow, meta_from};
 use super::item::*;
 use super::*;
 use crate::cursor::Key;
-use crate::domain::{ConversationStatus, ParticipantType, StatsDelta};
+use crate::domain::{ConversationStatus, StatsDelta};
 use crate::model::*;
 
 impl Store {
@@ -200,7 +200,7 @@ impl ConversationStore for Store {
         loop {
             let page = self
                 .wire
-                .query(&crate::dynamo::Query {
+                .query_records::<ConvRow>(&crate::dynamo::Query {
                     table: &self.table,
                     index: None,
                     key_condition: "PK = :pk AND begins_with(SK, :h)",
@@ -212,12 +212,12 @@ impl ConversationStore for Store {
                 })
                 .await
                 .map_err(wire_err)?;
-            for item in page.items {
-                let sk = item.get("SK").and_then(|v| v.as_s().ok());
+            for row in page.items {
+                let sk = row.sk();
                 if sk.is_some_and(|sk| sk == META_SK) {
-                    meta = Some(meta_from(item)?);
+                    meta = Some(row.into_meta()?);
                 } else if sk.is_some_and(|sk| sk.starts_with("#PART#")) {
-                    participants.push(participant_from(item)?);
+                    participants.push(row.into_participant()?);
                 }
             }
             match page.last_evaluated_key {
@@ -449,56 +449,6 @@ fn inbox_fields(i: &mut Item, m: &ConversationMeta, inbox: &InboxMeta) {
     }
 }
 
-/// A conversation's meta item, read into its model (the item's strings
-/// are moved, not copied).
-pub(super) fn meta_from(mut i: Item) -> Result<ConversationMeta, StoreError> {
-    let participants = match i.remove("participants") {
-        Some(AttributeValue::L(list)) => list
-            .into_iter()
-            .filter_map(|v| match v {
-                AttributeValue::M(m) => Some(m),
-                _ => None,
-            })
-            .map(|mut m| {
-                Ok(ParticipantSummary {
-                    user_id: take_s(&mut m, "user_id").unwrap_or_default(),
-                    user_type: stored_participant_type(
-                        &take_s(&mut m, "user_type").unwrap_or_default(),
-                    )?,
-                    display_name: take_s(&mut m, "display_name").unwrap_or_default(),
-                    is_active: get_bool(&m, "is_active").unwrap_or(false),
-                })
-            })
-            .collect::<Result<_, StoreError>>()?,
-        _ => Vec::new(),
-    };
-    Ok(ConversationMeta {
-        id: take_req_s(&mut i, "id")?,
-        kind: take_req_s(&mut i, "kind")?,
-        booking_id: take_s(&mut i, "booking_id"),
-        status: stored_status(&take_req_s(&mut i, "status")?)?,
-        twilio_sid: take_s(&mut i, "twilio_sid"),
-        created_at: take_req_s(&mut i, "created_at")?,
-        created_by: take_s(&mut i, "created_by").unwrap_or_default(),
-        version: get_n(&i, "version").unwrap_or(0),
-        message_count: get_n(&i, "message_count").unwrap_or(0),
-        participant_count: get_n(&i, "participant_count").unwrap_or(0),
-        first_message_at: take_s(&mut i, "first_message_at"),
-        last_message_at: take_s(&mut i, "last_message_at"),
-        last_message_id: take_s(&mut i, "last_message_id"),
-        last_message_preview: take_s(&mut i, "last_message_preview"),
-        last_message_author: take_s(&mut i, "last_message_author"),
-        last_message_index: get_n(&i, "last_message_index"),
-        response_count: get_n(&i, "response_count").unwrap_or(0),
-        response_total_ms: get_n(&i, "response_total_ms").unwrap_or(0),
-        first_response_ms: get_n(&i, "first_response_ms"),
-        pending_side: take_s(&mut i, "pending_side"),
-        pending_since: take_s(&mut i, "pending_since"),
-        participants,
-        inbox: inbox_meta_from(&mut i)?,
-    })
-}
-
 pub(super) fn participant_item(conv: &str, p: &Participant, activity: &str) -> Item {
     let mut i = key(conv_pk(conv), part_sk(&p.user_id));
     i.insert("user_id".into(), s(&p.user_id));
@@ -516,32 +466,4 @@ pub(super) fn participant_item(conv: &str, p: &Participant, activity: &str) -> I
         i.insert("GSI1SK".into(), s(activity_sk(activity, conv)));
     }
     i
-}
-
-/// A participant item, read into its model (strings moved, not copied).
-pub(super) fn participant_from(mut i: Item) -> Result<Participant, StoreError> {
-    Ok(Participant {
-        user_id: take_req_s(&mut i, "user_id")?,
-        user_type: stored_participant_type(&take_req_s(&mut i, "user_type")?)?,
-        display_name: take_s(&mut i, "display_name").unwrap_or_default(),
-        identity: take_s(&mut i, "identity").unwrap_or_default(),
-        twilio_sid: take_s(&mut i, "twilio_sid"),
-        is_active: get_bool(&i, "is_active").unwrap_or(false),
-        joined_at: take_s(&mut i, "joined_at").unwrap_or_default(),
-        left_at: take_s(&mut i, "left_at"),
-        unread_count: get_n(&i, "unread_count").unwrap_or(0),
-        last_read_at: take_s(&mut i, "last_read_at"),
-        last_read_message_id: take_s(&mut i, "last_read_message_id"),
-    })
-}
-
-/// A stored status; anything else is a corrupt item, never a guess.
-fn stored_status(s: &str) -> Result<ConversationStatus, StoreError> {
-    ConversationStatus::parse(s)
-        .map_err(|_| StoreError::Corrupt(format!("conversation status {s:?}")))
-}
-
-/// A stored participant type; anything else is a corrupt item.
-fn stored_participant_type(s: &str) -> Result<ParticipantType, StoreError> {
-    ParticipantType::parse(s).map_err(|_| StoreError::Corrupt(format!("participant type {s:?}")))
 }

@@ -18,34 +18,11 @@ use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem};
 
 use super::accounts::account_key;
 use super::conversations::*;
+use super::head::ConvRow;
 use super::item::*;
 use super::messages::*;
 use super::*;
 use crate::domain::{MessageStatus, Provider, StatsDelta};
-
-/// The inbox part of a conversation item (`None`: a booking chat).
-pub(super) fn inbox_meta_from(i: &mut Item) -> Result<Option<InboxMeta>, StoreError> {
-    let Some(org_id) = take_s(i, "org_id") else {
-        return Ok(None);
-    };
-    let provider = match take_s(i, "provider") {
-        None => Provider::Twilio,
-        Some(p) => Provider::parse(&p)
-            .map_err(|_| StoreError::Corrupt(format!("conversation provider {p:?}")))?,
-    };
-    Ok(Some(InboxMeta {
-        org_id,
-        provider,
-        channel: take_s(i, "channel").unwrap_or_default(),
-        contact_address: take_s(i, "contact_address").unwrap_or_default(),
-        contact_name: take_s(i, "contact_name"),
-        business_address: take_s(i, "business_address").unwrap_or_default(),
-        last_user_message_at: take_s(i, "last_user_message_at"),
-        unread_count: get_n(i, "unread_count").unwrap_or(0),
-        last_read_at: take_s(i, "last_read_at"),
-        opted_out: get_bool(i, "opted_out").unwrap_or(false),
-    }))
-}
 
 fn stats_key(org: &str, provider: Provider) -> Item {
     key(format!("ORG#{org}"), format!("#STATS#{provider}"))
@@ -235,9 +212,9 @@ impl InboxStore for Store {
         &self,
         conv_id: &str,
     ) -> Result<Option<ConversationMeta>, StoreError> {
-        self.get(key(conv_pk(conv_id), META_SK))
+        self.get_record::<ConvRow>(key(conv_pk(conv_id), META_SK))
             .await?
-            .map(meta_from)
+            .map(ConvRow::into_meta)
             .transpose()
     }
 

@@ -34,7 +34,7 @@ pub fn req_s(item: &Item, k: &str) -> Result<String, StoreError> {
 }
 
 /// What a required string attribute's absence is: a corrupt item.
-fn missing_s(k: &str) -> StoreError {
+pub fn missing_s(k: &str) -> StoreError {
     StoreError::Corrupt(format!("missing string attribute {k}"))
 }
 
@@ -46,11 +46,6 @@ pub fn take_s(item: &mut Item, k: &str) -> Option<String> {
         Some(AttributeValue::S(v)) => Some(v),
         _ => None,
     }
-}
-
-/// [`req_s`], moving the string out as [`take_s`] does.
-pub fn take_req_s(item: &mut Item, k: &str) -> Result<String, StoreError> {
-    take_s(item, k).ok_or_else(|| missing_s(k))
 }
 
 pub fn get_n(item: &Item, k: &str) -> Option<i64> {

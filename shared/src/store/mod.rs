@@ -30,6 +30,7 @@ pub(crate) mod accounts;
 mod connections;
 mod contacts;
 mod conversations;
+mod head;
 mod idempotency;
 mod inbox;
 mod item;
@@ -275,6 +276,17 @@ impl Store {
     async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
         self.wire
             .get_item(&self.table, &key, true)
+            .await
+            .map_err(wire_err)
+    }
+
+    /// [`get`](Self::get), the item read straight into a [`Record`](crate::dynamo::Record).
+    async fn get_record<T: crate::dynamo::Record>(
+        &self,
+        key: Item,
+    ) -> Result<Option<T>, StoreError> {
+        self.wire
+            .get_record(&self.table, &key, true)
             .await
             .map_err(wire_err)
     }

@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::conversations::{meta_from, participant_from};
+use super::head::{meta_from, participant_from};
 use super::item::{Item, get_s};
 use super::messages::message_from;
 use super::{META_SK, StoreError};
