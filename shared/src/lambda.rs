@@ -136,10 +136,23 @@ where
     Fut: Future<Output = Result<R, Infallible>> + Send,
 {
     let app: &'static Core = Box::leak(Box::new(core));
-    runtime::run(lambda_runtime::service_fn(
-        move |event: lambda_runtime::LambdaEvent<E>| handler(app, event.payload),
-    ))
-    .await
+    runtime::run(event_service(app, handler)).await
+}
+
+/// The service [`serve_event`] runs: the handler's future boxed where it
+/// is made, as [`guarded_service`] does.
+fn event_service<D, E, R, F, Fut>(
+    deps: &'static D,
+    handler: F,
+) -> impl lambda_runtime::Service<lambda_runtime::LambdaEvent<E>, Response = R, Error = Infallible>
+where
+    D: Sync + 'static,
+    F: Fn(&'static D, E) -> Fut,
+    Fut: Future<Output = Result<R, Infallible>> + Send,
+{
+    lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<E>| {
+        Box::pin(handler(deps, event.payload))
+    })
 }
 
 /// Serve API Gateway requests with `handler` over dependencies built once.
@@ -174,7 +187,12 @@ where
 {
     let handler = std::sync::Arc::new(handler);
     lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<HttpEvent>| {
-        let fut = http_request(event.payload.0, event.context).map(|req| handler(deps, req));
+        // The handler's future is boxed where it is made: it holds every
+        // state of the handler (kilobytes), and unboxed it was copied whole
+        // at each step on its way to being polled (into the `Result`, this
+        // block, the tracing wrapper, the serve loop's state).
+        let fut =
+            http_request(event.payload.0, event.context).map(|req| Box::pin(handler(deps, req)));
         async move {
             let response = match fut {
                 Ok(fut) => fut.await,
@@ -470,6 +488,47 @@ mod response_tests {
     use super::*;
     use lambda_http::Service;
     use serde_json::Value;
+
+    /// A handler whose future holds 16 KiB across an await.
+    async fn big<D>(_: &'static D, n: usize) -> usize {
+        let buf = [7u8; 16 * 1024];
+        tokio::task::yield_now().await;
+        std::hint::black_box(&buf)
+            .iter()
+            .take(n)
+            .map(|&b| b as usize)
+            .sum()
+    }
+
+    #[tokio::test]
+    async fn a_handlers_future_should_be_boxed_where_it_is_made_so_only_a_pointer_moves() {
+        async fn http(deps: &'static (), req: Request) -> Response<Body> {
+            let n = req.uri().path().len();
+            Response::new(Body::from(big(deps, n).await.to_string()))
+        }
+        let mut service = guarded_service(&(), http);
+        let event: HttpEvent =
+            serde_json::from_str(include_str!("../../events/list-conversations.json")).unwrap();
+        let call = service.call(lambda_runtime::LambdaEvent::new(
+            event,
+            lambda_runtime::Context::default(),
+        ));
+        let size = std::mem::size_of_val(&call);
+        assert!(size < 1024, "the HTTP service's future is {size} bytes");
+        let answer = serde_json::to_value(call.await.unwrap()).unwrap();
+        assert_eq!(answer["body"], (7 * "/conversations".len()).to_string());
+
+        let mut service = event_service(&(), |deps, n: usize| async move {
+            Ok::<_, Infallible>(big(deps, n).await)
+        });
+        let call = service.call(lambda_runtime::LambdaEvent::new(
+            3,
+            lambda_runtime::Context::default(),
+        ));
+        let size = std::mem::size_of_val(&call);
+        assert!(size < 1024, "the event service's future is {size} bytes");
+        assert_eq!(call.await.unwrap(), 21);
+    }
 
     /// What `lambda_http`'s own adapter answers for `response` (the
     /// reference [`api_gateway_response`] must match).
