@@ -2,9 +2,10 @@
 # Instructions per warm invocation of one function binary, counted by
 # valgrind's cachegrind under bench/lambda.py: the binary is run twice, for
 # N1 and N2 invocations, and the difference of the two totals divided by
-# N2 - N1 leaves init out. Far steadier than CPU time on a noisy host (most
-# binaries repeat within 0.1 %; process-inbound lands on one of two values
-# ~5 % apart, as its futures are polled more or less often), so it shows
+# N2 - N1 leaves init out. Far steadier than CPU time on a noisy host (runs
+# repeat within ~0.3 %; up to round 16 process-inbound landed on one of two
+# values 5-7 % apart, decided by lambda.py's random MessageSids: see its
+# Events class), so it shows
 # changes of a few per cent that interleaved timing cannot; it says nothing
 # about system calls or
 # cache misses, and under valgrind SHA-256 and SHA-1 run in software (no
