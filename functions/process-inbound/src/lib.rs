@@ -20,7 +20,9 @@ pub async fn handle(
                 tracing::error!("record without body");
                 return Some(id);
             };
-            match process(app, body).await {
+            // Boxed: `join_all` moves each record's future into its list,
+            // and unboxed that copied the whole processing state (kilobytes).
+            match Box::pin(process(app, body)).await {
                 Ok(()) => None,
                 Err(ProcessError::Permanent(why)) => {
                     tracing::error!(why, "record can never succeed; it will reach the DLQ");
