@@ -258,9 +258,7 @@ fn next_escape(bytes: &[u8]) -> Option<usize> {
     let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
     let mut at = 0;
     for word in bytes.chunks_exact(8) {
-        let w = u64::from_le_bytes([
-            word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
-        ]);
+        let w = u64::from_le_bytes(word.try_into().expect("eight bytes"));
         let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
         if control
             | has_zero(w ^ (ONES * u64::from(b'"')))
