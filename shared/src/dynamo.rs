@@ -3,12 +3,12 @@
 //! `send-message` make per message (BENCHMARKS.md, round 10).
 //!
 //! The same requests the DynamoDB crate sends (its JSON protocol,
-//! `DynamoDB_20120810.*`), built from the crate's own types
-//! ([`AttributeValue`], [`TransactWriteItem`]) so the store's item code is
-//! unchanged, signed and sent by [`crate::awsjson`] (the SDK's signer,
-//! credentials, retries and timeouts) over the process's one HTTPS
-//! connector. Every other DynamoDB call of the store still goes through
-//! the crate's client.
+//! `DynamoDB_20120810.*`), built from the crate's [`AttributeValue`] and,
+//! for a transaction, the store's own [`TxWrite`]s (the SDK's
+//! `TransactWriteItem` without its maps), signed and sent by
+//! [`crate::awsjson`] (the SDK's signer, credentials, retries and
+//! timeouts) over the process's one HTTPS connector. Every other DynamoDB
+//! call of the store still goes through the crate's client.
 //!
 //! - **Endpoint**: resolved once, by the DynamoDB crate's own resolver, from
 //!   the configuration's region, FIPS and dual-stack settings and its
@@ -32,7 +32,7 @@ use std::collections::HashMap;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -291,13 +291,13 @@ impl Dynamo {
 
     /// `TransactWriteItems` of `items`, with a fresh client token (see the
     /// module docs).
-    pub async fn transact_write(&self, items: &[TransactWriteItem]) -> Result<(), TransactError> {
+    pub async fn transact_write(&self, items: &[TxWrite<'_>]) -> Result<(), TransactError> {
         self.transact_write_with_token(items, &uuid_v4()).await
     }
 
     async fn transact_write_with_token(
         &self,
-        items: &[TransactWriteItem],
+        items: &[TxWrite<'_>],
         token: &str,
     ) -> Result<(), TransactError> {
         let body = write::transact_body(items, token).map_err(AwsError::Config)?;
@@ -645,3 +645,4 @@ impl<'de> Deserialize<'de> for ListDe {
 #[cfg(test)]
 mod tests;
 mod write;
+pub use write::{AttrList, TxKind, TxWrite, attrs_of};

@@ -5,7 +5,7 @@
 
 use super::*;
 use aws_sdk_dynamodb::types::{
-    ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, Update,
+    ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use aws_smithy_runtime_api::client::http::SharedHttpConnector;
 use aws_smithy_runtime_api::client::http::{HttpConnector, HttpConnectorFuture};
@@ -295,6 +295,32 @@ async fn when_a_table_is_queried_the_request_and_the_page_should_be_the_sdks() {
     );
 }
 
+/// [`writes`] as the store's own writes: the same five, built by hand.
+fn ours() -> Vec<TxWrite<'static>> {
+    let key = |pk: &str, sk: &str| -> AttrList<'static> {
+        vec![("PK".into(), s(pk)), ("SK".into(), s(sk))]
+    };
+    let mut put = TxWrite::new(TxKind::Put, "t", attrs_of(every_kind()));
+    put.condition = Some("attribute_not_exists(PK) OR version = :v".into());
+    put.values = vec![(":v".into(), AttributeValue::N("1".into()))];
+    let mut update = TxWrite::new(TxKind::Update, "t", key("SID#IM1", "#SID"));
+    update.update = Some("SET conversation_id = :c, #st = :s".into());
+    update.condition = Some("attribute_not_exists(message_sk)".into());
+    update.names = vec![("#st", "status")];
+    update.values = vec![(":c".into(), s("c1")), (":s".into(), s("sent"))];
+    update.return_old = true;
+    let mut delete = TxWrite::new(TxKind::Delete, "t", key("IDEM#1", "#IDEM"));
+    delete.condition = Some("#st = :p".into());
+    delete.names = vec![("#st", "state")];
+    delete.values = vec![(":p".into(), s("pending"))];
+    let mut check = TxWrite::new(TxKind::ConditionCheck, "t", key("CONV#1", "#META"));
+    check.condition = Some("version = :v".into());
+    check.values = vec![(":v".into(), AttributeValue::N("3".into()))];
+    let plain = TxWrite::new(TxKind::Put, "t", key("TWCONV#CH1", "#TWCONV"));
+    vec![put, update, delete, check, plain]
+}
+
+/// The SDK's writes the hand-made request is compared with.
 fn writes() -> Vec<TransactWriteItem> {
     let put = Put::builder()
         .table_name("t")
@@ -352,7 +378,7 @@ async fn when_a_transaction_is_written_the_request_should_be_the_sdks_with_a_fre
         .send()
         .await
         .unwrap();
-    wire.transact_write_with_token(&writes(), "8b2c6a34-52c1-4f0e-9d3e-0a4b5c6d7e8f")
+    wire.transact_write_with_token(&ours(), "8b2c6a34-52c1-4f0e-9d3e-0a4b5c6d7e8f")
         .await
         .unwrap();
     let seen = rec.take();
@@ -367,8 +393,8 @@ async fn when_a_transaction_is_written_the_request_should_be_the_sdks_with_a_fre
         .send()
         .await
         .unwrap();
-    wire.transact_write(&writes()).await.unwrap();
-    wire.transact_write(&writes()).await.unwrap();
+    wire.transact_write(&ours()).await.unwrap();
+    wire.transact_write(&ours()).await.unwrap();
     let seen = rec.take();
     let token = |i: usize| {
         seen[i].1["ClientRequestToken"]
@@ -384,6 +410,30 @@ async fn when_a_transaction_is_written_the_request_should_be_the_sdks_with_a_fre
     assert_ne!(token(1), token(2), "a fresh token per call");
 }
 
+#[test]
+fn a_write_the_sdks_types_could_not_hold_should_be_refused_before_it_is_sent() {
+    assert!(write::transact_body(&ours(), "t").is_ok());
+    let refused = |change: &dyn Fn(&mut Vec<TxWrite<'static>>)| {
+        let mut w = ours();
+        change(&mut w);
+        write::transact_body(&w, "t").unwrap_err()
+    };
+    // A map's JSON has each name once (the SDK's maps cannot hold two).
+    let e = refused(&|w| w[4].attrs.push(("PK".into(), s("again"))));
+    assert!(e.contains("PK twice"), "{e}");
+    let e = refused(&|w| w[1].values.push((":c".into(), s("c2"))));
+    assert!(e.contains(":c twice"), "{e}");
+    let e = refused(&|w| w[1].names.push(("#st", "state")));
+    assert!(e.contains("#st twice"), "{e}");
+    // What the SDK's builders require.
+    let e = refused(&|w| w[1].update = None);
+    assert!(e.contains("Update without"), "{e}");
+    let e = refused(&|w| w[3].condition = None);
+    assert!(e.contains("ConditionCheck without"), "{e}");
+    let e = refused(&|w| w[0].update = Some("SET a = :v".into()));
+    assert!(e.contains("Put with an update"), "{e}");
+}
+
 #[tokio::test]
 async fn when_a_transaction_is_retried_it_should_keep_its_token() {
     let (sdk, rec) = sdk_config("3");
@@ -392,7 +442,7 @@ async fn when_a_transaction_is_retried_it_should_keep_its_token() {
         500,
         r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError"}"#,
     );
-    let err = wire.transact_write(&writes()).await.unwrap_err();
+    let err = wire.transact_write(&ours()).await.unwrap_err();
     assert!(matches!(
         err,
         TransactError::Call(AwsError::Service { status: 500, .. })
@@ -434,7 +484,7 @@ async fn when_a_transaction_is_cancelled_its_reasons_should_be_read_as_the_sdk_r
             .collect(),
         other => panic!("{other:?}"),
     };
-    let ours = match wire.transact_write(&writes()).await.unwrap_err() {
+    let ours = match wire.transact_write(&ours()).await.unwrap_err() {
         TransactError::Cancelled(c) => c.reasons,
         other => panic!("{other:?}"),
     };
@@ -472,7 +522,7 @@ async fn when_an_answer_is_malformed_it_should_be_an_error_not_a_panic() {
         r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"x"}"#,
     );
     assert!(matches!(
-        wire.transact_write(&writes()).await.unwrap_err(),
+        wire.transact_write(&ours()).await.unwrap_err(),
         TransactError::Cancelled(c) if c.reasons.is_empty()
     ));
 }

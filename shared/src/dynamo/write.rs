@@ -5,17 +5,89 @@
 //! per quote, key and value; BENCHMARKS.md, "Round 14"). The JSON is what
 //! the serde form it replaced wrote, field for field (items and values as
 //! `Attrs` and `Av` still write them for the other requests); the
-//! request-equality tests compare it with the SDK's.
+//! request-equality tests compare it with the SDK's for the same writes.
+//! The writes are the store's own [`TxWrite`]s, not the SDK's
+//! `TransactWriteItem`s (round 18).
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 
 use super::{B64, Item};
 
+/// Attribute names and values in the order they are written: an item, a
+/// key or an expression's values. Names are borrowed where they are
+/// literals; nothing is hashed. A name must appear once (see
+/// [`TxWrite`]).
+pub type AttrList<'a> = Vec<(Cow<'a, str>, AttributeValue)>;
+
+/// Which of `TransactWriteItems`' four writes a [`TxWrite`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxKind {
+    Put,
+    Update,
+    Delete,
+    ConditionCheck,
+}
+
+impl TxKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            TxKind::Put => "Put",
+            TxKind::Update => "Update",
+            TxKind::Delete => "Delete",
+            TxKind::ConditionCheck => "ConditionCheck",
+        }
+    }
+}
+
+/// One write of a `TransactWriteItems`, field for field what the SDK's
+/// `TransactWriteItem` holds, without its maps: attribute names are not
+/// copied into `String`s nor hashed, and a write's fields are borrowed
+/// from the store's table name and its expressions (BENCHMARKS.md, round
+/// 18). The body refuses a write with a name twice in one map, which the
+/// SDK's maps could not hold.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TxWrite<'a> {
+    pub kind: TxKind,
+    pub table: &'a str,
+    /// A Put's item; the others' key.
+    pub attrs: AttrList<'a>,
+    /// An Update's expression.
+    pub update: Option<Cow<'a, str>>,
+    /// The condition (a ConditionCheck must have one).
+    pub condition: Option<Cow<'a, str>>,
+    /// `#placeholder` to attribute name.
+    pub names: Vec<(&'a str, &'a str)>,
+    pub values: AttrList<'a>,
+    /// `ReturnValuesOnConditionCheckFailure: ALL_OLD`.
+    pub return_old: bool,
+}
+
+impl<'a> TxWrite<'a> {
+    /// A write of `kind` to `table` with only its item or key.
+    pub fn new(kind: TxKind, table: &'a str, attrs: AttrList<'a>) -> Self {
+        Self {
+            kind,
+            table,
+            attrs,
+            update: None,
+            condition: None,
+            names: Vec::new(),
+            values: Vec::new(),
+            return_old: false,
+        }
+    }
+}
+
+/// A map item (the SDK's form) as [`AttrList`], its names moved.
+pub fn attrs_of(item: Item) -> AttrList<'static> {
+    item.into_iter().map(|(k, v)| (Cow::Owned(k), v)).collect()
+}
+
 /// The request body of `TransactWriteItems` for `items` and `token`.
-pub(super) fn transact_body(items: &[TransactWriteItem], token: &str) -> Result<Vec<u8>, String> {
+pub(super) fn transact_body(items: &[TxWrite<'_>], token: &str) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(4096);
     out.extend_from_slice(b"{\"TransactItems\":[");
     for (i, t) in items.iter().enumerate() {
@@ -30,78 +102,47 @@ pub(super) fn transact_body(items: &[TransactWriteItem], token: &str) -> Result<
     Ok(out)
 }
 
-/// The fields of one write, in `Write`'s order; `None`s left out.
-struct Fields<'a> {
-    item: Option<&'a Item>,
-    key: Option<&'a Item>,
-    table_name: &'a str,
-    update_expression: Option<&'a str>,
-    condition_expression: Option<&'a str>,
-    names: Option<&'a HashMap<String, String>>,
-    values: Option<&'a Item>,
-    return_values: Option<&'a str>,
-}
-
-fn tx_item(out: &mut Vec<u8>, t: &TransactWriteItem) -> Result<(), String> {
-    // The fields every kind of write has, then the kind's own (the SDK's
-    // four write types share no trait).
-    macro_rules! fields {
-        ($w:expr, $($field:ident: $value:expr),*) => {
-            Fields {
-                table_name: $w.table_name(),
-                names: $w.expression_attribute_names(),
-                values: $w.expression_attribute_values(),
-                return_values: $w.return_values_on_condition_check_failure().map(|r| r.as_str()),
-                $($field: $value,)*
-            }
-        };
+fn tx_item(out: &mut Vec<u8>, t: &TxWrite<'_>) -> Result<(), String> {
+    match (t.kind, &t.update, &t.condition) {
+        (TxKind::Update, None, _) => return Err("an Update without an expression".into()),
+        (TxKind::ConditionCheck, _, None) => {
+            return Err("a ConditionCheck without a condition".into());
+        }
+        (TxKind::Put | TxKind::Delete | TxKind::ConditionCheck, Some(_), _) => {
+            return Err(format!("a {} with an update expression", t.kind.as_str()));
+        }
+        _ => {}
     }
-    let (kind, f) = if let Some(p) = t.put() {
-        let f = fields!(p, item: Some(p.item()), key: None, update_expression: None,
-            condition_expression: p.condition_expression());
-        ("Put", f)
-    } else if let Some(u) = t.update() {
-        let f = fields!(u, item: None, key: Some(u.key()),
-            update_expression: Some(u.update_expression()),
-            condition_expression: u.condition_expression());
-        ("Update", f)
-    } else if let Some(d) = t.delete() {
-        let f = fields!(d, item: None, key: Some(d.key()), update_expression: None,
-            condition_expression: d.condition_expression());
-        ("Delete", f)
-    } else if let Some(c) = t.condition_check() {
-        let f = fields!(c, item: None, key: Some(c.key()), update_expression: None,
-            condition_expression: Some(c.condition_expression()));
-        ("ConditionCheck", f)
-    } else {
-        return Err("a transaction item with no write".into());
-    };
     out.extend_from_slice(b"{\"");
-    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(t.kind.as_str().as_bytes());
     out.extend_from_slice(b"\":{");
-    if let Some(item) = f.item {
-        out.extend_from_slice(b"\"Item\":");
-        attrs(out, item)?;
-        out.push(b',');
-    }
-    if let Some(key) = f.key {
-        out.extend_from_slice(b"\"Key\":");
-        attrs(out, key)?;
-        out.push(b',');
-    }
-    out.extend_from_slice(b"\"TableName\":");
-    string(out, f.table_name);
-    if let Some(e) = f.update_expression {
+    out.extend_from_slice(if t.kind == TxKind::Put {
+        b"\"Item\":"
+    } else {
+        b"\"Key\":"
+    });
+    attrs(out, &t.attrs)?;
+    out.extend_from_slice(b",\"TableName\":");
+    string(out, t.table);
+    if let Some(e) = &t.update {
         out.extend_from_slice(b",\"UpdateExpression\":");
         string(out, e);
     }
-    if let Some(e) = f.condition_expression {
+    if let Some(e) = &t.condition {
         out.extend_from_slice(b",\"ConditionExpression\":");
         string(out, e);
     }
-    if let Some(names) = f.names {
+    if !t.names.is_empty() {
+        if let Some((k, _)) = t
+            .names
+            .iter()
+            .enumerate()
+            .find_map(|(i, (k, _))| t.names[..i].iter().find(|(x, _)| x == k))
+        {
+            return Err(format!("the placeholder {k} twice"));
+        }
         out.extend_from_slice(b",\"ExpressionAttributeNames\":{");
-        for (i, (k, v)) in names.iter().enumerate() {
+        for (i, (k, v)) in t.names.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
@@ -111,20 +152,38 @@ fn tx_item(out: &mut Vec<u8>, t: &TransactWriteItem) -> Result<(), String> {
         }
         out.push(b'}');
     }
-    if let Some(values) = f.values {
+    if !t.values.is_empty() {
         out.extend_from_slice(b",\"ExpressionAttributeValues\":");
-        attrs(out, values)?;
+        attrs(out, &t.values)?;
     }
-    if let Some(r) = f.return_values {
-        out.extend_from_slice(b",\"ReturnValuesOnConditionCheckFailure\":");
-        string(out, r);
+    if t.return_old {
+        out.extend_from_slice(b",\"ReturnValuesOnConditionCheckFailure\":\"ALL_OLD\"");
     }
     out.extend_from_slice(b"}}");
     Ok(())
 }
 
-/// An item, key or expression values: `{"name":{"S":"…"},…}`.
-fn attrs(out: &mut Vec<u8>, item: &Item) -> Result<(), String> {
+/// An item, key or expression values: `{"name":{"S":"…"},…}`; a name
+/// twice is an error (a map's JSON has each name once).
+fn attrs(out: &mut Vec<u8>, list: &AttrList<'_>) -> Result<(), String> {
+    out.push(b'{');
+    for (i, (k, v)) in list.iter().enumerate() {
+        if list[..i].iter().any(|(x, _)| x == k) {
+            return Err(format!("the attribute {k} twice"));
+        }
+        if i > 0 {
+            out.push(b',');
+        }
+        string(out, k);
+        out.push(b':');
+        value(out, v)?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// A map value's attributes (the SDK's `M`), in its own order.
+fn map(out: &mut Vec<u8>, item: &Item) -> Result<(), String> {
     out.push(b'{');
     for (i, (k, v)) in item.iter().enumerate() {
         if i > 0 {
@@ -202,7 +261,7 @@ fn value(out: &mut Vec<u8>, v: &AttributeValue) -> Result<(), String> {
         }
         AttributeValue::M(m) => {
             out.extend_from_slice(b"{\"M\":");
-            attrs(out, m)?;
+            map(out, m)?;
         }
         _ => return Err("an unknown attribute value".into()),
     }

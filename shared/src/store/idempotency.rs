@@ -1,7 +1,7 @@
 //! `Idempotency-Key` records.
 
+use crate::dynamo::{TxKind, TxWrite};
 use crate::ports::IdempotencyStore;
-use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use super::item::*;
 use super::*;
@@ -42,17 +42,11 @@ impl IdempotencyStore for Store {
     }
 
     async fn abandon_idempotent(&self, record: &IdemRecord) -> Result<(), StoreError> {
-        let del = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(&record.pk, "#IDEM")))
-            .condition_expression("#st = :p")
-            .expression_attribute_names("#st", "state")
-            .expression_attribute_values(":p", s("pending"))
-            .build()
-            .map_err(build_err)?;
-        self.transact(vec![TransactWriteItem::builder().delete(del).build()])
-            .await
-            .map(|_| ())
+        let mut del = TxWrite::new(TxKind::Delete, &self.table, tx_key(&record.pk, "#IDEM"));
+        del.condition = Some("#st = :p".into());
+        del.names = vec![("#st", "state")];
+        del.values = vec![(":p".into(), s("pending"))];
+        self.transact(vec![del]).await.map(|_| ())
     }
 
     async fn mark_idempotent_sent(

@@ -13,8 +13,9 @@
 //! is one COUNT query per provider.
 //! | message status        | `SID#<sid>` (the SID guard)     | `#SID`       |                 |
 
+use crate::dynamo::{TxKind, TxWrite};
 use crate::ports::InboxStore;
-use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::ReturnValue;
 
 use super::accounts::account_key;
 use super::conversations::*;
@@ -109,7 +110,7 @@ impl Store {
         org: &str,
         provider: Provider,
         delta: StatsDelta,
-    ) -> Result<Option<TransactWriteItem>, StoreError> {
+    ) -> Result<Option<TxWrite<'_>>, StoreError> {
         if delta.is_zero() {
             return Ok(None);
         }
@@ -232,7 +233,7 @@ impl InboxStore for Store {
             .as_deref()
             .ok_or_else(|| StoreError::Corrupt("inbound message without SID".into()))?;
         let sid_idx = items.len();
-        items.push(self.claim_sid(sid, msg)?);
+        items.push(self.claim_sid(sid, msg));
         let meta_idx = items.len();
         match w.existing {
             None => {
@@ -341,8 +342,8 @@ impl InboxStore for Store {
                 }
                 set.push_str(" ADD unread_count :one");
                 items.push(self.update(
-                    key(conv_pk(conv), META_SK),
-                    &set,
+                    tx_key(conv_pk(conv), META_SK),
+                    set,
                     Some("version = :v"),
                     values,
                     &[("#status", "status")],
@@ -369,7 +370,7 @@ impl InboxStore for Store {
             contact_values.push((":oo", b(opt)));
         }
         items.push(self.update(
-            key(
+            tx_key(
                 format!("CONTACT#{}#{}", w.org_id, w.contact_address),
                 "#CONTACT",
             ),
@@ -383,19 +384,18 @@ impl InboxStore for Store {
         // The routing still holds: the number's account names this org (or,
         // for DEFAULT_ORG_ID, no account claimed the number meanwhile).
         let route_idx = items.len();
-        let (condition, values) = if w.routed_by_account {
-            ("org_id = :org", values_map(vec![(":org", s(w.org_id))]))
+        let mut check = TxWrite::new(
+            TxKind::ConditionCheck,
+            &self.table,
+            account_key(w.provider, w.business_address).into_attrs(),
+        );
+        if w.routed_by_account {
+            check.condition = Some("org_id = :org".into());
+            check.values = vec![(":org".into(), s(w.org_id))];
         } else {
-            ("attribute_not_exists(PK)", None)
-        };
-        let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(account_key(w.provider, w.business_address)))
-            .condition_expression(condition)
-            .set_expression_attribute_values(values)
-            .build()
-            .map_err(build_err)?;
-        items.push(TransactWriteItem::builder().condition_check(check).build());
+            check.condition = Some("attribute_not_exists(PK)".into());
+        }
+        items.push(check);
         match self.transact(items).await? {
             TxOutcome::Done => Ok(InboundOutcome::Stored),
             TxOutcome::Contended => Ok(InboundOutcome::Conflict),

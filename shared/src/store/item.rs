@@ -4,6 +4,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
 use super::StoreError;
+use crate::dynamo::AttrList;
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -60,6 +61,11 @@ pub fn get_bool(item: &Item, k: &str) -> Option<bool> {
 
 pub fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
     HashMap::from([("PK".to_string(), s(pk)), ("SK".to_string(), s(sk))])
+}
+
+/// [`key`] for a transaction's write: a list, nothing hashed.
+pub fn tx_key(pk: impl Into<String>, sk: impl Into<String>) -> AttrList<'static> {
+    vec![("PK".into(), s(pk)), ("SK".into(), s(sk))]
 }
 
 /// A key of string attributes, for cursors.

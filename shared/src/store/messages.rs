@@ -1,7 +1,7 @@
 //! Message items and the SID guard.
 
+use crate::dynamo::{AttrList, TxKind, TxWrite};
 use crate::ports::MessageStore;
-use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use super::item::*;
 use super::*;
@@ -13,28 +13,25 @@ impl Store {
     /// The Twilio SID guard of a message: claims the SID for this message
     /// (a second claim is a duplicate) and refuses to store a status older
     /// than one a status callback already recorded there.
-    pub(crate) fn claim_sid(
-        &self,
-        sid: &str,
-        msg: &Message,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("SID#{sid}"), "#SID")))
-            .update_expression("SET conversation_id = :c, message_sk = :sk")
-            .condition_expression(
-                "attribute_not_exists(message_sk) AND \
-                 (attribute_not_exists(status_rank) OR status_rank <= :r)",
-            )
-            .expression_attribute_values(":c", s(&msg.conversation_id))
-            .expression_attribute_values(":sk", s(msg.sort_key()))
-            .expression_attribute_values(":r", n(msg.status.rank()))
-            .return_values_on_condition_check_failure(
-                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
-            )
-            .build()
-            .map_err(build_err)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+    pub(crate) fn claim_sid(&self, sid: &str, msg: &Message) -> TxWrite<'_> {
+        let mut update = TxWrite::new(
+            TxKind::Update,
+            &self.table,
+            tx_key(format!("SID#{sid}"), "#SID"),
+        );
+        update.update = Some("SET conversation_id = :c, message_sk = :sk".into());
+        update.condition = Some(
+            "attribute_not_exists(message_sk) AND \
+             (attribute_not_exists(status_rank) OR status_rank <= :r)"
+                .into(),
+        );
+        update.values = vec![
+            (":c".into(), s(&msg.conversation_id)),
+            (":sk".into(), s(msg.sort_key())),
+            (":r".into(), n(msg.status.rank())),
+        ];
+        update.return_old = true;
+        update
     }
 }
 
@@ -167,7 +164,7 @@ impl MessageStore for Store {
             values.push((":rt", n(ms)));
         }
         items.push(self.update(
-            key(conv_pk(conv), META_SK),
+            tx_key(conv_pk(conv), META_SK),
             &set,
             Some("version = :v"),
             values,
@@ -179,7 +176,7 @@ impl MessageStore for Store {
                 if newest {
                     // The author has read up to their own message.
                     items.push(self.update(
-                        key(conv_pk(conv), part_sk(&p.user_id)),
+                        tx_key(conv_pk(conv), part_sk(&p.user_id)),
                         "SET GSI1SK = :g, last_read_at = :now, last_read_message_id = :mid",
                         None,
                         vec![
@@ -201,7 +198,7 @@ impl MessageStore for Store {
                 };
                 values.push((":one", n(1)));
                 items.push(self.update(
-                    key(conv_pk(conv), part_sk(&p.user_id)),
+                    tx_key(conv_pk(conv), part_sk(&p.user_id)),
                     expr,
                     None,
                     values,
@@ -212,7 +209,7 @@ impl MessageStore for Store {
         }
         if let Some(idem) = idem {
             items.push(self.update(
-                key(&idem.pk, "#IDEM"),
+                tx_key(&idem.pk, "#IDEM"),
                 "SET #st = :sent, message_sk = :sk",
                 None,
                 vec![(":sent", s("sent")), (":sk", s(msg.sort_key()))],
@@ -222,7 +219,7 @@ impl MessageStore for Store {
         let mut sid_idx = None;
         if let Some(sid) = &msg.twilio_sid {
             sid_idx = Some(items.len());
-            items.push(self.claim_sid(sid, msg)?);
+            items.push(self.claim_sid(sid, msg));
         }
         match self.transact(items).await? {
             TxOutcome::Done => Ok(StoreMessageOutcome::Stored),
@@ -277,22 +274,27 @@ impl MessageStore for Store {
     }
 }
 
-pub(super) fn message_item(msg: &Message) -> Item {
-    let mut i = key(conv_pk(&msg.conversation_id), msg.sort_key());
-    i.insert("id".into(), s(&msg.id));
-    i.insert("conversation_id".into(), s(&msg.conversation_id));
-    i.insert("author_id".into(), s(&msg.author_id));
-    i.insert("author_type".into(), s(msg.author_type.as_str()));
-    i.insert("body".into(), s(&msg.body));
-    i.insert("created_at".into(), s(&msg.created_at));
-    i.insert("status".into(), s(msg.status.as_str()));
-    i.insert("status_rank".into(), n(msg.status.rank()));
-    opt_s(&mut i, "twilio_sid", &msg.twilio_sid);
+pub(super) fn message_item(msg: &Message) -> AttrList<'static> {
+    let mut i = tx_key(conv_pk(&msg.conversation_id), msg.sort_key());
+    i.reserve(12);
+    i.extend([
+        ("id".into(), s(&msg.id)),
+        ("conversation_id".into(), s(&msg.conversation_id)),
+        ("author_id".into(), s(&msg.author_id)),
+        ("author_type".into(), s(msg.author_type.as_str())),
+        ("body".into(), s(&msg.body)),
+        ("created_at".into(), s(&msg.created_at)),
+        ("status".into(), s(msg.status.as_str())),
+        ("status_rank".into(), n(msg.status.rank())),
+    ]);
+    if let Some(sid) = &msg.twilio_sid {
+        i.push(("twilio_sid".into(), s(sid)));
+    }
     if let Some(ix) = msg.twilio_index {
-        i.insert("twilio_index".into(), n(ix));
+        i.push(("twilio_index".into(), n(ix)));
     }
     if let Some(d) = &msg.details {
-        i.insert("details".into(), s(d.to_string()));
+        i.push(("details".into(), s(d.to_string())));
     }
     i
 }

@@ -40,14 +40,12 @@ pub mod stream;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
-};
-use std::collections::HashMap;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::domain::effects::MessageEffects;
-use crate::dynamo::{Dynamo, TransactError};
+use crate::dynamo::{AttrList, Dynamo, TransactError, TxKind, TxWrite};
 
 pub use crate::model::{
     ChatAccount, InboundOutcome, InboundWrite, InboxImport, InboxMeta, ProviderStats, PutAccount,
@@ -196,50 +194,37 @@ impl Store {
     }
 
     /// A conditional Put for a transaction.
-    fn put(
-        &self,
-        item: Item,
-        condition: Option<&str>,
-        values: Vec<(&str, AttributeValue)>,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .set_condition_expression(condition.map(str::to_string))
-            .set_expression_attribute_values(values_map(values))
-            .build()
-            .map_err(build_err)?;
-        Ok(TransactWriteItem::builder().put(put).build())
+    fn put<'a>(
+        &'a self,
+        item: impl IntoAttrs<'a>,
+        condition: Option<&'a str>,
+        values: Vec<(&'a str, AttributeValue)>,
+    ) -> Result<TxWrite<'a>, StoreError> {
+        let mut put = TxWrite::new(TxKind::Put, &self.table, item.into_attrs());
+        put.condition = condition.map(Cow::Borrowed);
+        put.values = value_list(values);
+        Ok(put)
     }
 
     /// A conditional Update for a transaction; `names` maps `#placeholders`
     /// to attribute names that are DynamoDB reserved words.
-    fn update(
-        &self,
-        key: Item,
-        expr: &str,
-        condition: Option<&str>,
-        values: Vec<(&str, AttributeValue)>,
-        names: &[(&str, &str)],
-    ) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .update_expression(expr)
-            .set_condition_expression(condition.map(str::to_string))
-            .set_expression_attribute_values(values_map(values))
-            .set_expression_attribute_names((!names.is_empty()).then(|| {
-                names
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect()
-            }))
-            .build()
-            .map_err(build_err)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+    fn update<'a>(
+        &'a self,
+        key: impl IntoAttrs<'a>,
+        expr: impl Into<Cow<'a, str>>,
+        condition: Option<&'a str>,
+        values: Vec<(&'a str, AttributeValue)>,
+        names: &[(&'a str, &'a str)],
+    ) -> Result<TxWrite<'a>, StoreError> {
+        let mut update = TxWrite::new(TxKind::Update, &self.table, key.into_attrs());
+        update.update = Some(expr.into());
+        update.condition = condition.map(Cow::Borrowed);
+        update.values = value_list(values);
+        update.names = names.to_vec();
+        Ok(update)
     }
 
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<TxOutcome, StoreError> {
+    async fn transact(&self, items: Vec<TxWrite<'_>>) -> Result<TxOutcome, StoreError> {
         let reasons = match self.wire.transact_write(&items).await {
             Ok(()) => return Ok(TxOutcome::Done),
             Err(TransactError::Cancelled(c)) => c.reasons,
@@ -292,11 +277,28 @@ impl Store {
     }
 }
 
-fn values_map(values: Vec<(&str, AttributeValue)>) -> Option<HashMap<String, AttributeValue>> {
-    (!values.is_empty()).then(|| {
-        values
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect()
-    })
+/// An expression's values as a transaction write holds them.
+fn value_list(values: Vec<(&str, AttributeValue)>) -> AttrList<'_> {
+    values
+        .into_iter()
+        .map(|(k, v)| (Cow::Borrowed(k), v))
+        .collect()
+}
+
+/// What a transaction write's item or key can be made from: the SDK's map
+/// (its names moved) or a list as it is.
+trait IntoAttrs<'a> {
+    fn into_attrs(self) -> AttrList<'a>;
+}
+
+impl<'a> IntoAttrs<'a> for Item {
+    fn into_attrs(self) -> AttrList<'a> {
+        crate::dynamo::attrs_of(self)
+    }
+}
+
+impl<'a> IntoAttrs<'a> for AttrList<'a> {
+    fn into_attrs(self) -> AttrList<'a> {
+        self
+    }
 }

@@ -1,7 +1,7 @@
 //! Read horizons and unread counters.
 
+use crate::dynamo::TxWrite;
 use crate::ports::ReadStateStore;
-use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use super::inbox::org_counters;
 use super::item::*;
@@ -14,7 +14,7 @@ impl Store {
         &self,
         counters: Item,
         delta: i64,
-    ) -> Result<Option<TransactWriteItem>, StoreError> {
+    ) -> Result<Option<TxWrite<'_>>, StoreError> {
         if delta == 0 {
             return Ok(None);
         }
@@ -59,7 +59,7 @@ impl ReadStateStore for Store {
             values.push((":mid", s(mid)));
         }
         let mut items = vec![self.update(
-            key(conv_pk(conv_id), part_sk(&p.user_id)),
+            tx_key(conv_pk(conv_id), part_sk(&p.user_id)),
             &expr,
             Some("unread_count = :n AND is_active = :yes"),
             values,
@@ -81,7 +81,7 @@ impl ReadStateStore for Store {
         now: &str,
     ) -> Result<bool, StoreError> {
         let mut items = vec![self.update(
-            key(conv_pk(&meta.id), META_SK),
+            tx_key(conv_pk(&meta.id), META_SK),
             "SET unread_count = :zero, last_read_at = :t, last_read_by = :b, \
              last_read_message_id = :m",
             Some("unread_count = :n"),
