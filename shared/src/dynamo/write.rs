@@ -133,12 +133,7 @@ fn tx_item(out: &mut Vec<u8>, t: &TxWrite<'_>) -> Result<(), String> {
         string(out, e);
     }
     if !t.names.is_empty() {
-        if let Some((k, _)) = t
-            .names
-            .iter()
-            .enumerate()
-            .find_map(|(i, (k, _))| t.names[..i].iter().find(|(x, _)| x == k))
-        {
+        if let Some(k) = twice(t.names.iter().map(|(k, _)| *k)) {
             return Err(format!("the placeholder {k} twice"));
         }
         out.extend_from_slice(b",\"ExpressionAttributeNames\":{");
@@ -166,26 +161,28 @@ fn tx_item(out: &mut Vec<u8>, t: &TxWrite<'_>) -> Result<(), String> {
 /// An item, key or expression values: `{"name":{"S":"…"},…}`; a name
 /// twice is an error (a map's JSON has each name once).
 fn attrs(out: &mut Vec<u8>, list: &AttrList<'_>) -> Result<(), String> {
-    out.push(b'{');
-    for (i, (k, v)) in list.iter().enumerate() {
-        if list[..i].iter().any(|(x, _)| x == k) {
-            return Err(format!("the attribute {k} twice"));
-        }
-        if i > 0 {
-            out.push(b',');
-        }
-        string(out, k);
-        out.push(b':');
-        value(out, v)?;
+    if let Some(k) = twice(list.iter().map(|(k, _)| k.as_ref())) {
+        return Err(format!("the attribute {k} twice"));
     }
-    out.push(b'}');
-    Ok(())
+    pairs(out, list.iter().map(|(k, v)| (k.as_ref(), v)))
 }
 
-/// A map value's attributes (the SDK's `M`), in its own order.
-fn map(out: &mut Vec<u8>, item: &Item) -> Result<(), String> {
+/// The first name `names` holds a second time, if any.
+fn twice<'x>(names: impl Iterator<Item = &'x str> + Clone) -> Option<&'x str> {
+    names
+        .clone()
+        .enumerate()
+        .find_map(|(i, k)| names.clone().take(i).any(|x| x == k).then_some(k))
+}
+
+/// `{"name":value,…}` of `pairs`, in their order (a list's, or a map
+/// value's own).
+fn pairs<'x>(
+    out: &mut Vec<u8>,
+    pairs: impl Iterator<Item = (&'x str, &'x AttributeValue)>,
+) -> Result<(), String> {
     out.push(b'{');
-    for (i, (k, v)) in item.iter().enumerate() {
+    for (i, (k, v)) in pairs.enumerate() {
         if i > 0 {
             out.push(b',');
         }
@@ -261,7 +258,7 @@ fn value(out: &mut Vec<u8>, v: &AttributeValue) -> Result<(), String> {
         }
         AttributeValue::M(m) => {
             out.extend_from_slice(b"{\"M\":");
-            map(out, m)?;
+            pairs(out, m.iter().map(|(k, v)| (k.as_str(), v)))?;
         }
         _ => return Err("an unknown attribute value".into()),
     }
