@@ -128,7 +128,7 @@ impl ConversationStore for Store {
                 (":v", n(head.meta.version)),
             ],
             &[("#status", "status")],
-        )?;
+        );
         let mut items = vec![item];
         // Inbox conversations keep their org's per-provider counters exact.
         if let Some(inbox) = &head.meta.inbox
@@ -136,7 +136,7 @@ impl ConversationStore for Store {
                 &inbox.org_id,
                 inbox.provider,
                 StatsDelta::of_change(Some(head.meta.status), status),
-            )?
+            )
         {
             items.push(counters);
         }
@@ -165,23 +165,23 @@ impl ConversationStore for Store {
             .ok_or_else(|| StoreError::Corrupt("booking conversation without booking".into()))?;
         let mut guard = key(format!("BOOKING#{booking}"), "#BOOKING");
         guard.insert("conversation_id".into(), s(&meta.id));
-        items.push(self.put(guard, Some("attribute_not_exists(PK)"), Vec::new())?);
+        items.push(self.put(guard, Some("attribute_not_exists(PK)"), Vec::new()));
         items.push(self.put(
             meta_item(meta),
             Some("attribute_not_exists(PK)"),
             Vec::new(),
-        )?);
+        ));
         for p in participants {
             items.push(self.put(
                 participant_item(&meta.id, p, &meta.created_at),
                 Some("attribute_not_exists(PK)"),
                 Vec::new(),
-            )?);
+            ));
         }
         if let Some(sid) = &meta.twilio_sid {
             let mut tw = key(format!("TWCONV#{sid}"), "#TWCONV");
             tw.insert("conversation_id".into(), s(&meta.id));
-            items.push(self.put(tw, None, Vec::new())?);
+            items.push(self.put(tw, None, Vec::new()));
         }
         match self.transact(items).await? {
             TxOutcome::Done => Ok(true),
@@ -293,7 +293,7 @@ impl ConversationStore for Store {
                 participant_item(conv, p, activity),
                 Some("attribute_not_exists(PK) OR is_active = :no"),
                 vec![(":no", b(false))],
-            )?,
+            ),
             self.update(
                 key(conv_pk(conv), META_SK),
                 "SET version = version + :one, participant_count = participant_count + :one, \
@@ -306,7 +306,7 @@ impl ConversationStore for Store {
                     (":now", s(now)),
                 ],
                 &[],
-            )?,
+            ),
         ];
         Ok(matches!(self.transact(items).await?, TxOutcome::Done))
     }
@@ -339,7 +339,7 @@ impl ConversationStore for Store {
                     (":now", s(now)),
                     (":zero", n(0)),
                     (":n", n(p.unread_count)),
-                ], &[])?,
+                ], &[]),
             self.update(
                 key(conv_pk(conv), META_SK),
                 "SET version = version + :one, participant_count = participant_count - :one, \
@@ -350,9 +350,9 @@ impl ConversationStore for Store {
                     (":v", n(head.meta.version)),
                     (":ps", summaries_value(&summaries)),
                     (":now", s(now)),
-                ], &[])?,
+                ], &[]),
         ];
-        items.extend(self.add_unread(counters_key(&p.user_id), -p.unread_count)?);
+        items.extend(self.add_unread(counters_key(&p.user_id), -p.unread_count));
         Ok(matches!(self.transact(items).await?, TxOutcome::Done))
     }
 }

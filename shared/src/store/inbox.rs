@@ -110,12 +110,12 @@ impl Store {
         org: &str,
         provider: Provider,
         delta: StatsDelta,
-    ) -> Result<Option<TxWrite<'_>>, StoreError> {
+    ) -> Option<TxWrite<'_>> {
         if delta.is_zero() {
-            return Ok(None);
+            return None;
         }
         // `total` is a DynamoDB reserved word.
-        self.update(
+        Some(self.update(
             stats_key(org, provider),
             "ADD #total :n, active :a, escalated :e",
             None,
@@ -125,8 +125,7 @@ impl Store {
                 (":e", n(delta.escalated)),
             ],
             &[("#total", "total")],
-        )
-        .map(Some)
+        ))
     }
 }
 
@@ -199,12 +198,8 @@ impl InboxStore for Store {
         if let Some(chat) = c.kommo_chat_id {
             m.insert("kommo_chat_id".into(), s(chat));
         }
-        let mut items = vec![self.put(m, Some("attribute_not_exists(PK)"), Vec::new())?];
-        items.extend(self.stats_delta(
-            c.org_id,
-            c.provider,
-            StatsDelta::of_change(None, c.status),
-        )?);
+        let mut items = vec![self.put(m, Some("attribute_not_exists(PK)"), Vec::new())];
+        items.extend(self.stats_delta(c.org_id, c.provider, StatsDelta::of_change(None, c.status)));
         let created = matches!(self.transact(items).await?, TxOutcome::Done);
         Ok((id, created))
     }
@@ -227,7 +222,7 @@ impl InboxStore for Store {
             message_item(msg),
             Some("attribute_not_exists(PK)"),
             Vec::new(),
-        )?];
+        )];
         let sid = msg
             .twilio_sid
             .as_deref()
@@ -268,7 +263,7 @@ impl InboxStore for Store {
                     ..Default::default()
                 };
                 let m = meta_item(&meta);
-                items.push(self.put(m, Some("attribute_not_exists(PK)"), Vec::new())?);
+                items.push(self.put(m, Some("attribute_not_exists(PK)"), Vec::new()));
             }
             Some(meta) => {
                 let newest = meta.is_newest(msg);
@@ -347,7 +342,7 @@ impl InboxStore for Store {
                     Some("version = :v"),
                     values,
                     &[("#status", "status")],
-                )?);
+                ));
             }
         }
         let mut contact_set = String::from(
@@ -378,9 +373,9 @@ impl InboxStore for Store {
             None,
             contact_values,
             &[],
-        )?);
-        items.extend(self.add_unread(org_counters(w.org_id), 1)?);
-        items.extend(self.stats_delta(w.org_id, w.provider, w.stats)?);
+        ));
+        items.extend(self.add_unread(org_counters(w.org_id), 1));
+        items.extend(self.stats_delta(w.org_id, w.provider, w.stats));
         // The routing still holds: the number's account names this org (or,
         // for DEFAULT_ORG_ID, no account claimed the number meanwhile).
         let route_idx = items.len();
@@ -433,7 +428,7 @@ impl InboxStore for Store {
                 Some("attribute_exists(PK)"),
                 vec![(":o", b(opted_out))],
                 &[],
-            )?,
+            ),
             self.update(
                 key(
                     format!("CONTACT#{}#{}", inbox.org_id, inbox.contact_address),
@@ -443,7 +438,7 @@ impl InboxStore for Store {
                 None,
                 vec![(":o", b(opted_out))],
                 &[],
-            )?,
+            ),
         ];
         self.transact(items).await.map(|_| ())
     }

@@ -1,6 +1,6 @@
 //! Message items and the SID guard.
 
-use crate::dynamo::{AttrList, TxKind, TxWrite};
+use crate::dynamo::{AttrList, TxWrite};
 use crate::ports::MessageStore;
 
 use super::item::*;
@@ -14,24 +14,22 @@ impl Store {
     /// (a second claim is a duplicate) and refuses to store a status older
     /// than one a status callback already recorded there.
     pub(crate) fn claim_sid(&self, sid: &str, msg: &Message) -> TxWrite<'_> {
-        let mut update = TxWrite::new(
-            TxKind::Update,
-            &self.table,
+        let mut claim = self.update(
             tx_key(format!("SID#{sid}"), "#SID"),
+            "SET conversation_id = :c, message_sk = :sk",
+            Some(
+                "attribute_not_exists(message_sk) AND \
+                 (attribute_not_exists(status_rank) OR status_rank <= :r)",
+            ),
+            vec![
+                (":c", s(&msg.conversation_id)),
+                (":sk", s(msg.sort_key())),
+                (":r", n(msg.status.rank())),
+            ],
+            &[],
         );
-        update.update = Some("SET conversation_id = :c, message_sk = :sk".into());
-        update.condition = Some(
-            "attribute_not_exists(message_sk) AND \
-             (attribute_not_exists(status_rank) OR status_rank <= :r)"
-                .into(),
-        );
-        update.values = vec![
-            (":c".into(), s(&msg.conversation_id)),
-            (":sk".into(), s(msg.sort_key())),
-            (":r".into(), n(msg.status.rank())),
-        ];
-        update.return_old = true;
-        update
+        claim.return_old = true;
+        claim
     }
 }
 
@@ -111,7 +109,7 @@ impl MessageStore for Store {
         let conv = &head.meta.id;
         let mut items = Vec::new();
         let msg_item = message_item(msg);
-        items.push(self.put(msg_item, Some("attribute_not_exists(PK)"), Vec::new())?);
+        items.push(self.put(msg_item, Some("attribute_not_exists(PK)"), Vec::new()));
         let meta_idx = items.len();
         // The head is current (the write checks `version`), so whether this
         // message is the newest is decided here. One that lost a race to a
@@ -169,7 +167,7 @@ impl MessageStore for Store {
             Some("version = :v"),
             values,
             &[],
-        )?);
+        ));
         let gsk = activity_sk(&msg.created_at, conv);
         for p in head.participants.iter().filter(|p| p.is_active) {
             if p.user_id == msg.author_id {
@@ -185,7 +183,7 @@ impl MessageStore for Store {
                             (":mid", s(&msg.id)),
                         ],
                         &[],
-                    )?);
+                    ));
                 }
             } else {
                 let (expr, mut values) = if newest {
@@ -203,8 +201,8 @@ impl MessageStore for Store {
                     None,
                     values,
                     &[],
-                )?);
-                items.extend(self.add_unread(counters_key(&p.user_id), 1)?);
+                ));
+                items.extend(self.add_unread(counters_key(&p.user_id), 1));
             }
         }
         if let Some(idem) = idem {
@@ -214,7 +212,7 @@ impl MessageStore for Store {
                 None,
                 vec![(":sent", s("sent")), (":sk", s(msg.sort_key()))],
                 &[("#st", "state")],
-            )?);
+            ));
         }
         let mut sid_idx = None;
         if let Some(sid) = &msg.twilio_sid {

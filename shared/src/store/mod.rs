@@ -199,11 +199,11 @@ impl Store {
         item: impl IntoAttrs<'a>,
         condition: Option<&'a str>,
         values: Vec<(&'a str, AttributeValue)>,
-    ) -> Result<TxWrite<'a>, StoreError> {
+    ) -> TxWrite<'a> {
         let mut put = TxWrite::new(TxKind::Put, &self.table, item.into_attrs());
         put.condition = condition.map(Cow::Borrowed);
         put.values = value_list(values);
-        Ok(put)
+        put
     }
 
     /// A conditional Update for a transaction; `names` maps `#placeholders`
@@ -215,13 +215,13 @@ impl Store {
         condition: Option<&'a str>,
         values: Vec<(&'a str, AttributeValue)>,
         names: &[(&'a str, &'a str)],
-    ) -> Result<TxWrite<'a>, StoreError> {
+    ) -> TxWrite<'a> {
         let mut update = TxWrite::new(TxKind::Update, &self.table, key.into_attrs());
         update.update = Some(expr.into());
         update.condition = condition.map(Cow::Borrowed);
         update.values = value_list(values);
         update.names = names.to_vec();
-        Ok(update)
+        update
     }
 
     async fn transact(&self, items: Vec<TxWrite<'_>>) -> Result<TxOutcome, StoreError> {

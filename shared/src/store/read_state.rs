@@ -10,22 +10,17 @@ use crate::model::*;
 
 impl Store {
     /// `ADD unread_total` on a counters item (`None` when `delta` is 0).
-    pub(crate) fn add_unread(
-        &self,
-        counters: Item,
-        delta: i64,
-    ) -> Result<Option<TxWrite<'_>>, StoreError> {
+    pub(crate) fn add_unread(&self, counters: Item, delta: i64) -> Option<TxWrite<'_>> {
         if delta == 0 {
-            return Ok(None);
+            return None;
         }
-        self.update(
+        Some(self.update(
             counters,
             "ADD unread_total :d",
             None,
             vec![(":d", n(delta))],
             &[],
-        )
-        .map(Some)
+        ))
     }
 
     /// A counter attribute (absent counts as 0; never negative).
@@ -64,8 +59,8 @@ impl ReadStateStore for Store {
             Some("unread_count = :n AND is_active = :yes"),
             values,
             &[],
-        )?];
-        items.extend(self.add_unread(counters_key(&p.user_id), -p.unread_count)?);
+        )];
+        items.extend(self.add_unread(counters_key(&p.user_id), -p.unread_count));
         Ok(matches!(self.transact(items).await?, TxOutcome::Done))
     }
 
@@ -93,8 +88,8 @@ impl ReadStateStore for Store {
                 (":n", n(inbox.unread_count)),
             ],
             &[],
-        )?];
-        items.extend(self.add_unread(org_counters(&inbox.org_id), -inbox.unread_count)?);
+        )];
+        items.extend(self.add_unread(org_counters(&inbox.org_id), -inbox.unread_count));
         Ok(matches!(self.transact(items).await?, TxOutcome::Done))
     }
     async fn org_unread_total(&self, org: &str) -> Result<i64, StoreError> {
